@@ -1,0 +1,118 @@
+"""`shoal agent`: one per host. Serves the manager, drives the local engine, registers in etcd."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent.api import AgentService
+from agent.registration import Registration
+from agent.runtime.base import RuntimeFailure
+from agent.runtime.docker import DockerRuntime
+from agent.server import build_server
+from protos.etcdv3.client import EtcdClient
+from protos.shoal.v1 import types_pb2
+
+log = logging.getLogger("shoal.agent")
+VERSION = "0.1.0"
+
+
+@dataclass
+class AgentConfig:
+    etcd: list[str]
+    advertise: str
+    listen: str
+    docker: str = "unix:///var/run/docker.sock"
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    state_dir: Path = Path("/var/lib/shoal/agent")
+    lease_ttl: int = 10
+    memory_bytes: int = 0     # 0: what the engine reports
+    nano_cpus: int = 0
+    insecure: bool = False
+
+
+def load_node_id(state_dir: Path) -> str:
+    """A node keeps its id across restarts, so its containers stay its own."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = state_dir / "node-id"
+    if path.exists():
+        node_id = path.read_text().strip()
+        if node_id.isalnum() and 8 <= len(node_id) <= 64:
+            return node_id
+        raise ValueError(f"{path}: corrupt node id {node_id[:80]!r}; remove the file to make a new one")
+    node_id = secrets.token_hex(10)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(node_id + "\n")
+    tmp.replace(path)
+    return node_id
+
+
+async def serve(cfg: AgentConfig) -> None:
+    if cfg.insecure:
+        log.warning("WARNING: --insecure: the agent API is served WITHOUT TLS; anyone who can reach %s controls this host's containers", cfg.listen)
+    node_id = load_node_id(cfg.state_dir)
+    runtime = DockerRuntime(cfg.docker, node_id)
+    registered_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    async def describe() -> types_pb2.NodeDescription:
+        info = await runtime.info()
+        return types_pb2.NodeDescription(
+            hostname=info.hostname,
+            os=info.os,
+            kernel=info.kernel,
+            architecture=info.architecture,
+            nano_cpus=cfg.nano_cpus or info.nano_cpus,
+            memory_bytes=cfg.memory_bytes or info.memory_bytes,
+            engine_version=info.engine_version,
+            engine_labels=cfg.labels,
+            agent_version=VERSION,
+        )
+
+    async def node_record() -> types_pb2.Node:
+        desc = await describe()
+        return types_pb2.Node(
+            id=node_id, name=cfg.name or desc.hostname, address=cfg.advertise,
+            description=desc, registered_at=registered_at,
+        )
+
+    etcd = EtcdClient(cfg.etcd)
+    registration = Registration(etcd, node_id, cfg.lease_ttl, node_record, runtime)
+    service = AgentService(runtime, describe, registration.request_sync)
+    server = build_server(cfg.listen, service, insecure=cfg.insecure)
+    await server.start()
+    log.info("agent %s (%s) serving on %s, advertised as %s", cfg.name, node_id, cfg.listen, cfg.advertise)
+
+    async def watch_engine() -> None:
+        delay = 0.2
+        while True:
+            try:
+                async for _ in runtime.watch_changes():
+                    delay = 0.2
+                    registration.request_sync()
+            except RuntimeFailure as exc:
+                log.warning("engine event stream ended: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            registration.request_sync()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(registration.run()), asyncio.create_task(watch_engine())]
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.stop(grace=2)
+        await registration.deregister()
+        await etcd.close()
+        runtime.close()

@@ -1,0 +1,127 @@
+"""The agent's presence in etcd: its node record and its containers' status, under one lease.
+
+When the host dies, the lease expires and every key written here vanishes with it,
+so nobody has to clean up after a dead node. After an etcd outage the agent
+registers again under a new lease.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from google.protobuf import json_format
+
+from agent.convert import container_to_proto
+from agent.runtime.base import Runtime, RuntimeFailure
+from protos import etcd_keys
+from protos.etcdv3.client import EtcdClient, EtcdError
+from protos.shoal.v1 import types_pb2
+
+log = logging.getLogger("shoal.agent.registration")
+
+# Events drive status updates; this periodic pass only catches what an event stream missed.
+RESYNC_SECONDS = 5.0
+RETRY_CAP_SECONDS = 2.0
+
+
+class Registration:
+    def __init__(
+        self,
+        etcd: EtcdClient,
+        node_id: str,
+        ttl: int,
+        describe: Callable[[], Awaitable[types_pb2.Node]],
+        runtime: Runtime,
+    ):
+        if ttl < 2:
+            raise ValueError(f"--lease-ttl: {ttl} is too short (minimum 2 seconds)")
+        self.etcd = etcd
+        self.node_id = node_id
+        self.ttl = ttl
+        self.describe = describe
+        self.runtime = runtime
+        self.registered = asyncio.Event()
+        self.lease_id = 0
+        self._sync_wanted = asyncio.Event()
+        self._written: dict[str, str] = {}
+
+    def request_sync(self) -> None:
+        self._sync_wanted.set()
+
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._register()
+                delay = 0.1
+                await self._keep_alive()
+            except EtcdError as exc:
+                if self.registered.is_set():
+                    log.warning("lost etcd registration (%s); registering again", exc)
+                else:
+                    log.warning("cannot register in etcd yet: %s", exc)
+                self.registered.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_CAP_SECONDS)
+
+    async def _register(self) -> None:
+        node = await self.describe()
+        self.lease_id = await self.etcd.lease_grant(self.ttl)
+        await self.etcd.put(
+            etcd_keys.node_info(self.node_id), json_format.MessageToJson(node, indent=None), lease=self.lease_id
+        )
+        self._written = {}
+        await self._sync_status()
+        self.registered.set()
+        log.info("registered node %s (lease %x, ttl %ds)", self.node_id, self.lease_id, self.ttl)
+
+    async def _keep_alive(self) -> None:
+        interval = self.ttl / 3
+        next_beat = time.monotonic() + interval
+        next_sync = time.monotonic() + RESYNC_SECONDS
+        while True:
+            now = time.monotonic()
+            timeout = max(0.0, min(next_beat, next_sync) - now)
+            try:
+                await asyncio.wait_for(self._sync_wanted.wait(), timeout)
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            if now >= next_beat:
+                await self.etcd.lease_keepalive_once(self.lease_id)
+                next_beat = now + interval
+            if self._sync_wanted.is_set() or now >= next_sync:
+                self._sync_wanted.clear()
+                await self._sync_status()
+                next_sync = time.monotonic() + RESYNC_SECONDS
+
+    async def _sync_status(self) -> None:
+        try:
+            observed = await self.runtime.list()
+        except RuntimeFailure as exc:
+            log.warning("cannot list containers: %s", exc)
+            return
+        wanted: dict[str, str] = {}
+        for o in observed:
+            if o.id:
+                wanted[etcd_keys.node_container(self.node_id, o.id)] = json_format.MessageToJson(
+                    container_to_proto(o), indent=None
+                )
+        for key, value in wanted.items():
+            if self._written.get(key) != value:
+                await self.etcd.put(key, value, lease=self.lease_id)
+                self._written[key] = value
+        for key in list(self._written):
+            if key not in wanted:
+                await self.etcd.delete(key)
+                del self._written[key]
+
+    async def deregister(self) -> None:
+        """On a clean shutdown the node leaves at once instead of after the TTL."""
+        if self.lease_id:
+            try:
+                await self.etcd.lease_revoke(self.lease_id)
+            except EtcdError as exc:
+                log.warning("could not revoke lease: %s", exc)

@@ -1,0 +1,81 @@
+"""The contract between the agent's API and a container engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol
+
+# Labels that mark a container as Shoal's. They let a restarted agent re-adopt
+# its containers instead of creating them again.
+LABEL_MANAGED = "io.shoal.managed"
+LABEL_ID = "io.shoal.id"
+LABEL_NAME = "io.shoal.name"
+LABEL_NODE = "io.shoal.node"
+
+
+class RuntimeFailure(Exception):
+    """The engine refused or failed; the message is fit for the admin."""
+
+
+class NotFound(RuntimeFailure):
+    pass
+
+
+class Conflict(RuntimeFailure):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What the agent was asked to run (mirror of shoal.v1.ContainerSpec)."""
+    image: str
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[Port, ...] = ()
+    memory_bytes: int = 0
+    nano_cpus: int = 0
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One Shoal container as the engine reports it."""
+    id: str                 # Shoal id
+    name: str
+    image: str
+    state: str              # created | running | exited | dead | missing
+    exit_code: int = 0
+    error: str = ""
+    runtime_id: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    ports: tuple[Port, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    hostname: str
+    os: str
+    kernel: str
+    architecture: str
+    nano_cpus: int
+    memory_bytes: int
+    engine_version: str
+
+
+class Runtime(Protocol):
+    async def create_and_start(self, shoal_id: str, name: str, spec: Spec) -> Observed: ...
+    async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
+    async def remove(self, shoal_id: str, force: bool) -> bool: ...
+    async def list(self) -> list[Observed]: ...
+    async def inspect(self, shoal_id: str) -> tuple[Observed, str]: ...
+    def logs(self, shoal_id: str, follow: bool, tail: int) -> AsyncIterator[tuple[str, bytes]]: ...
+    async def wait(self, shoal_id: str) -> Observed: ...
+    async def info(self) -> EngineInfo: ...
+    def watch_changes(self) -> AsyncIterator[None]: ...

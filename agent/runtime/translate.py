@@ -1,0 +1,94 @@
+"""Pure translation between Shoal's container spec and the Docker Engine API.
+
+No I/O here: the Docker runtime feeds it dictionaries and sends what it returns.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from agent.runtime.base import (
+    LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, Observed, Port, Spec,
+)
+
+
+def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec) -> dict[str, Any]:
+    """Arguments for docker's ContainerCollection.create()."""
+    labels = dict(spec.labels)
+    # Ours last, so a user label can never forge ownership.
+    labels.update({LABEL_MANAGED: "true", LABEL_ID: shoal_id, LABEL_NAME: name, LABEL_NODE: node_id})
+    kwargs: dict[str, Any] = {
+        "image": spec.image,
+        # Engine names need two characters and must not collide with a leftover of an
+        # earlier container of the same Shoal name, hence the id suffix (as swarm mode does).
+        "name": engine_name(shoal_id, name),
+        "labels": labels,
+        "environment": [f"{k}={v}" for k, v in spec.env],
+        "detach": True,
+    }
+    if spec.command:
+        kwargs["command"] = list(spec.command)
+    if spec.ports:
+        kwargs["ports"] = {
+            f"{p.container_port}/{p.protocol}": (p.host_port or None) for p in spec.ports
+        }
+    if spec.memory_bytes:
+        kwargs["mem_limit"] = spec.memory_bytes
+    if spec.nano_cpus:
+        kwargs["nano_cpus"] = spec.nano_cpus
+    return kwargs
+
+
+def engine_name(shoal_id: str, name: str) -> str:
+    return f"{name}.{shoal_id[:12]}"
+
+
+def owner_filter(node_id: str) -> dict[str, list[str]]:
+    return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_NODE}={node_id}"]}
+
+
+def _ports(attrs: Mapping[str, Any]) -> tuple[Port, ...]:
+    bound = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    out: list[Port] = []
+    for key, bindings in sorted(bound.items()):
+        port, _, proto = key.partition("/")
+        for b in bindings or ():
+            # The engine lists IPv4 and IPv6 bindings of one port; one is enough.
+            p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp")
+            if p not in out:
+                out.append(p)
+    if not out:
+        # A stopped container has no live bindings; report what was asked for.
+        asked = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        for key, bindings in sorted(asked.items()):
+            port, _, proto = key.partition("/")
+            for b in bindings or ():
+                p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp")
+                if p not in out:
+                    out.append(p)
+    return tuple(out)
+
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def observed_from_inspect(attrs: Mapping[str, Any]) -> Observed:
+    """Our view of one container from the engine's inspect document."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    state = attrs.get("State") or {}
+    status = state.get("Status") or "unknown"
+    if status in ("removing", "paused", "restarting"):
+        status = "running" if state.get("Running") else "exited"
+    started = state.get("StartedAt") or ""
+    finished = state.get("FinishedAt") or ""
+    return Observed(
+        id=labels.get(LABEL_ID, ""),
+        name=labels.get(LABEL_NAME, (attrs.get("Name") or "").lstrip("/")),
+        image=(attrs.get("Config") or {}).get("Image") or "",
+        state=status,
+        exit_code=int(state.get("ExitCode") or 0),
+        error=state.get("Error") or "",
+        runtime_id=attrs.get("Id") or "",
+        started_at="" if started.startswith("0001-") else started,
+        finished_at="" if finished.startswith("0001-") or finished == _ZERO_TIME else finished,
+        ports=_ports(attrs),
+    )

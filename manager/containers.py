@@ -1,0 +1,232 @@
+"""Container operations: validate, place, record, call the agent, record the outcome."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from datetime import datetime, timezone
+from typing import AsyncIterator
+
+import grpc
+
+from manager import errors
+from manager.agents import AgentPool
+from manager.scheduler import NoFit, TaskRequest, place
+from manager.state import ClusterState, UnknownRef
+from manager.store import Conflict, NameTaken, Store
+from manager.validation import InvalidField, check_run
+from protos.limits import CREATE_TIMEOUT, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
+from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
+
+log = logging.getLogger("shoal.manager.containers")
+
+PLACEMENT_ATTEMPTS = 8
+WAIT_TIMEOUT = 24 * 3600.0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
+    detail = exc.details() or exc.code().name
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return errors.Unavailable(f"node {node_name}: agent unreachable ({detail})")
+    if exc.code() == grpc.StatusCode.NOT_FOUND:
+        return errors.NotFound(f"node {node_name}: {detail}")
+    return errors.FailedPrecondition(f"node {node_name}: {detail}")
+
+
+class ContainerOps:
+    def __init__(self, state: ClusterState, store: Store, pool: AgentPool, strategy: str,
+                 rng: random.Random | None = None):
+        self.state = state
+        self.store = store
+        self.pool = pool
+        self.strategy = strategy
+        self.rng = rng or random.Random()
+        # Placements in one manager are serialised so each sees the previous one's
+        # reservation; across managers the revision compare in Store.place decides.
+        self._place_lock = asyncio.Lock()
+
+    def _require_store(self) -> None:
+        if not self.store.healthy.is_set():
+            raise errors.Unavailable("etcd: the manager has lost its connection to etcd; try again shortly")
+
+    def resolve(self, ref: str) -> types_pb2.Container:
+        try:
+            cid = self.state.resolve_container(ref)
+        except UnknownRef as exc:
+            raise errors.NotFound(str(exc)) from exc
+        return self.state.container_view(cid)
+
+    def _record(self, cid: str) -> types_pb2.Container:
+        """A copy of the stored record: the state changes only when a write succeeds."""
+        entry = self.state.containers.get(cid)
+        if entry is None:
+            raise errors.NotFound(f"container {cid[:12]}: removed meanwhile")
+        record = types_pb2.Container()
+        record.CopyFrom(entry[0])
+        return record
+
+    def _node_address(self, c: types_pb2.Container) -> str:
+        entry = self.state.nodes.get(c.node_id)
+        if entry is None:
+            raise errors.Unavailable(f"container {c.name}: its node {c.node_name or c.node_id} is down")
+        return entry[0].address
+
+    def _unique_name(self, image: str) -> str:
+        base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] or "c"
+        base = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in base)[:50].strip("-._") or "c"
+        while True:
+            name = f"{base}-{secrets.token_hex(3)}"
+            if name not in self.state.names:
+                return name
+
+    async def run(self, req: manager_pb2.RunRequest) -> types_pb2.Container:
+        try:
+            constraints = check_run(req)
+        except InvalidField as exc:
+            raise errors.InvalidArgument(str(exc)) from exc
+        self._require_store()
+        spec = req.spec
+        task = TaskRequest(
+            nano_cpus=spec.nano_cpus,
+            memory=spec.memory_bytes,
+            constraints=tuple(constraints),
+            host_ports=frozenset((p.host_port, p.protocol) for p in spec.ports if p.host_port),
+        )
+        strategy = spec.strategy or self.strategy
+        container = types_pb2.Container(
+            id=secrets.token_hex(16), spec=spec, desired_state="running",
+            status=types_pb2.ContainerStatus(state="pending"), created_at=_now(),
+        )
+        for _ in range(PLACEMENT_ATTEMPTS):
+            async with self._place_lock:
+                name = req.name or self._unique_name(spec.image)
+                if name in self.state.names:
+                    raise errors.AlreadyExists(f'--name: "{name}" is already in use')
+                result = place(self.state.snapshots(), task, strategy, self.rng)
+                if isinstance(result, NoFit):
+                    raise errors.FailedPrecondition(result.message)
+                node = self.state.nodes[result.node_id][0]
+                container.name = name
+                container.node_id = node.id
+                container.node_name = node.name
+                try:
+                    await self.store.place(container)
+                    break
+                except NameTaken as exc:
+                    raise errors.AlreadyExists(str(exc)) from exc
+                except Conflict:
+                    continue
+        else:
+            raise errors.Unavailable("placement: the cluster changed under every attempt; try again")
+        if result.dropped_soft:
+            log.info("placed %s on %s without soft constraints %s", name, node.name, list(result.dropped_soft))
+        stub = self.pool.stub(node.address)
+        try:
+            status = await stub.CreateContainer(
+                agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=spec),
+                timeout=CREATE_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            await self._undo_placement(stub, container)
+            raise _agent_error(node.name, exc) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self._undo_placement(stub, container))
+            raise
+        container.status.CopyFrom(status)
+        await self.store.update_container(container)
+        return self.state.container_view(container.id)
+
+    async def _undo_placement(self, stub, container: types_pb2.Container) -> None:
+        """A failed create leaves no ghost: neither a record nor a half-made container."""
+        try:
+            await stub.RemoveContainer(agent_pb2.RemoveContainerRequest(id=container.id, force=True),
+                                       timeout=UNARY_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            # The agent's status report will show it as an orphan, which the sweep removes.
+            log.warning("could not clean up %s on %s: %s", container.name, container.node_name, exc.details())
+        await self.store.delete_container(container)
+
+    def list(self, all_: bool) -> list[types_pb2.Container]:
+        views = self.state.container_views()
+        if all_:
+            return views
+        return [c for c in views if c.status.state in ("running", "pending")]
+
+    async def inspect(self, ref: str) -> manager_pb2.InspectContainerReply:
+        c = self.resolve(ref)
+        reply = manager_pb2.InspectContainerReply(container=c)
+        if c.node_id in self.state.nodes:
+            try:
+                got = await self.pool.stub(self._node_address(c)).InspectContainer(
+                    agent_pb2.AgentContainerRef(id=c.id), timeout=UNARY_TIMEOUT
+                )
+                reply.engine_json = got.engine_json
+            except grpc.aio.AioRpcError as exc:
+                log.info("inspect %s: engine document unavailable: %s", c.name, exc.details())
+        return reply
+
+    async def stop(self, ref: str, timeout: int) -> types_pb2.Container:
+        self._require_store()
+        c = self.resolve(ref)
+        address = self._node_address(c)
+        record = self._record(c.id)
+        record.desired_state = "stopped"
+        await self.store.update_container(record)
+        try:
+            status = await self.pool.stub(address).StopContainer(
+                agent_pb2.StopContainerRequest(id=c.id, timeout_seconds=timeout or STOP_GRACE_DEFAULT),
+                timeout=(timeout or STOP_GRACE_DEFAULT) + UNARY_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _agent_error(c.node_name, exc) from exc
+        record = self._record(c.id)
+        record.status.CopyFrom(status)
+        await self.store.update_container(record)
+        return self.state.container_view(c.id)
+
+    async def remove(self, ref: str, force: bool) -> str:
+        self._require_store()
+        c = self.resolve(ref)
+        if c.status.state in ("running", "pending") and not force:
+            raise errors.FailedPrecondition(f"container {c.name} is {c.status.state}: stop it first or use -f")
+        if c.node_id in self.state.nodes:
+            try:
+                await self.pool.stub(self._node_address(c)).RemoveContainer(
+                    agent_pb2.RemoveContainerRequest(id=c.id, force=force), timeout=UNARY_TIMEOUT + 10
+                )
+            except grpc.aio.AioRpcError as exc:
+                if not force:
+                    raise _agent_error(c.node_name, exc) from exc
+                log.warning("rm -f %s: agent call failed (%s); removing the record anyway", c.name, exc.details())
+        elif not force:
+            raise errors.Unavailable(f"container {c.name}: its node is down; use -f to forget it")
+        await self.store.delete_container(self._record(c.id))
+        return c.id
+
+    async def logs(self, ref: str, follow: bool, tail: int) -> AsyncIterator[types_pb2.LogChunk]:
+        c = self.resolve(ref)
+        stub = self.pool.stub(self._node_address(c))
+        call = stub.Logs(agent_pb2.AgentLogsRequest(id=c.id, follow=follow, tail=tail),
+                         timeout=None if follow else UNARY_TIMEOUT * 4)
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise _agent_error(c.node_name, exc) from exc
+        finally:
+            call.cancel()
+
+    async def wait(self, ref: str) -> manager_pb2.WaitReply:
+        c = self.resolve(ref)
+        try:
+            status = await self.pool.stub(self._node_address(c)).Wait(
+                agent_pb2.AgentContainerRef(id=c.id), timeout=WAIT_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _agent_error(c.node_name, exc) from exc
+        return manager_pb2.WaitReply(exit_code=status.exit_code, error=status.error)

@@ -1,0 +1,24 @@
+"""Pure placement core: frozen node snapshots and a task in, a Placement or NoFit out.
+
+No I/O lives here (tests/unit/test_scheduler_purity.py enforces it), so the same
+code is table-tested, property-tested and benchmarked without a cluster.
+"""
+
+from .constraints import Constraint, ConstraintError, parse_constraint
+from .place import STRATEGIES, place
+from .types import NodeSnapshot, NoFit, Placement, TaskRequest
+from .units import format_bytes, format_cpus
+
+__all__ = [
+    "STRATEGIES",
+    "Constraint",
+    "ConstraintError",
+    "NoFit",
+    "NodeSnapshot",
+    "Placement",
+    "TaskRequest",
+    "format_bytes",
+    "format_cpus",
+    "parse_constraint",
+    "place",
+]

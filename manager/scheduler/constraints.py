@@ -1,0 +1,117 @@
+"""Placement constraints: `KEY==VALUE`, `KEY!=VALUE` and their soft forms `==~` / `!=~`.
+
+A value is a literal, a glob (when it holds * ? or [) or a /regex/ (full match).
+"""
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from .types import NodeSnapshot
+
+_FIELD_KEYS = {"node.id": "id", "node.name": "name", "node.hostname": "hostname"}
+_LABEL_PREFIXES = {"node.labels.": "labels", "engine.labels.": "engine_labels"}
+VALID_KEYS = (*_FIELD_KEYS, *(prefix + "<K>" for prefix in _LABEL_PREFIXES))
+
+_OPERATOR = re.compile(r"==|!=")
+_GLOB_CHARS = frozenset("*?[")
+
+
+class ConstraintError(ValueError):
+    """Raised for an expression that cannot be parsed; str() is a single line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    text: str  # the expression as written (outer whitespace trimmed), used in messages
+    key: str
+    negate: bool  # != / !=~
+    soft: bool  # ==~ / !=~ : preferred, dropped when nothing fits
+    pattern: str  # the value as written: literal, glob or /regex/
+
+    def matches(self, node: NodeSnapshot) -> bool:
+        return _value_matches(self.pattern, _value_of(self.key, node)) != self.negate
+
+
+def parse_constraint(expr: str) -> Constraint:
+    text = expr.strip()
+    found = _OPERATOR.search(text)
+    if found is None:
+        raise _error(text, "expected KEY==VALUE, KEY!=VALUE, KEY==~VALUE or KEY!=~VALUE")
+    key = text[: found.start()].strip()
+    rest = text[found.end() :]
+    # Swarm's soft marker: "~" right after the operator, never part of the value.
+    soft = rest.startswith("~")
+    operator = found.group() + ("~" if soft else "")
+    value = rest[1:].strip() if soft else rest.strip()
+
+    if not key:
+        raise _error(text, f"missing key before {operator}")
+    if not value:
+        raise _error(
+            text,
+            f"missing value after {operator} (matching an absent or empty label is not supported)",
+        )
+    _check_key(text, key)
+    _check_value(text, value)
+    return Constraint(text=text, key=key, negate=found.group() == "!=", soft=soft, pattern=value)
+
+
+def _check_key(text: str, key: str) -> None:
+    if key in _FIELD_KEYS:
+        return
+    for prefix in _LABEL_PREFIXES:
+        if key.startswith(prefix):
+            if key == prefix:
+                raise _error(text, f"missing label name after {prefix}")
+            return
+    raise _error(text, f"unknown key {_quote(key)}; valid keys are {', '.join(VALID_KEYS)}")
+
+
+def _check_value(text: str, value: str) -> None:
+    if not _is_regex(value):
+        return
+    body = value[1:-1]
+    if not body:
+        raise _error(text, "empty regex //")
+    try:
+        re.compile(body)
+    except re.error as err:
+        raise _error(text, f"bad regex {_escape(value)}: {err}") from None
+
+
+def _value_of(key: str, node: NodeSnapshot) -> str:
+    field = _FIELD_KEYS.get(key)
+    if field is not None:
+        return getattr(node, field)
+    for prefix, mapping in _LABEL_PREFIXES.items():
+        if key.startswith(prefix):
+            # An absent label reads as "" so `node.labels.zone!=eu` holds for unlabelled nodes.
+            return getattr(node, mapping).get(key[len(prefix) :], "")
+    raise ConstraintError(f"unknown constraint key {_quote(key)}")
+
+
+def _value_matches(pattern: str, value: str) -> bool:
+    # re and fnmatch cache their compiled patterns, so matching per call stays cheap.
+    if _is_regex(pattern):
+        return re.fullmatch(pattern[1:-1], value) is not None
+    if _GLOB_CHARS.intersection(pattern):
+        return fnmatch.fnmatchcase(value, pattern)
+    return value == pattern
+
+
+def _is_regex(value: str) -> bool:
+    return len(value) >= 2 and value.startswith("/") and value.endswith("/")
+
+
+def _error(text: str, problem: str) -> ConstraintError:
+    return ConstraintError(f"constraint {_quote(text)}: {problem}")
+
+
+def _quote(text: str) -> str:
+    return f'"{_escape(text)}"'
+
+
+def _escape(text: str) -> str:
+    # Control characters are shown escaped so an error always stays on one line.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -1,0 +1,225 @@
+"""The manager's in-memory view of etcd, kept current by one watch.
+
+Pure bookkeeping: it is fed (key, value, revision) and answers questions; the
+store does the I/O. Reads of the API are served from here, never from etcd.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format
+
+from manager.scheduler import NodeSnapshot
+from protos import etcd_keys
+from protos.shoal.v1 import agent_pb2, types_pb2
+
+AVAILABILITIES = ("active", "pause", "drain")
+# A container in one of these states no longer holds its reservation or ports.
+FINISHED_STATES = frozenset({"exited", "dead", "missing"})
+
+
+@dataclass
+class NodeConf:
+    labels: dict[str, str] = field(default_factory=dict)
+    availability: str = "active"
+
+    def to_json(self) -> str:
+        return json.dumps({"labels": self.labels, "availability": self.availability}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "NodeConf":
+        doc = json.loads(raw)
+        return cls(labels=dict(doc.get("labels") or {}), availability=doc.get("availability") or "active")
+
+
+class UnknownRef(Exception):
+    """A name or id prefix that matches nothing, or more than one thing."""
+
+
+class ClusterState:
+    def __init__(self) -> None:
+        self.revision = 0
+        self.nodes: dict[str, tuple[types_pb2.Node, int]] = {}
+        self.node_conf: dict[str, tuple[NodeConf, int]] = {}
+        self.observed: dict[str, dict[str, agent_pb2.AgentContainer]] = {}
+        self.containers: dict[str, tuple[types_pb2.Container, int]] = {}
+        self.names: dict[str, str] = {}
+        self.alloc: dict[str, int] = {}
+        # Our own writes are applied before the watch echoes them; these revisions
+        # keep an older echo from undoing a newer local write (a delete above all).
+        self._key_rev: dict[str, int] = {}
+        self._tombstones: dict[str, int] = {}
+
+    # ---- feeding -------------------------------------------------------
+    def clear(self) -> None:
+        self.__init__()
+
+    def apply(self, key: str, value: bytes | None, mod_revision: int) -> None:
+        """value None means the key was deleted. Stale events (older revision) are ignored."""
+        last = max(self._key_rev.get(key, 0), self._tombstones.get(key, 0))
+        if mod_revision < last:
+            return
+        if value is None:
+            self._key_rev.pop(key, None)
+            self._tombstones[key] = mod_revision
+        else:
+            self._key_rev[key] = mod_revision
+            self._tombstones.pop(key, None)
+        parsed = etcd_keys.parse_node_key(key)
+        if parsed:
+            node_id, kind, cid = parsed
+            if kind == "info":
+                if value is None:
+                    self.nodes.pop(node_id, None)
+                    # Observed state of a dead node is unknown, not "still running".
+                    self.observed.pop(node_id, None)
+                else:
+                    node = json_format.Parse(value, types_pb2.Node(), ignore_unknown_fields=True)
+                    self.nodes[node_id] = (node, mod_revision)
+            else:
+                if value is None:
+                    self.observed.get(node_id, {}).pop(cid, None)
+                else:
+                    msg = json_format.Parse(value, agent_pb2.AgentContainer(), ignore_unknown_fields=True)
+                    self.observed.setdefault(node_id, {})[cid] = msg
+            return
+        if key.startswith(etcd_keys.NODE_CONF):
+            node_id = key[len(etcd_keys.NODE_CONF):]
+            if value is None:
+                self.node_conf.pop(node_id, None)
+            else:
+                self.node_conf[node_id] = (NodeConf.from_json(value), mod_revision)
+        elif key.startswith(etcd_keys.CONTAINERS):
+            cid = key[len(etcd_keys.CONTAINERS):]
+            if value is None:
+                self.containers.pop(cid, None)
+            else:
+                self.containers[cid] = (
+                    json_format.Parse(value, types_pb2.Container(), ignore_unknown_fields=True), mod_revision
+                )
+        elif key.startswith(etcd_keys.NAMES):
+            name = key[len(etcd_keys.NAMES):]
+            if value is None:
+                self.names.pop(name, None)
+            else:
+                self.names[name] = value.decode()
+        elif key.startswith(etcd_keys.ALLOC):
+            node_id = key[len(etcd_keys.ALLOC):]
+            if value is None:
+                self.alloc.pop(node_id, None)
+            else:
+                self.alloc[node_id] = mod_revision
+
+    def forget_tombstones(self, up_to_revision: int) -> None:
+        """Once the watch has delivered a revision, no older echo can arrive."""
+        self._tombstones = {k: r for k, r in self._tombstones.items() if r > up_to_revision}
+
+    # ---- nodes ---------------------------------------------------------
+    def conf(self, node_id: str) -> NodeConf:
+        entry = self.node_conf.get(node_id)
+        return entry[0] if entry else NodeConf()
+
+    def _holding(self, node_id: str) -> list[types_pb2.Container]:
+        out = []
+        for c, _ in self.containers.values():
+            if c.node_id != node_id or c.desired_state != "running":
+                continue
+            if self.status_of(c).state in FINISHED_STATES:
+                continue
+            out.append(c)
+        return out
+
+    def node_view(self, node_id: str) -> types_pb2.Node:
+        node, _ = self.nodes[node_id]
+        conf = self.conf(node_id)
+        view = types_pb2.Node()
+        view.CopyFrom(node)
+        view.labels.clear()
+        view.labels.update(conf.labels)
+        view.availability = conf.availability
+        view.state = "ready"
+        holding = self._holding(node_id)
+        view.containers = sum(1 for c in self.containers.values() if c[0].node_id == node_id)
+        view.reserved_nano_cpus = sum(c.spec.nano_cpus for c in holding)
+        view.reserved_memory_bytes = sum(c.spec.memory_bytes for c in holding)
+        return view
+
+    def node_views(self) -> list[types_pb2.Node]:
+        return sorted((self.node_view(n) for n in self.nodes), key=lambda n: (n.name, n.id))
+
+    def snapshots(self) -> list[NodeSnapshot]:
+        out = []
+        for node_id, (node, _) in self.nodes.items():
+            conf = self.conf(node_id)
+            holding = self._holding(node_id)
+            ports = frozenset(
+                (p.host_port, p.protocol or "tcp") for c in holding for p in c.spec.ports if p.host_port
+            )
+            out.append(NodeSnapshot(
+                id=node_id,
+                name=node.name,
+                hostname=node.description.hostname,
+                labels=dict(conf.labels),
+                engine_labels=dict(node.description.engine_labels),
+                availability=conf.availability,
+                ready=True,
+                nano_cpus=node.description.nano_cpus,
+                memory=node.description.memory_bytes,
+                reserved_nano_cpus=sum(c.spec.nano_cpus for c in holding),
+                reserved_memory=sum(c.spec.memory_bytes for c in holding),
+                containers=len(holding),
+                used_ports=ports,
+            ))
+        return out
+
+    def resolve_node(self, ref: str) -> str:
+        for node_id, (node, _) in self.nodes.items():
+            if node.name == ref or node_id == ref:
+                return node_id
+        return _unique_prefix(ref, self.nodes, "node")
+
+    # ---- containers ----------------------------------------------------
+    def status_of(self, c: types_pb2.Container) -> types_pb2.ContainerStatus:
+        if c.node_id not in self.nodes:
+            if c.status.state == "pending":
+                return c.status
+            return types_pb2.ContainerStatus(state="unknown", error="node is down", runtime_id=c.status.runtime_id)
+        observed = self.observed.get(c.node_id, {}).get(c.id)
+        if observed is not None:
+            return observed.status
+        if c.status.state in ("pending", ""):
+            return c.status
+        # The node is up but no longer reports it: it was removed behind our back.
+        return types_pb2.ContainerStatus(state="missing", error="not found on its node")
+
+    def container_view(self, cid: str) -> types_pb2.Container:
+        c, _ = self.containers[cid]
+        view = types_pb2.Container()
+        view.CopyFrom(c)
+        view.status.CopyFrom(self.status_of(c))
+        if c.node_id in self.nodes:
+            view.node_name = self.nodes[c.node_id][0].name
+        return view
+
+    def container_views(self) -> list[types_pb2.Container]:
+        return sorted((self.container_view(c) for c in self.containers), key=lambda c: (c.created_at, c.id))
+
+    def resolve_container(self, ref: str) -> str:
+        if ref in self.names and self.names[ref] in self.containers:
+            return self.names[ref]
+        for cid, (c, _) in self.containers.items():
+            if c.name == ref:
+                return cid
+        return _unique_prefix(ref, self.containers, "container")
+
+
+def _unique_prefix(ref: str, table: dict, kind: str) -> str:
+    if not ref:
+        raise UnknownRef(f"{kind}: an empty name or id matches nothing")
+    hits = [k for k in table if k.startswith(ref)]
+    if not hits:
+        raise UnknownRef(f'{kind} "{ref}": no such {kind}')
+    if len(hits) > 1:
+        raise UnknownRef(f'{kind} "{ref}": id prefix is ambiguous ({len(hits)} {kind}s match)')
+    return hits[0]

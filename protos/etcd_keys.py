@@ -1,0 +1,56 @@
+"""The etcd key layout: a contract between the manager's store and the agent's registration.
+
+Values are JSON (protobuf JSON mapping of the named message) so `etcdctl get`
+stays readable. See docs/ARCHITECTURE.md for who writes what.
+"""
+ROOT = "/shoal/"
+
+# Written by each agent under its own lease: they vanish when the host dies.
+NODES = ROOT + "nodes/"                        # nodes/<node-id>/info        -> shoal.v1.Node (no admin fields)
+                                               # nodes/<node-id>/containers/<container-id> -> shoal.v1.AgentContainer
+
+# Written by the manager, never leased.
+NODE_CONF = ROOT + "nodeconf/"                 # nodeconf/<node-id>          -> {"labels": {...}, "availability": "..."}
+CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> shoal.v1.Container (desired state + placement)
+NAMES = ROOT + "names/"                        # names/<name>                -> <container-id> (uniqueness guard)
+ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
+
+
+def node_prefix(node_id: str) -> str:
+    return f"{NODES}{node_id}/"
+
+
+def node_info(node_id: str) -> str:
+    return f"{NODES}{node_id}/info"
+
+
+def node_container(node_id: str, container_id: str) -> str:
+    return f"{NODES}{node_id}/containers/{container_id}"
+
+
+def node_conf(node_id: str) -> str:
+    return NODE_CONF + node_id
+
+
+def container(container_id: str) -> str:
+    return CONTAINERS + container_id
+
+
+def name(container_name: str) -> str:
+    return NAMES + container_name
+
+
+def alloc(node_id: str) -> str:
+    return ALLOC + node_id
+
+
+def parse_node_key(key: str) -> tuple[str, str, str] | None:
+    """nodes/<id>/info -> (id, "info", ""); nodes/<id>/containers/<cid> -> (id, "container", cid)."""
+    if not key.startswith(NODES):
+        return None
+    parts = key[len(NODES):].split("/")
+    if len(parts) == 2 and parts[1] == "info":
+        return parts[0], "info", ""
+    if len(parts) == 3 and parts[1] == "containers":
+        return parts[0], "container", parts[2]
+    return None

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent machine set-up for Shoal on Debian: system packages, then the venv.
+# Called by `make setup`, hence by `make demo` and `make test` (and CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(docker.io etcd-server etcd-client busybox-static iproute2 util-linux openssh-server python3-venv python3-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  # No daemon may start at install time: Shoal runs its own dockerd and etcd per host.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ "$made_policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+fi
+
+PY=/usr/bin/python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.shoal-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+
+# `shoal` on the PATH for the admin, pointing at this checkout's venv.
+if [ "$(id -u)" -eq 0 ]; then
+  target=$(pwd)/.venv/bin/shoal
+  if [ ! -e /usr/local/bin/shoal ] || [ -L /usr/local/bin/shoal ]; then
+    ln -sfn "$target" /usr/local/bin/shoal
+  fi
+fi
+echo "setup: ok"

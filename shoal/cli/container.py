@@ -1,0 +1,187 @@
+"""shoal run | ps | logs | stop | rm | inspect"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import grpc
+from google.protobuf import json_format
+
+from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx, rpc_error_message
+from shoal.cli.output import FORMAT_OPTION, as_json, table
+from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
+
+RUN_TIMEOUT = 150.0
+
+
+def _convert(parser):
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            if isinstance(value, tuple):
+                return [parser(v) for v in value]
+            return parser(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return callback
+
+
+def ports_text(c: types_pb2.Container) -> list[str]:
+    ports = c.status.ports or c.spec.ports
+    return [
+        f"{p.host_port}->{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
+        for p in ports
+    ]
+
+
+def status_text(c: types_pb2.Container) -> str:
+    s = c.status
+    if s.state == "exited":
+        return f"exited ({s.exit_code})"
+    if s.state in ("unknown", "missing") and s.error:
+        return f"{s.state} ({s.error})"
+    return s.state or "unknown"
+
+
+@click.command("run", context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Print the container id and return at once.")
+@click.option("--name", default="", help="Container name (unique in the cluster).")
+@click.option("-e", "--env", multiple=True, metavar="K=V", callback=_convert(parse_key_value), help="Environment variable.")
+@click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=_convert(parse_port), help="Publish a port.")
+@click.option("-m", "--memory", metavar="SIZE", callback=_convert(parse_size), help="Memory limit and reservation (64m, 1g).")
+@click.option("--cpus", metavar="N", callback=_convert(parse_cpus), help="CPU limit and reservation (0.5, 2).")
+@click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu.")
+@click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy for this container.")
+@click.option("--label", multiple=True, metavar="K=V", callback=_convert(parse_key_value), help="Container label.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy, label, image, command):
+    """Place a container on a node and start it."""
+    spec = types_pb2.ContainerSpec(
+        image=image,
+        command=list(command),
+        env=dict(env or []),
+        ports=[types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in publish or []],
+        memory_bytes=memory or 0,
+        nano_cpus=cpus or 0,
+        labels=dict(label or []),
+        constraints=list(constraint),
+        strategy=strategy or "",
+    )
+    stub = ctx.stub()
+    created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)
+    if detach:
+        click.echo(created.id)
+        return
+    try:
+        _stream_logs(stub, created.id, follow=True, tail=-1)
+    except KeyboardInterrupt:
+        click.echo(f"detached; {created.name} keeps running", err=True)
+        sys.exit(0)
+    reply = stub.Wait(manager_pb2.ContainerRef(ref=created.id), timeout=CALL_TIMEOUT)
+    if reply.error:
+        click.echo(f"shoal: {created.name}: {reply.error}", err=True)
+    sys.exit(reply.exit_code)
+
+
+def _stream_logs(stub, ref: str, follow: bool, tail: int) -> None:
+    out = sys.stdout.buffer
+    for chunk in stub.Logs(manager_pb2.LogsRequest(ref=ref, follow=follow, tail=tail),
+                           timeout=None if follow else CALL_TIMEOUT * 4):
+        out.write(chunk.data)
+        out.flush()
+
+
+@click.command("ps")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show stopped and unknown containers too.")
+@FORMAT_OPTION
+@pass_ctx
+def ps(ctx: Ctx, all_: bool, fmt: str):
+    """List containers."""
+    containers = ctx.stub().ListContainers(manager_pb2.ListContainersRequest(all=all_), timeout=CALL_TIMEOUT).containers
+    if fmt == "json":
+        as_json([
+            {
+                "id": c.id, "name": c.name, "image": c.spec.image, "node": c.node_name, "node_id": c.node_id,
+                "status": status_text(c), "state": c.status.state, "exit_code": c.status.exit_code,
+                "ports": ports_text(c), "created_at": c.created_at,
+            }
+            for c in containers
+        ])
+        return
+    table(
+        ["ID", "NAME", "IMAGE", "NODE", "STATUS", "PORTS"],
+        [[c.id[:12], c.name, c.spec.image, c.node_name, status_text(c), ",".join(ports_text(c))] for c in containers],
+    )
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming new output.")
+@click.option("--tail", default="all", metavar="N", help="Only the last N lines (default: all).")
+@click.argument("container")
+@pass_ctx
+def logs(ctx: Ctx, follow: bool, tail: str, container: str):
+    """Show a container's output."""
+    if tail == "all":
+        n = -1
+    else:
+        try:
+            n = int(tail)
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            raise click.BadParameter(f'"{tail}" is not a number of lines or "all"', param_hint="--tail") from None
+    try:
+        _stream_logs(ctx.stub(), container, follow, n)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@click.command("stop")
+@click.option("-t", "--time", "grace", default=10, type=click.IntRange(0, 3600), help="Seconds to wait before killing.")
+@click.argument("containers", nargs=-1, required=True)
+@pass_ctx
+def stop(ctx: Ctx, grace: int, containers):
+    """Stop running containers."""
+    _each(ctx, containers, lambda stub, ref: stub.StopContainer(
+        manager_pb2.StopRequest(ref=ref, timeout_seconds=grace), timeout=CALL_TIMEOUT + grace))
+
+
+@click.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Remove even if running (kills it).")
+@click.argument("containers", nargs=-1, required=True)
+@pass_ctx
+def rm(ctx: Ctx, force: bool, containers):
+    """Remove containers."""
+    _each(ctx, containers, lambda stub, ref: stub.RemoveContainer(
+        manager_pb2.RemoveRequest(ref=ref, force=force), timeout=CALL_TIMEOUT * 2))
+
+
+def _each(ctx: Ctx, refs, call) -> None:
+    """Like docker: act on every argument, report each failure, exit 1 if any failed."""
+    stub = ctx.stub()
+    failed = False
+    for ref in refs:
+        try:
+            call(stub, ref)
+            click.echo(ref)
+        except grpc.RpcError as exc:
+            failed = True
+            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.command("inspect")
+@click.argument("container")
+@pass_ctx
+def inspect(ctx: Ctx, container: str):
+    """Show everything about one container (JSON)."""
+    reply = ctx.stub().InspectContainer(manager_pb2.ContainerRef(ref=container), timeout=CALL_TIMEOUT)
+    doc = json_format.MessageToDict(reply.container, preserving_proto_field_name=True)
+    doc["engine"] = json.loads(reply.engine_json) if reply.engine_json else None
+    as_json(doc)

@@ -1,0 +1,93 @@
+"""shoal agent | shoal manager: start the long-running processes.
+
+These import the agent and manager packages only when invoked, so the rest of
+the CLI never depends on them (it talks to the manager over gRPC only).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from shoal.units import parse_cpus, parse_key_value, parse_size
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _endpoints(ctx, param, value: str) -> list[str]:
+    urls = [u.strip() for u in value.split(",") if u.strip()]
+    for u in urls:
+        if not u.startswith(("http://", "https://")):
+            raise click.BadParameter(f'"{u}" is not an etcd URL (http://HOST:PORT)', ctx=ctx, param=param)
+    if not urls:
+        raise click.BadParameter("at least one etcd URL is needed", ctx=ctx, param=param)
+    return urls
+
+
+def _conv(parser):
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return [parser(v) for v in value] if isinstance(value, tuple) else parser(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return callback
+
+
+def _address(ctx, param, value):
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f'"{value}" is not HOST:PORT', ctx=ctx, param=param)
+    return value
+
+
+@click.command("agent")
+@click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
+@click.option("--advertise", required=True, callback=_address, metavar="HOST:PORT", help="Address the manager uses to reach this agent.")
+@click.option("--listen", callback=_address, metavar="HOST:PORT", help="Address to serve on (default: the advertised one).")
+@click.option("--docker", default="unix:///var/run/docker.sock", show_default=True, help="Local Docker Engine socket.")
+@click.option("--name", default="", help="Node name (default: the hostname).")
+@click.option("--label", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Engine label of this node.")
+@click.option("--state-dir", default="/var/lib/shoal/agent", show_default=True, type=click.Path(path_type=Path), help="Where the node id is kept.")
+@click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a silent node disappears.")
+@click.option("--memory", callback=_conv(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
+@click.option("--cpus", callback=_conv(parse_cpus), metavar="N", help="CPUs offered to Shoal (default: the host's).")
+@click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl, memory, cpus, insecure, log_level):
+    """Run the agent of this host."""
+    from agent.main import AgentConfig, serve
+
+    if not insecure:
+        raise click.UsageError("--insecure: mutual TLS is not available yet; start the agent with --insecure")
+    _setup_logging(log_level)
+    cfg = AgentConfig(
+        etcd=etcd, advertise=advertise, listen=listen or advertise, docker=docker, name=name,
+        labels=dict(label or []), state_dir=state_dir, lease_ttl=lease_ttl,
+        memory_bytes=memory or 0, nano_cpus=cpus or 0, insecure=insecure,
+    )
+    asyncio.run(serve(cfg))
+
+
+@click.command("manager")
+@click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
+@click.option("--listen", default="127.0.0.1:7000", show_default=True, callback=_address, metavar="HOST:PORT")
+@click.option("--strategy", default="spread", show_default=True, type=click.Choice(["spread", "binpack", "random"]))
+@click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def manager_cmd(etcd, listen, strategy, insecure, log_level):
+    """Run a manager."""
+    from manager.main import ManagerConfig, serve
+
+    if not insecure:
+        raise click.UsageError("--insecure: mutual TLS is not available yet; start the manager with --insecure")
+    _setup_logging(log_level)
+    asyncio.run(serve(ManagerConfig(etcd=etcd, listen=listen, strategy=strategy, insecure=insecure)))

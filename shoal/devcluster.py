@@ -1,0 +1,1137 @@
+"""A whole Shoal cluster on one machine: the dev cluster and the integration tests' cluster.
+
+Layout of ``state_dir``::
+
+    cluster.json                  everything needed to tear down from a fresh process
+    logs/<proc>.log               etcd, manager, dockerd-<host>, agent-<host>
+    etcd/                         etcd data
+    hosts/<host>/docker.sock      that host's dockerd (running inside the host's netns)
+    hosts/<host>/{data,exec}/     its data-root and exec-root
+    hosts/<host>/docker.pid
+    hosts/<host>/agent/           the agent's --state-dir
+
+Network (see shoal.devhosts): bridge ``<name>-br`` with .1 of ``subnet`` in the
+root namespace; host k is netns ``<name>-hk`` with eth0 = .(10+k), joined by
+veth ``<name>-hk``; its dockerd's docker0 is ``--bip`` = third octet of
+``docker_bip_base`` + k - 1 (10.214.10.1/24, 10.214.11.1/24, ...).
+
+etcd and the manager run in the root namespace; each dockerd and agent runs in
+its host's netns (``nsenter --net``, never ``ip netns exec``: that remounts /sys
+and dockerd then fails with "Devices cgroup isn't mounted").
+
+Every process runs in its own session with stdout+stderr in its log.  Each is
+recorded with its pid and its start time (field 22 of /proc/<pid>/stat), and
+is only ever signalled after the start time matched (through a pidfd, so a
+reused pid is never hit).  Nothing is ever found or killed by name.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from shoal import devhosts, devimage
+
+STATE_FILE = "cluster.json"
+STATE_VERSION = 1
+
+ETCD_READY_TIMEOUT = 30.0
+DOCKERD_READY_TIMEOUT = 60.0
+AGENT_READY_TIMEOUT = 30.0
+MANAGER_READY_TIMEOUT = 30.0
+DOCKERD_STOP_TIMEOUT = 20.0
+PROC_STOP_TIMEOUT = 10.0
+
+_PROXY_VARS = (
+    "http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "grpc_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "GRPC_PROXY",
+)  # fmt: skip
+
+__all__ = ["DevCluster", "DevClusterError", "DevHost", "STATE_FILE"]
+
+
+class DevClusterError(RuntimeError):
+    """One line naming what failed and where its log is."""
+
+
+@dataclass
+class DevHost:
+    name: str  # "<cluster>-h1": also the agent's --name and the netns name
+    netns: str
+    ip: str
+    dir: Path
+    docker_socket: Path
+    agent_address: str  # "10.213.7.11:7070"
+    index: int = 0  # 1-based
+    veth: str = ""  # root-namespace end of the veth pair
+    bip: str = ""  # dockerd --bip, e.g. "10.214.10.1/24"
+
+    @property
+    def netns_path(self) -> str:
+        return devhosts.netns_path(self.netns)
+
+
+# -- processes ------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of pid, None if no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    # comm may contain spaces and parens: split after the last ')'
+    rest = data[data.rindex(")") + 2 :].split()
+    return rest[0], int(rest[19])  # field 3 = state, field 22 = starttime
+
+
+def _pid_matches(pid: int, start: int) -> bool:
+    st = _proc_stat(pid)
+    return st is not None and st[1] == start
+
+
+def _running(pid: int, start: int) -> bool:
+    """The recorded process still exists and is not a zombie."""
+    st = _proc_stat(pid)
+    return st is not None and st[1] == start and st[0] not in ("Z", "X")
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    except OSError:
+        pass
+
+
+def _signal(pid: int, start: int, sig: int) -> bool:
+    """Send sig to pid only if it is still the process started at `start`.
+    Uses a pidfd so a pid reused between the check and the kill is never hit."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except OSError as e:
+        if e.errno == errno.ESRCH:
+            return False
+        raise
+    try:
+        if not _pid_matches(pid, start):
+            return False
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def _wait_gone(pid: int, start: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        _reap(pid)
+        if not _running(pid, start):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _stop_pid(pid: int, start: int, timeout: float) -> bool:
+    """SIGTERM, wait up to timeout, then SIGKILL.  True if it is gone."""
+    if not _running(pid, start):
+        _reap(pid)
+        return True
+    _signal(pid, start, signal.SIGTERM)
+    if _wait_gone(pid, start, timeout):
+        return True
+    _signal(pid, start, signal.SIGKILL)
+    return _wait_gone(pid, start, 10)
+
+
+def _last_line(path: Path, limit: int = 200) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    line = lines[-1]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+# -- mounts and leftovers -------------------------------------------------------
+
+
+def _unescape_mount(path: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 4 <= len(path) and path[i + 1 : i + 4].isdigit():
+            out.append(chr(int(path[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, fs type) of every mount in our mount namespace."""
+    result = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            if len(fields) >= 5:
+                result.append((_unescape_mount(fields[4]), right.split()[0] if right else ""))
+    return result
+
+
+def mounts_under(directory: Path) -> list[str]:
+    d = os.path.realpath(directory)
+    return [m for m, _ in _mounts() if m == d or m.startswith(d.rstrip("/") + "/")]
+
+
+_libc = None
+
+
+def _umount_lazy(path: str) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    MNT_DETACH = 2
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):  # EINVAL: not a mount point (any more)
+            raise OSError(err, f"umount {path}: {os.strerror(err)}")
+
+
+def unmount_under(directory: Path) -> None:
+    """Lazily unmount everything mounted at or below directory, deepest first."""
+    for _ in range(20):  # mounts may be stacked
+        found = mounts_under(directory)
+        if not found:
+            return
+        for m in sorted(found, key=lambda p: (p.count("/"), len(p)), reverse=True):
+            _umount_lazy(m)
+    if mounts_under(directory):
+        raise OSError(f"could not unmount everything under {directory}")
+
+
+def _cgroup_roots() -> list[str]:
+    return [m for m, fstype in _mounts() if fstype in ("cgroup", "cgroup2")]
+
+
+def _kill_leftovers(netns_ino: tuple[int, int] | None, container_ids: set[str]) -> int:
+    """SIGKILL what a killed dockerd left behind: every process inside the
+    host's netns (containerd, shims, docker-proxy: they run in the namespace we
+    created) and every process in the cgroup of one of that dockerd's
+    containers (found by the container ids in its data-root)."""
+    me = os.getpid()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid in (me, 1):
+            continue
+        st = _proc_stat(pid)
+        if st is None or st[0] in ("Z", "X"):
+            continue
+        ours = False
+        if netns_ino is not None:
+            try:
+                s = os.stat(f"/proc/{pid}/ns/net")
+                ours = (s.st_dev, s.st_ino) == netns_ino
+            except OSError:
+                pass
+        if not ours and container_ids:
+            try:
+                with open(f"/proc/{pid}/cgroup") as f:
+                    for line in f:
+                        last = line.rstrip("\n").rsplit("/", 1)[-1]
+                        if last in container_ids or last.removeprefix("docker-").removesuffix(".scope") in container_ids:
+                            ours = True
+                            break
+            except OSError:
+                pass
+        if ours and _signal(pid, st[1], signal.SIGKILL):
+            killed += 1
+    return killed
+
+
+def _remove_shim_sockets(exec_root: Path, container_ids: set[str]) -> None:
+    """containerd 1.6 names a shim's socket /run/containerd/s/<sha256 of
+    "<containerd address>/<namespace>/<container id>">; a SIGKILLed shim leaves
+    it behind.  Remove exactly the ones of this dockerd's containers."""
+    address = str(exec_root / "containerd" / "containerd.sock")
+    for cid in container_ids:
+        digest = hashlib.sha256(f"{address}/moby/{cid}".encode()).hexdigest()
+        try:
+            os.unlink(f"/run/containerd/s/{digest}")
+        except OSError:
+            pass
+
+
+def _remove_container_cgroups(container_ids: set[str]) -> None:
+    if not container_ids:
+        return
+    for root in _cgroup_roots():
+        for parent in ("docker", ""):
+            for cid in container_ids:
+                p = os.path.join(root, parent, cid) if parent else os.path.join(root, cid)
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    pass
+
+
+# -- misc -----------------------------------------------------------------------
+
+
+def _port_free(host: str, port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _etcd_healthy(url: str) -> bool:
+    try:
+        with _NO_PROXY_OPENER.open(url + "/health", timeout=2) as r:
+            body = json.loads(r.read().decode() or "{}")
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+    return str(body.get("health")).lower() == "true"
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment without proxy settings (children only ever talk to
+    loopback and the test hosts) and with the repo on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS}
+    repo = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["NO_PROXY"] = env["no_proxy"] = "*"
+    return env
+
+
+def _which(cmd: str) -> str:
+    path = shutil.which(cmd) or shutil.which(cmd, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if not path:
+        raise DevClusterError(f"{cmd} not found on PATH")
+    return path
+
+
+# -- the cluster ----------------------------------------------------------------
+
+
+class DevCluster:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        name: str = "shoal",
+        hosts: int = 3,
+        subnet: str = "10.213.7.0/24",
+        docker_bip_base: str = "10.214.10.0",
+        etcd_port: int = 23790,
+        manager_port: int = 7000,
+        agent_port: int = 7070,
+        strategy: str = "spread",
+        host_memory: int | None = None,
+        host_cpus: float | None = None,
+        lease_ttl: int | None = None,
+        start_agents: bool = True,
+        start_manager: bool = True,
+        python: str = sys.executable,
+    ):
+        self.state_dir = Path(state_dir).absolute()
+        self.name = name
+        self.subnet = subnet
+        self.docker_bip_base = docker_bip_base
+        self.etcd_port = int(etcd_port)
+        self.manager_port = int(manager_port)
+        self.agent_port = int(agent_port)
+        self.strategy = strategy
+        self.host_memory = host_memory
+        self.host_cpus = host_cpus
+        self.lease_ttl = lease_ttl
+        self.start_agents = start_agents
+        self.start_manager = start_manager
+        self.python = python
+        self.n_hosts = int(hosts)
+
+        if self.n_hosts < 1:
+            raise DevClusterError(f"hosts must be >= 1, not {hosts}")
+        net = ipaddress.ip_network(subnet, strict=True)
+        if net.version != 4 or net.num_addresses < 16 + self.n_hosts:
+            raise DevClusterError(f"subnet {subnet} too small for {hosts} hosts (needs .1 and .11 on)")
+        self.bridge = f"{name}-br"
+        try:
+            devhosts.check_ifname(self.bridge)
+            devhosts.check_ifname(f"{name}-h{self.n_hosts}")
+        except devhosts.DevHostsError as e:
+            raise DevClusterError(f"cluster name {name!r} too long for interface names: {e}") from None
+        self.bridge_ip = str(net.network_address + 1)
+        self.prefixlen = net.prefixlen
+        base = ipaddress.ip_address(docker_bip_base)
+        b = base.packed
+        if b[2] + self.n_hosts - 1 > 255:
+            raise DevClusterError(f"docker_bip_base {docker_bip_base} leaves no room for {hosts} hosts")
+
+        self.hosts: list[DevHost] = []
+        for k in range(1, self.n_hosts + 1):
+            hname = f"{name}-h{k}"
+            ip = str(net.network_address + 10 + k)
+            hdir = self.state_dir / "hosts" / hname
+            bip = f"{b[0]}.{b[1]}.{b[2] + k - 1}.1/24"
+            self.hosts.append(
+                DevHost(
+                    name=hname,
+                    netns=hname,
+                    ip=ip,
+                    dir=hdir,
+                    docker_socket=hdir / "docker.sock",
+                    agent_address=f"{ip}:{self.agent_port}",
+                    index=k,
+                    veth=hname,
+                    bip=bip,
+                )
+            )
+        self._lock = threading.RLock()
+        self._popen: dict[str, subprocess.Popen] = {}
+        self._state: dict[str, Any] | None = None  # as in cluster.json, once up() started or load()ed
+
+    # -- public properties ------------------------------------------------------
+
+    @property
+    def manager_address(self) -> str:
+        return f"127.0.0.1:{self.manager_port}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def etcd_bridge_url(self) -> str:
+        """etcd as the hosts reach it."""
+        return f"http://{self.bridge_ip}:{self.etcd_port}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def agent_log(self, host: DevHost | str) -> Path:
+        return self.log_dir / f"agent-{self._host(host).name}.log"
+
+    def dockerd_log(self, host: DevHost | str) -> Path:
+        return self.log_dir / f"dockerd-{self._host(host).name}.log"
+
+    def manager_log(self) -> Path:
+        return self.log_dir / "manager.log"
+
+    def etcd_log(self) -> Path:
+        return self.log_dir / "etcd.log"
+
+    def _host(self, host: DevHost | str) -> DevHost:
+        name = host if isinstance(host, str) else host.name
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise DevClusterError(f"no host {name!r} in dev cluster {self.name}")
+
+    # -- persistence --------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hosts": self.n_hosts,
+            "subnet": self.subnet,
+            "docker_bip_base": self.docker_bip_base,
+            "etcd_port": self.etcd_port,
+            "manager_port": self.manager_port,
+            "agent_port": self.agent_port,
+            "strategy": self.strategy,
+            "host_memory": self.host_memory,
+            "host_cpus": self.host_cpus,
+            "lease_ttl": self.lease_ttl,
+            "start_agents": self.start_agents,
+            "start_manager": self.start_manager,
+            "python": self.python,
+        }
+
+    @classmethod
+    def load(cls, state_dir: Path) -> "DevCluster":
+        state_dir = Path(state_dir).absolute()
+        path = state_dir / STATE_FILE
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DevClusterError(f"no dev cluster in {state_dir} ({STATE_FILE} missing)") from None
+        except (OSError, ValueError) as e:
+            raise DevClusterError(f"cannot read {path}: {e}") from None
+        cfg = dict(state.get("config") or {})
+        cluster = cls(state_dir, **cfg)
+        cluster._state = state
+        return cluster
+
+    def _save(self) -> None:
+        with self._lock:
+            if self._state is None or not self.state_dir.is_dir():
+                return  # never re-create a state dir that down() removed
+            tmp = self.state_file.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self._state, indent=2, sort_keys=True))
+            os.replace(tmp, self.state_file)
+
+    def _new_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "status": "starting",
+            "config": self._config(),
+            "bridge": {
+                "name": self.bridge,
+                "address": f"{self.bridge_ip}/{self.prefixlen}",
+                "forward_rule": False,
+            },
+            "hosts": [
+                {
+                    "name": h.name,
+                    "netns": h.netns,
+                    "veth": h.veth,
+                    "ip": h.ip,
+                    "bip": h.bip,
+                    "dir": str(h.dir),
+                    "docker_socket": str(h.docker_socket),
+                    "agent_address": h.agent_address,
+                }
+                for h in self.hosts
+            ],
+            "ports": {
+                "etcd": self.etcd_port,
+                "etcd_peer": self.etcd_port + 1,
+                "manager": self.manager_port,
+                "agent": self.agent_port,
+            },
+            "procs": {},
+        }
+
+    def _current_state(self, refresh: bool = False) -> dict[str, Any] | None:
+        """The record; with refresh, re-read from cluster.json (the file is
+        the truth when several objects or processes work on one cluster)."""
+        with self._lock:
+            if self._state is None or refresh:
+                try:
+                    self._state = json.loads(self.state_file.read_text())
+                except FileNotFoundError:
+                    # torn down (maybe by another object): forget our copy, so
+                    # names are never deleted on the strength of a stale record
+                    self._state = None
+                    self._popen.clear()
+                except (OSError, ValueError):
+                    pass  # unreadable or half-written: keep what we know
+            return self._state
+
+    # -- process records ------------------------------------------------------------
+
+    def _spawn(self, key: str, argv: list[str], log: Path) -> dict[str, Any]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab", buffering=0) as logf:
+            logf.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+            p = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                env=_child_env(),
+                cwd=str(self.state_dir),
+            )
+        st = _proc_stat(p.pid)
+        rec = {
+            "pid": p.pid,
+            "start": st[1] if st else None,
+            "argv": argv,
+            "log": str(log),
+            "alive": True,
+        }
+        with self._lock:
+            self._popen[key] = p
+            assert self._state is not None
+            self._state["procs"][key] = rec
+            self._save()
+        return rec
+
+    def _proc(self, key: str) -> dict[str, Any] | None:
+        st = self._current_state()
+        if not st:
+            return None
+        return st.get("procs", {}).get(key)
+
+    def _proc_running(self, key: str) -> bool:
+        rec = self._proc(key)
+        if not rec or rec.get("start") is None:
+            return False
+        p = self._popen.get(key)
+        if p is not None:
+            p.poll()
+        return _running(rec["pid"], rec["start"])
+
+    def _stop_proc(self, key: str, timeout: float, sig_first: int = signal.SIGTERM) -> bool:
+        rec = self._proc(key)
+        if not rec:
+            return True
+        pid, start = rec["pid"], rec.get("start")
+        gone = True
+        if start is not None:
+            if sig_first == signal.SIGKILL:
+                _signal(pid, start, signal.SIGKILL)
+                gone = _wait_gone(pid, start, timeout)
+            else:
+                gone = _stop_pid(pid, start, timeout)
+        p = self._popen.pop(key, None)
+        if p is not None and gone:
+            try:
+                p.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        with self._lock:
+            rec["alive"] = not gone
+            self._save()
+        return gone
+
+    def _wait_ready(
+        self, key: str, what: str, check: Callable[[], bool], timeout: float, log: Path
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if check():
+                return
+            if not self._proc_running(key):
+                rc = self._popen[key].returncode if key in self._popen else None
+                tail = _last_line(log)
+                raise DevClusterError(
+                    f"{what} exited (code {rc}) before it was ready; log: {log}" + (f" -- {tail}" if tail else "")
+                )
+            if time.monotonic() >= deadline:
+                tail = _last_line(log)
+                raise DevClusterError(
+                    f"{what} not ready within {timeout:.0f} s; log: {log}" + (f" -- {tail}" if tail else "")
+                )
+            time.sleep(0.1)
+
+    # -- argv -------------------------------------------------------------------------
+
+    def _etcd_argv(self) -> list[str]:
+        p, peer = self.etcd_port, self.etcd_port + 1
+        client_urls = f"http://127.0.0.1:{p},http://{self.bridge_ip}:{p}"
+        return [
+            _which("etcd"),
+            "--name", self.name,
+            "--data-dir", str(self.state_dir / "etcd"),
+            "--listen-client-urls", client_urls,
+            "--advertise-client-urls", client_urls,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"{self.name}=http://127.0.0.1:{peer}",
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"{self.name}-dev",
+        ]  # fmt: skip
+
+    def _dockerd_argv(self, h: DevHost) -> list[str]:
+        return [
+            _which("nsenter"), f"--net={h.netns_path}",
+            _which("dockerd"),
+            "--host", f"unix://{h.docker_socket}",
+            "--data-root", str(h.dir / "data"),
+            "--exec-root", str(h.dir / "exec"),
+            "--pidfile", str(h.dir / "docker.pid"),
+            "--iptables=false",
+            "--ip-masq=false",
+            "--bip", h.bip,
+        ]  # fmt: skip
+
+    def _agent_argv(self, h: DevHost) -> list[str]:
+        argv = [
+            _which("nsenter"), f"--net={h.netns_path}",
+            self.python, "-m", "shoal", "agent",
+            "--insecure",
+            "--etcd", self.etcd_bridge_url,
+            "--advertise", h.agent_address,
+            "--listen", h.agent_address,
+            "--docker", f"unix://{h.docker_socket}",
+            "--name", h.name,
+            "--state-dir", str(h.dir / "agent"),
+        ]  # fmt: skip
+        if self.host_memory is not None:
+            argv += ["--memory", str(int(self.host_memory))]
+        if self.host_cpus is not None:
+            argv += ["--cpus", str(float(self.host_cpus))]
+        if self.lease_ttl is not None:
+            argv += ["--lease-ttl", str(int(self.lease_ttl))]
+        return argv
+
+    def _manager_argv(self) -> list[str]:
+        return [
+            self.python, "-m", "shoal", "manager",
+            "--insecure",
+            "--etcd", self.etcd_url,
+            "--listen", self.manager_address,
+            "--strategy", self.strategy,
+        ]  # fmt: skip
+
+    # -- up ---------------------------------------------------------------------------
+
+    def _anything_present(self, state: dict[str, Any]) -> list[str]:
+        present = []
+        for key, rec in (state.get("procs") or {}).items():
+            if rec.get("start") is not None and _running(rec["pid"], rec["start"]):
+                present.append(f"process {key} (pid {rec['pid']})")
+        for h in state.get("hosts") or []:
+            if devhosts.netns_exists(h["netns"]):
+                present.append(f"netns {h['netns']}")
+            if devhosts.link_exists(h["veth"]):
+                present.append(f"link {h['veth']}")
+        br = (state.get("bridge") or {}).get("name")
+        if br and devhosts.link_exists(br):
+            present.append(f"bridge {br}")
+        return present
+
+    def _preflight(self) -> None:
+        if os.geteuid() != 0:
+            raise DevClusterError("a dev cluster needs root (network namespaces, dockerd)")
+        for cmd in ("etcd", "dockerd", "nsenter", "containerd", "docker-proxy"):
+            _which(cmd)
+        if not Path(devimage.BUSYBOX).exists():
+            raise DevClusterError(f"{devimage.BUSYBOX} missing (install busybox-static)")
+        longest = self.hosts[-1].dir / "exec" / "containerd" / "containerd.sock.ttrpc"
+        if len(str(longest)) > 107:
+            raise DevClusterError(f"state dir {self.state_dir} is too long for unix socket paths ({longest})")
+        if devhosts.link_exists(self.bridge):
+            raise DevClusterError(
+                f"interface {self.bridge} exists already (another dev cluster named {self.name!r}?)"
+            )
+        for h in self.hosts:
+            if devhosts.netns_exists(h.netns):
+                raise DevClusterError(f"network namespace {h.netns} exists already (another dev cluster named {self.name!r}?)")
+            if devhosts.link_exists(h.veth):
+                raise DevClusterError(f"interface {h.veth} exists already (another dev cluster named {self.name!r}?)")
+        ports = [("etcd", self.etcd_port), ("etcd peer", self.etcd_port + 1)]
+        if self.start_manager:
+            ports.append(("manager", self.manager_port))
+        for what, port in ports:
+            if not _port_free("127.0.0.1", port):
+                raise DevClusterError(f"{what} port 127.0.0.1:{port} is in use")
+
+    def up(self, progress: Callable[[str], None] = lambda s: None) -> None:
+        existing = self._current_state(refresh=True)
+        if existing is not None:
+            present = self._anything_present(existing)
+            if present:
+                raise DevClusterError(
+                    f"dev cluster in {self.state_dir} already up; run shoal dev down first (found {', '.join(present[:3])})"
+                )
+            # a stale record of a cluster that is gone: clean up what may be
+            # left (mounts, orphaned containers) and forget it
+            self.down(keep_logs=True)
+        self._preflight()
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # record every name before creating anything, so that down() from any
+        # process can remove whatever of it exists
+        self._state = self._new_state()
+        self._save()
+        t0 = time.monotonic()
+        try:
+            self._up(progress)
+        except BaseException as e:
+            progress("failed; tearing down")
+            try:
+                self.down(keep_logs=True)
+            except Exception as e2:  # keep the first error; mention the second
+                if isinstance(e, DevClusterError):
+                    raise DevClusterError(f"{e} (teardown also failed: {e2})") from e
+                raise DevClusterError(f"dev cluster up failed: {e!r} (teardown also failed: {e2})") from e
+            if isinstance(e, DevClusterError):
+                raise
+            if isinstance(e, Exception):
+                raise DevClusterError(f"dev cluster up failed: {type(e).__name__}: {e}; logs: {self.log_dir}") from e
+            raise
+        with self._lock:
+            self._state["status"] = "up"
+            self._state["up_seconds"] = round(time.monotonic() - t0, 2)
+            self._save()
+
+    def _up(self, progress: Callable[[str], None]) -> None:
+        assert self._state is not None
+        progress(f"bridge {self.bridge} {self.bridge_ip}/{self.prefixlen}")
+        try:
+            devhosts.create_bridge(self.bridge, f"{self.bridge_ip}/{self.prefixlen}")
+            if devhosts.ensure_bridge_forwarding(self.bridge):
+                self._state["bridge"]["forward_rule"] = True
+                self._save()
+        except (OSError, devhosts.DevHostsError) as e:
+            raise DevClusterError(f"creating bridge {self.bridge} failed: {e}") from e
+
+        for h in self.hosts:
+            progress(f"host {h.name} {h.ip}")
+            try:
+                devhosts.create_host(
+                    self.bridge,
+                    devhosts.HostNet(h.netns, h.veth, h.ip, self.prefixlen, self.bridge_ip),
+                )
+            except (OSError, devhosts.DevHostsError) as e:
+                raise DevClusterError(f"creating host {h.name} (netns, veth) failed: {e}") from e
+            for sub in ("data", "exec", "agent"):
+                (h.dir / sub).mkdir(parents=True, exist_ok=True)
+
+        progress(f"etcd on 127.0.0.1:{self.etcd_port} and {self.bridge_ip}:{self.etcd_port}")
+        (self.state_dir / "etcd").mkdir(mode=0o700, exist_ok=True)
+        self._spawn("etcd", self._etcd_argv(), self.etcd_log())
+        for h in self.hosts:
+            progress(f"dockerd on {h.name}")
+            self._spawn(f"dockerd:{h.name}", self._dockerd_argv(h), self.dockerd_log(h))
+
+        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url), ETCD_READY_TIMEOUT, self.etcd_log())
+        for h in self.hosts:
+            self._wait_ready(
+                f"dockerd:{h.name}",
+                f"dockerd on {h.name}",
+                lambda h=h: self._docker_ping(h),
+                DOCKERD_READY_TIMEOUT,
+                self.dockerd_log(h),
+            )
+
+        progress(f"image {devimage.IMAGE} on {len(self.hosts)} hosts")
+        devimage.build_tar()  # once, before the threads
+
+        def load(h: DevHost) -> None:
+            try:
+                devimage.load_image(h.docker_socket)
+            except Exception as e:
+                raise DevClusterError(
+                    f"loading {devimage.IMAGE} into dockerd on {h.name} failed: {e}; log: {self.dockerd_log(h)}"
+                ) from e
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self.hosts))) as ex:
+            for f in [ex.submit(load, h) for h in self.hosts]:
+                f.result()
+
+        if self.start_manager:
+            progress(f"manager on {self.manager_address}")
+            self._start_manager()
+        if self.start_agents:
+            for h in self.hosts:
+                progress(f"agent on {h.name} {h.agent_address}")
+                self._spawn(f"agent:{h.name}", self._agent_argv(h), self.agent_log(h))
+            for h in self.hosts:
+                self._wait_agent(h)
+
+    def _docker_ping(self, h: DevHost) -> bool:
+        if not h.docker_socket.exists():
+            return False
+        try:
+            c = self.docker(h, timeout=5)
+        except Exception:
+            return False
+        try:
+            return bool(c.ping())
+        except Exception:
+            return False
+        finally:
+            c.close()
+
+    def _start_manager(self) -> None:
+        self._spawn("manager", self._manager_argv(), self.manager_log())
+        self._wait_ready(
+            "manager",
+            "manager",
+            lambda: _tcp_accepts("127.0.0.1", self.manager_port),
+            MANAGER_READY_TIMEOUT,
+            self.manager_log(),
+        )
+
+    def _wait_agent(self, h: DevHost) -> None:
+        self._wait_ready(
+            f"agent:{h.name}",
+            f"agent on {h.name}",
+            lambda: _tcp_accepts(h.ip, self.agent_port),
+            AGENT_READY_TIMEOUT,
+            self.agent_log(h),
+        )
+
+    # -- using it -----------------------------------------------------------------------
+
+    def host_exec(
+        self, host: DevHost, argv: list[str], timeout: float = 30, **kwargs: Any
+    ) -> subprocess.CompletedProcess:
+        """Run argv inside the host's network namespace (nsenter --net), capture
+        its output as text.  Extra keyword arguments go to subprocess.run."""
+        h = self._host(host)
+        kw: dict[str, Any] = {"capture_output": True, "text": True, "errors": "replace", "env": _child_env()}
+        kw.update(kwargs)
+        return subprocess.run([_which("nsenter"), f"--net={h.netns_path}", *argv], timeout=timeout, **kw)
+
+    def docker(self, host: DevHost, timeout: float = 60):
+        import docker
+
+        h = self._host(host)
+        return docker.DockerClient(base_url=f"unix://{h.docker_socket}", timeout=timeout)
+
+    def kill_agent(self, host: DevHost) -> None:
+        h = self._host(host)
+        key = f"agent:{h.name}"
+        self._current_state(refresh=True)
+        if not self._proc(key):
+            raise DevClusterError(f"no agent was started on {h.name}")
+        if not self._stop_proc(key, 10, sig_first=signal.SIGKILL):
+            raise DevClusterError(f"agent on {h.name} did not die on SIGKILL; log: {self.agent_log(h)}")
+
+    def start_agent(self, host: DevHost) -> None:
+        h = self._host(host)
+        key = f"agent:{h.name}"
+        if self._current_state(refresh=True) is None:
+            raise DevClusterError(f"dev cluster in {self.state_dir} is not up")
+        if self._proc_running(key):
+            raise DevClusterError(f"agent on {h.name} is running already (pid {self._proc(key)['pid']})")
+        rec = self._proc(key)
+        argv = rec["argv"] if rec else self._agent_argv(h)
+        self._spawn(key, argv, self.agent_log(h))
+        self._wait_agent(h)
+
+    def kill_manager(self) -> None:
+        self._current_state(refresh=True)
+        if not self._stop_proc("manager", 10, sig_first=signal.SIGKILL):
+            raise DevClusterError(f"manager did not die on SIGKILL; log: {self.manager_log()}")
+
+    def start_manager_process(self) -> None:
+        self._current_state(refresh=True)
+        if self._proc_running("manager"):
+            raise DevClusterError("manager is running already")
+        self._start_manager()
+
+    def status(self) -> dict[str, Any]:
+        """What is recorded and whether each piece is there now."""
+        state = self._current_state(refresh=True)
+        if state is None:
+            return {"state_dir": str(self.state_dir), "status": "down"}
+        procs = {}
+        for key, rec in (state.get("procs") or {}).items():
+            procs[key] = {
+                "pid": rec["pid"],
+                "running": rec.get("start") is not None and _running(rec["pid"], rec["start"]),
+                "log": rec.get("log"),
+            }
+        return {
+            "state_dir": str(self.state_dir),
+            "status": state.get("status"),
+            "name": self.name,
+            "etcd": self.etcd_url,
+            "manager": self.manager_address if self.start_manager else None,
+            "bridge": {"name": self.bridge, "present": devhosts.link_exists(self.bridge)},
+            "hosts": [
+                {
+                    "name": h.name,
+                    "ip": h.ip,
+                    "agent": h.agent_address,
+                    "docker": f"unix://{h.docker_socket}",
+                    "netns": devhosts.netns_exists(h.netns),
+                }
+                for h in self.hosts
+            ],
+            "procs": procs,
+        }
+
+    # -- down ------------------------------------------------------------------------------
+
+    def down(self, keep_logs: bool = False) -> None:
+        """Remove everything recorded in cluster.json (or made by this object).
+        Tolerant of partial state; safe to call twice.  keep_logs leaves
+        state_dir/logs (everything else in state_dir goes)."""
+        state = self._current_state(refresh=True)
+        errors: list[str] = []
+        if state is not None:
+            self._teardown(state, errors)
+        if self.state_dir.exists():
+            try:
+                if errors:
+                    # keep the record so that another down() can retry
+                    pass
+                elif keep_logs:
+                    for child in self.state_dir.iterdir():
+                        if child.name == "logs":
+                            continue
+                        if child.is_dir() and not child.is_symlink():
+                            shutil.rmtree(child)
+                        else:
+                            child.unlink()
+                else:
+                    shutil.rmtree(self.state_dir)
+            except OSError as e:
+                errors.append(f"removing {self.state_dir}: {e}")
+        if not errors:
+            self._state = None
+            self._popen.clear()
+        if errors:
+            raise DevClusterError(f"dev cluster down incomplete: {'; '.join(errors)}")
+
+    def _teardown(self, state: dict[str, Any], errors: list[str]) -> None:
+        with self._lock:
+            state["status"] = "stopping"
+            if self.state_file.exists() or self.state_dir.exists():
+                try:
+                    self._save()
+                except OSError:
+                    pass
+        procs: dict[str, Any] = state.get("procs") or {}
+        hosts = state.get("hosts") or []
+
+        # 1. agents and manager (they talk to dockerd and etcd)
+        keys = [k for k in procs if k.startswith("agent:")] + (["manager"] if "manager" in procs else [])
+        if keys:
+            with ThreadPoolExecutor(max_workers=len(keys)) as ex:
+                for key, ok in zip(keys, ex.map(lambda k: self._stop_proc(k, PROC_STOP_TIMEOUT), keys)):
+                    if not ok:
+                        errors.append(f"{key} (pid {procs[key]['pid']}) did not stop")
+
+        # 2. hosts: containers, dockerd, leftovers, mounts (in parallel)
+        def host_down(h: dict[str, Any]) -> list[str]:
+            return self._host_down(h, procs)
+
+        if hosts:
+            with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as ex:
+                for errs in ex.map(host_down, hosts):
+                    errors.extend(errs)
+
+        # 3. etcd
+        if "etcd" in procs and not self._stop_proc("etcd", PROC_STOP_TIMEOUT):
+            errors.append(f"etcd (pid {procs['etcd']['pid']}) did not stop")
+
+        # anything else recorded (future additions)
+        for key in list(procs):
+            if key == "etcd" or key == "manager" or key.startswith(("agent:", "dockerd:")):
+                continue
+            if not self._stop_proc(key, PROC_STOP_TIMEOUT):
+                errors.append(f"{key} (pid {procs[key]['pid']}) did not stop")
+
+        # 4. network: netns + veths, then the bridge and our forward rule
+        for h in hosts:
+            try:
+                devhosts.delete_link(h["veth"])
+            except Exception as e:
+                errors.append(f"deleting link {h['veth']}: {e}")
+            try:
+                devhosts.delete_netns(h["netns"])
+            except Exception as e:
+                errors.append(f"deleting netns {h['netns']}: {e}")
+        br = state.get("bridge") or {}
+        if br.get("name"):
+            try:
+                devhosts.delete_link(br["name"])
+            except Exception as e:
+                errors.append(f"deleting bridge {br['name']}: {e}")
+            if br.get("forward_rule"):
+                try:
+                    devhosts.remove_bridge_forwarding(br["name"])
+                except Exception as e:
+                    errors.append(f"removing the iptables rule of {br['name']}: {e}")
+
+    def _host_down(self, h: dict[str, Any], procs: dict[str, Any]) -> list[str]:
+        errors: list[str] = []
+        name = h["name"]
+        hdir = Path(h["dir"])
+        key = f"dockerd:{name}"
+        sock = Path(h.get("docker_socket") or hdir / "docker.sock")
+
+        # remove containers first: dockerd would give each one its stop timeout
+        # (10 s by default) on shutdown
+        if self._proc_running(key) and sock.exists():
+            try:
+                import docker
+
+                c = docker.DockerClient(base_url=f"unix://{sock}", timeout=15)
+                try:
+                    for ctr in c.containers.list(all=True, ignore_removed=True):
+                        try:
+                            ctr.remove(force=True)
+                        except Exception:
+                            pass
+                finally:
+                    c.close()
+            except Exception:
+                pass
+        if key in procs and not self._stop_proc(key, DOCKERD_STOP_TIMEOUT):
+            errors.append(f"dockerd on {name} (pid {procs[key]['pid']}) did not stop; log: {procs[key].get('log')}")
+
+        # whatever a dead dockerd left behind: containerd, shims, containers
+        netns_ino = None
+        try:
+            st = os.stat(devhosts.netns_path(h["netns"]))
+            netns_ino = (st.st_dev, st.st_ino)
+        except OSError:
+            pass
+        try:
+            cids = set(os.listdir(hdir / "data" / "containers"))
+        except OSError:
+            cids = set()
+        for _ in range(3):
+            if not _kill_leftovers(netns_ino, cids):
+                break
+            time.sleep(0.5)
+        _remove_container_cgroups(cids)
+        _remove_shim_sockets(hdir / "exec", cids)
+
+        try:
+            unmount_under(hdir)
+        except OSError as e:
+            errors.append(f"unmounting under {hdir}: {e}")
+        return errors

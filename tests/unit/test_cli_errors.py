@@ -1,0 +1,56 @@
+"""The CLI's error contract: one line naming the field, exit 2 for usage, 1 for runtime errors."""
+import subprocess
+import sys
+
+import pytest
+
+
+def shoal(*args, env=None):
+    import os
+    e = dict(os.environ)
+    e.pop("SHOAL_MANAGER", None)
+    e["SHOAL_CONFIG_DIR"] = "/nonexistent-shoal-config"
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "shoal", *args], capture_output=True, text=True, env=e, timeout=60)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--memory", "12x", "img"], 'shoal: --memory: "12x" is not a size (examples: 64m, 1g)'),
+    (["run", "-p", "99999", "img"], 'shoal: --publish: "99999": ports must be in 1-65535'),
+    (["run", "--cpus", "zero", "img"], 'shoal: --cpus: "zero" is not a number of CPUs (examples: 0.5, 2)'),
+    (["run", "-e", "NOVALUE", "img"], 'shoal: --env: "NOVALUE" is not KEY=VALUE'),
+    (["run", "--strategy", "best", "img"], "shoal: --strategy:"),
+    (["logs", "--tail", "x", "c"], 'shoal: --tail: "x" is not a number of lines or "all"'),
+    (["node", "update", "n1"], "shoal: nothing to update"),
+    (["run"], "IMAGE"),
+    (["frobnicate"], "No such command"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message):
+    r = shoal(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("shoal: ")
+    assert message in lines[0]
+
+
+def test_no_manager_is_a_runtime_error():
+    r = shoal("ps")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "shoal: --manager: no manager address (give --manager HOST:PORT, set SHOAL_MANAGER, or run `shoal dev up`)"
+    ]
+
+
+def test_unreachable_manager_is_a_runtime_error():
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    r = shoal("--manager", "127.0.0.1:1", "ps")
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "manager unreachable" in r.stderr
+
+
+def test_daemons_refuse_plaintext_without_insecure():
+    r = shoal("manager", "--etcd", "http://127.0.0.1:2379")
+    assert r.returncode == 2
+    assert "--insecure" in r.stderr

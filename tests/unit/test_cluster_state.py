@@ -1,0 +1,97 @@
+"""ClusterState: how etcd events become the manager's view."""
+import pytest
+from google.protobuf import json_format
+
+from manager.state import ClusterState, NodeConf, UnknownRef
+from protos import etcd_keys
+from protos.shoal.v1 import agent_pb2, types_pb2
+
+
+def j(msg) -> bytes:
+    return json_format.MessageToJson(msg).encode()
+
+
+def node(node_id, name, mem=1 << 30, cpus=2 * 10**9):
+    return types_pb2.Node(id=node_id, name=name, address=f"{name}:7070",
+                          description=types_pb2.NodeDescription(hostname=name, memory_bytes=mem, nano_cpus=cpus))
+
+
+def container(cid, name, node_id, mem=0, ports=(), desired="running", state="running"):
+    return types_pb2.Container(
+        id=cid, name=name, node_id=node_id, desired_state=desired,
+        spec=types_pb2.ContainerSpec(image="img", memory_bytes=mem,
+                                     ports=[types_pb2.PortMapping(host_port=h, container_port=h, protocol="tcp") for h in ports]),
+        status=types_pb2.ContainerStatus(state=state),
+    )
+
+
+def observed(cid, state="running", exit_code=0):
+    return agent_pb2.AgentContainer(id=cid, status=types_pb2.ContainerStatus(state=state, exit_code=exit_code))
+
+
+@pytest.fixture
+def state():
+    s = ClusterState()
+    s.apply(etcd_keys.node_info("n1"), j(node("n1", "h1")), 10)
+    s.apply(etcd_keys.node_info("n2"), j(node("n2", "h2")), 11)
+    return s
+
+
+def test_reservations_and_ports_count_only_live_containers(state):
+    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1", mem=64 << 20, ports=[8080])), 20)
+    state.apply(etcd_keys.container("c2"), j(container("c2", "b", "n1", mem=32 << 20)), 21)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 22)
+    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", 3)), 23)
+    snap = {s.id: s for s in state.snapshots()}
+    assert snap["n1"].reserved_memory == 64 << 20
+    assert snap["n1"].containers == 1
+    assert snap["n1"].used_ports == frozenset({(8080, "tcp")})
+    assert snap["n2"].reserved_memory == 0
+    assert state.container_view("c2").status.exit_code == 3
+
+
+def test_node_conf_feeds_labels_and_availability(state):
+    state.apply(etcd_keys.node_conf("n2"), NodeConf({"zone": "eu"}, "drain").to_json().encode(), 30)
+    snap = {s.id: s for s in state.snapshots()}
+    assert snap["n2"].labels == {"zone": "eu"} and snap["n2"].availability == "drain"
+    assert snap["n1"].availability == "active"
+    assert state.node_view("n2").labels["zone"] == "eu"
+
+
+def test_node_loss_makes_its_containers_unknown_and_removes_the_node(state):
+    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1")), 20)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 21)
+    state.apply(etcd_keys.node_info("n1"), None, 40)
+    assert [n.name for n in state.node_views()] == ["h2"]
+    view = state.container_view("c1")
+    assert view.status.state == "unknown" and view.status.error == "node is down"
+
+
+def test_a_late_echo_never_undoes_a_newer_local_write(state):
+    key = etcd_keys.container("c1")
+    state.apply(key, j(container("c1", "a", "n1")), 50)
+    state.apply(key, None, 55)          # our delete, applied at once
+    state.apply(key, j(container("c1", "a", "n1")), 50)  # the watch echoes the older put
+    assert "c1" not in state.containers
+    state.forget_tombstones(55)
+    state.apply(key, j(container("c1", "a", "n1")), 60)  # a genuinely new write still lands
+    assert "c1" in state.containers
+
+
+def test_missing_when_the_node_no_longer_reports_it(state):
+    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1")), 20)
+    assert state.container_view("c1").status.state == "missing"
+
+
+def test_resolution_by_name_and_unique_prefix(state):
+    state.apply(etcd_keys.container("abc123"), j(container("abc123", "web", "n1")), 20)
+    state.apply(etcd_keys.name("web"), b"abc123", 20)
+    state.apply(etcd_keys.container("abd999"), j(container("abd999", "db", "n1")), 21)
+    assert state.resolve_container("web") == "abc123"
+    assert state.resolve_container("abc") == "abc123"
+    with pytest.raises(UnknownRef, match="ambiguous"):
+        state.resolve_container("ab")
+    with pytest.raises(UnknownRef, match="no such container"):
+        state.resolve_container("zzz")
+    assert state.resolve_node("h2") == "n2"
+    assert state.resolve_node("n1") == "n1"
