@@ -9,6 +9,7 @@ import grpc
 from manager.containers import ContainerOps
 from manager.errors import ApiError
 from manager.nodes import NodeOps
+from protos.etcdv3.client import EtcdError
 from protos.shoal.v1 import manager_pb2, manager_pb2_grpc
 
 log = logging.getLogger("shoal.manager.api")
@@ -21,6 +22,8 @@ def _unary(method):
             return await method(self, request, context)
         except ApiError as exc:
             await context.abort(exc.code, str(exc))
+        except EtcdError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"etcd: {str(exc).splitlines()[0] if str(exc) else 'unavailable'}")
     return wrapper
 
 

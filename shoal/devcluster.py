@@ -959,6 +959,19 @@ class DevCluster:
             raise DevClusterError("manager is running already")
         self._start_manager()
 
+    def kill_etcd(self) -> None:
+        """SIGKILL etcd (for outage tests); its data dir stays, so start_etcd() resumes it."""
+        self._current_state(refresh=True)
+        if not self._stop_proc("etcd", 10, sig_first=signal.SIGKILL):
+            raise DevClusterError(f"etcd did not die on SIGKILL; log: {self.etcd_log()}")
+
+    def start_etcd(self) -> None:
+        self._current_state(refresh=True)
+        if self._proc_running("etcd"):
+            raise DevClusterError("etcd is running already")
+        self._spawn("etcd", self._etcd_argv(), self.etcd_log())
+        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url), ETCD_READY_TIMEOUT, self.etcd_log())
+
     def status(self) -> dict[str, Any]:
         """What is recorded and whether each piece is there now."""
         state = self._current_state(refresh=True)

@@ -28,7 +28,7 @@ pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
 def rpc_error_message(exc: grpc.RpcError) -> str:
     code = exc.code()
     details = exc.details() or code.name
-    if code == grpc.StatusCode.UNAVAILABLE and "connect" in details.lower():
+    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in details.lower():
         return f"manager unreachable: {details}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"the manager did not answer in time ({details})"
