@@ -1,7 +1,7 @@
 """Between the wire messages (shoal.v1) and the runtime's plain types."""
 from __future__ import annotations
 
-from agent.runtime.base import Observed, Port, Spec
+from agent.runtime.base import Health, Observed, Port, Spec
 from protos.shoal.v1 import agent_pb2, types_pb2
 
 
@@ -14,6 +14,11 @@ def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
         memory_bytes=msg.memory_bytes,
         nano_cpus=msg.nano_cpus,
         labels=tuple(sorted(msg.labels.items())),
+        entrypoint=tuple(msg.entrypoint),
+        health=Health(
+            test=tuple(msg.health.test), interval_ns=msg.health.interval_ns, timeout_ns=msg.health.timeout_ns,
+            retries=msg.health.retries, start_period_ns=msg.health.start_period_ns,
+        ) if msg.health.test else None,
     )
 
 
@@ -27,6 +32,7 @@ def status_to_proto(o: Observed) -> types_pb2.ContainerStatus:
         finished_at=o.finished_at,
         ports=[types_pb2.PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol)
                for p in o.ports],
+        health=o.health,
     )
 
 

@@ -1,4 +1,7 @@
-"""Thin gRPC servicer for shoal.v1.Manager: requests to operations, ApiError to status codes."""
+"""Thin gRPC servicer for shoal.v1.Manager: requests to operations, errors to status codes.
+
+Writes are served by the leader only; a follower forwards them to the leader, so the
+CLI may talk to any manager. Reads are answered from the local view."""
 from __future__ import annotations
 
 import functools
@@ -7,48 +10,84 @@ import logging
 import grpc
 
 from manager.containers import ContainerOps
+from manager.election import Election
 from manager.errors import ApiError
 from manager.nodes import NodeOps
+from manager.peers import Peers
+from manager.services import ServiceOps
+from manager.store import NotLeader
 from protos.etcdv3.client import EtcdError
 from protos.shoal.v1 import manager_pb2, manager_pb2_grpc
 
 log = logging.getLogger("shoal.manager.api")
+FORWARDED = "x-shoal-forwarded"
+FORWARD_TIMEOUT = 150.0
 
 
-def _unary(method):
+async def _guarded(context, call):
+    try:
+        return await call()
+    except ApiError as exc:
+        await context.abort(exc.code, str(exc))
+    except NotLeader as exc:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"leadership changed during the request ({exc}); retry")
+    except EtcdError as exc:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"etcd: {str(exc).splitlines()[0] if str(exc) else 'unavailable'}")
+
+
+def read(method):
     @functools.wraps(method)
     async def wrapper(self, request, context):
+        return await _guarded(context, lambda: method(self, request, context))
+    return wrapper
+
+
+def write(method):
+    """Runs on the leader; on a follower, forwards the request to the leader."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        if self.election.is_leader:
+            return await _guarded(context, lambda: method(self, request, context))
+        forwarded = any(k == FORWARDED for k, _ in (context.invocation_metadata() or ()))
+        leader = self.election.leader_address
+        if forwarded or not leader or self.election.leader_id == self.election.manager_id:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no leader elected yet; retry shortly")
         try:
-            return await method(self, request, context)
-        except ApiError as exc:
-            await context.abort(exc.code, str(exc))
-        except EtcdError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"etcd: {str(exc).splitlines()[0] if str(exc) else 'unavailable'}")
+            return await getattr(self.peers.stub(leader), method.__name__)(
+                request, timeout=context.time_remaining() or FORWARD_TIMEOUT, metadata=((FORWARDED, "1"),)
+            )
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "the leader failed the request")
     return wrapper
 
 
 class ManagerService(manager_pb2_grpc.ManagerServicer):
-    def __init__(self, containers: ContainerOps, nodes: NodeOps):
+    def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, election: Election,
+                 peers: Peers):
         self.containers = containers
         self.nodes = nodes
+        self.services = services
+        self.election = election
+        self.peers = peers
 
-    @_unary
+    # ---- containers ------------------------------------------------------
+    @write
     async def Run(self, request, context):
         return await self.containers.run(request)
 
-    @_unary
+    @read
     async def ListContainers(self, request, context):
         return manager_pb2.ContainerList(containers=self.containers.list(request.all))
 
-    @_unary
+    @read
     async def InspectContainer(self, request, context):
         return await self.containers.inspect(request.ref)
 
-    @_unary
+    @write
     async def StopContainer(self, request, context):
         return await self.containers.stop(request.ref, request.timeout_seconds)
 
-    @_unary
+    @write
     async def RemoveContainer(self, request, context):
         return manager_pb2.RemoveReply(id=await self.containers.remove(request.ref, request.force))
 
@@ -59,18 +98,71 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
         except ApiError as exc:
             await context.abort(exc.code, str(exc))
 
-    @_unary
+    @read
     async def Wait(self, request, context):
         return await self.containers.wait(request.ref)
 
-    @_unary
+    # ---- nodes -----------------------------------------------------------
+    @read
     async def ListNodes(self, request, context):
         return manager_pb2.NodeList(nodes=self.nodes.list())
 
-    @_unary
+    @read
     async def InspectNode(self, request, context):
         return self.nodes.inspect(request.ref)
 
-    @_unary
+    @write
     async def UpdateNode(self, request, context):
         return await self.nodes.update(request)
+
+    # ---- services and stacks ----------------------------------------------
+    @write
+    async def CreateService(self, request, context):
+        return await self.services.create(request.spec)
+
+    @read
+    async def ListServices(self, request, context):
+        return manager_pb2.ServiceList(services=self.services.list(request.stack))
+
+    @read
+    async def InspectService(self, request, context):
+        return self.services.inspect(request.ref)
+
+    @read
+    async def ServiceTasks(self, request, context):
+        return manager_pb2.ContainerList(containers=self.services.tasks(request.ref, request.all))
+
+    @write
+    async def UpdateService(self, request, context):
+        return await self.services.update(request)
+
+    @write
+    async def ScaleService(self, request, context):
+        return await self.services.scale(request.ref, request.replicas)
+
+    @write
+    async def RollbackService(self, request, context):
+        return await self.services.rollback(request.ref)
+
+    @write
+    async def RemoveService(self, request, context):
+        return manager_pb2.RemoveReply(id=await self.services.remove(request.ref))
+
+    @write
+    async def DeployStack(self, request, context):
+        return await self.services.deploy_stack(request)
+
+    @read
+    async def ListStacks(self, request, context):
+        return manager_pb2.StackList(stacks=self.services.list_stacks())
+
+    @write
+    async def RemoveStack(self, request, context):
+        return manager_pb2.RemoveStackReply(removed=await self.services.remove_stack(request.name))
+
+    @read
+    async def Status(self, request, context):
+        e = self.election
+        return manager_pb2.ManagerStatus(id=e.manager_id, address=e.address, leader=e.is_leader,
+                                         leader_id=e.leader_id, leader_address=e.leader_address,
+                                         term=e.leader_term)

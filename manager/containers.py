@@ -40,15 +40,16 @@ def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
 
 class ContainerOps:
     def __init__(self, state: ClusterState, store: Store, pool: AgentPool, strategy: str,
-                 rng: random.Random | None = None):
+                 place_lock: asyncio.Lock, rng: random.Random | None = None):
         self.state = state
         self.store = store
         self.pool = pool
         self.strategy = strategy
         self.rng = rng or random.Random()
         # Placements in one manager are serialised so each sees the previous one's
-        # reservation; across managers the revision compare in Store.place decides.
-        self._place_lock = asyncio.Lock()
+        # reservation (tasks of services share this lock); across managers the
+        # revision compare in Store.place decides.
+        self._place_lock = place_lock
 
     def _require_store(self) -> None:
         if not self.store.healthy.is_set():
@@ -155,7 +156,7 @@ class ContainerOps:
         views = self.state.container_views()
         if all_:
             return views
-        return [c for c in views if c.status.state in ("running", "pending")]
+        return [c for c in views if c.status.state in ("running", "pending") and c.desired_state == "running"]
 
     async def inspect(self, ref: str) -> manager_pb2.InspectContainerReply:
         c = self.resolve(ref)
@@ -170,9 +171,16 @@ class ContainerOps:
                 log.info("inspect %s: engine document unavailable: %s", c.name, exc.details())
         return reply
 
+    def _not_a_task(self, c: types_pb2.Container, verb: str) -> None:
+        if c.service_id:
+            raise errors.FailedPrecondition(
+                f"container {c.name} is a task of service {c.service_name}: use shoal service scale/update/rm, not {verb}"
+            )
+
     async def stop(self, ref: str, timeout: int) -> types_pb2.Container:
         self._require_store()
         c = self.resolve(ref)
+        self._not_a_task(c, "stop")
         address = self._node_address(c)
         record = self._record(c.id)
         record.desired_state = "stopped"
@@ -192,6 +200,7 @@ class ContainerOps:
     async def remove(self, ref: str, force: bool) -> str:
         self._require_store()
         c = self.resolve(ref)
+        self._not_a_task(c, "rm")
         if c.status.state in ("running", "pending") and not force:
             raise errors.FailedPrecondition(f"container {c.name} is {c.status.state}: stop it first or use -f")
         if c.node_id in self.state.nodes:

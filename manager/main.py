@@ -1,19 +1,26 @@
-"""`shoal manager`: the control plane over etcd."""
+"""`shoal manager`: the control plane over etcd. Several may run; one leads."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 
 from manager.agents import AgentPool
 from manager.api import ManagerService
 from manager.containers import ContainerOps
+from manager.election import Election
 from manager.nodes import NodeOps
 from manager.orphans import sweep_orphans
+from manager.peers import Peers
+from manager.reconciler import Reconciler
 from manager.server import build_server
+from manager.services import ServiceOps
 from manager.state import ClusterState
 from manager.store import Store
+from manager.tasks import TaskDriver
+from manager.updater import Updater
 from protos.etcdv3.client import EtcdClient, EtcdError
 
 log = logging.getLogger("shoal.manager")
@@ -23,7 +30,9 @@ log = logging.getLogger("shoal.manager")
 class ManagerConfig:
     etcd: list[str]
     listen: str = "127.0.0.1:7000"
+    advertise: str = ""
     strategy: str = "spread"
+    lease_ttl: int = 10
     insecure: bool = False
 
 
@@ -42,21 +51,34 @@ async def _first_load(store: Store) -> None:
 async def serve(cfg: ManagerConfig) -> None:
     if cfg.insecure:
         log.warning("WARNING: --insecure: the manager API is served WITHOUT TLS; anyone who can reach %s controls the cluster", cfg.listen)
+    manager_id = secrets.token_hex(6)
     etcd = EtcdClient(cfg.etcd)
     state = ClusterState()
-    store = Store(etcd, state)
+    election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
+    store = Store(etcd, state, term=lambda: election.term if election.is_leader else 0)
     pool = AgentPool(insecure=cfg.insecure)
-    containers = ContainerOps(state, store, pool, cfg.strategy)
-    server = build_server(cfg.listen, ManagerService(containers, NodeOps(state, store)), insecure=cfg.insecure)
+    peers = Peers(insecure=cfg.insecure)
+    place_lock = asyncio.Lock()
+    driver = TaskDriver(state, store, pool, place_lock, cfg.strategy)
+    updater = Updater(state, store, driver, lambda: election.is_leader)
+    reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
+    service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
+                             ServiceOps(state, store), election, peers)
+    server = build_server(cfg.listen, service, insecure=cfg.insecure)
     await _first_load(store)
     await server.start()
-    log.info("manager serving on %s (strategy %s)", cfg.listen, cfg.strategy)
+    log.info("manager %s serving on %s (strategy %s)", manager_id, cfg.listen, cfg.strategy)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(store.watch()), asyncio.create_task(sweep_orphans(state, store, pool))]
+    tasks = [
+        asyncio.create_task(store.watch(), name="watch"),
+        asyncio.create_task(election.run(), name="election"),
+        asyncio.create_task(reconciler.run(), name="reconciler"),
+        asyncio.create_task(sweep_orphans(state, store, pool, lambda: election.is_leader), name="orphans"),
+    ]
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -67,6 +89,10 @@ async def serve(cfg: ManagerConfig) -> None:
         for t in (stopper, *tasks):
             t.cancel()
         await asyncio.gather(stopper, *tasks, return_exceptions=True)
+        await updater.stop_all()
+        await driver.cancel_all()
         await server.stop(grace=2)
+        await election.resign()
         await pool.close()
+        await peers.close()
         await etcd.close()

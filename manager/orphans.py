@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import grpc
 
@@ -35,10 +36,10 @@ def find_orphans(state: ClusterState) -> list[tuple[str, str]]:
     return out
 
 
-async def sweep_orphans(state: ClusterState, store: Store, pool: AgentPool) -> None:
+async def sweep_orphans(state: ClusterState, store: Store, pool: AgentPool, is_leader: Callable[[], bool]) -> None:
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
-        if not store.healthy.is_set():
+        if not store.healthy.is_set() or not is_leader():
             continue
         for address, cid in find_orphans(state):
             try:

@@ -6,6 +6,8 @@ store does the I/O. Reads of the API are served from here, never from etcd.
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
@@ -46,6 +48,7 @@ class ClusterState:
         self.containers: dict[str, tuple[types_pb2.Container, int]] = {}
         self.names: dict[str, str] = {}
         self.alloc: dict[str, int] = {}
+        self.services: dict[str, tuple[types_pb2.Service, int]] = {}
         # Our own writes are applied before the watch echoes them; these revisions
         # keep an older echo from undoing a newer local write (a delete above all).
         self._key_rev: dict[str, int] = {}
@@ -104,6 +107,14 @@ class ClusterState:
                 self.names.pop(name, None)
             else:
                 self.names[name] = value.decode()
+        elif key.startswith(etcd_keys.SERVICES):
+            name = key[len(etcd_keys.SERVICES):]
+            if value is None:
+                self.services.pop(name, None)
+            else:
+                self.services[name] = (
+                    json_format.Parse(value, types_pb2.Service(), ignore_unknown_fields=True), mod_revision
+                )
         elif key.startswith(etcd_keys.ALLOC):
             node_id = key[len(etcd_keys.ALLOC):]
             if value is None:
@@ -156,6 +167,10 @@ class ClusterState:
             ports = frozenset(
                 (p.host_port, p.protocol or "tcp") for c in holding for p in c.spec.ports if p.host_port
             )
+            groups: dict[str, int] = {}
+            for c in holding:
+                if c.service_id:
+                    groups[c.service_id] = groups.get(c.service_id, 0) + 1
             out.append(NodeSnapshot(
                 id=node_id,
                 name=node.name,
@@ -170,6 +185,7 @@ class ClusterState:
                 reserved_memory=sum(c.spec.memory_bytes for c in holding),
                 containers=len(holding),
                 used_ports=ports,
+                group_tasks=groups,
             ))
         return out
 
@@ -181,14 +197,24 @@ class ClusterState:
 
     # ---- containers ----------------------------------------------------
     def status_of(self, c: types_pb2.Container) -> types_pb2.ContainerStatus:
+        observed = self.observed.get(c.node_id, {}).get(c.id) if c.node_id in self.nodes else None
+        if observed is not None:
+            return observed.status
+        if c.desired_state == "shutdown":
+            # History: what the task last was, its container gone (or its node away).
+            last = types_pb2.ContainerStatus()
+            last.CopyFrom(c.status)
+            if last.state in ("running", "created", "pending", ""):
+                last.state = "shutdown"
+            return last
         if c.node_id not in self.nodes:
             if c.status.state == "pending":
                 return c.status
             return types_pb2.ContainerStatus(state="unknown", error="node is down", runtime_id=c.status.runtime_id)
-        observed = self.observed.get(c.node_id, {}).get(c.id)
-        if observed is not None:
-            return observed.status
         if c.status.state in ("pending", ""):
+            return c.status
+        if c.status.state in ("running", "created") and _recent(c.status.started_at):
+            # Just created: the agent's report may still be on its way through etcd.
             return c.status
         # The node is up but no longer reports it: it was removed behind our back.
         return types_pb2.ContainerStatus(state="missing", error="not found on its node")
@@ -208,10 +234,45 @@ class ClusterState:
     def resolve_container(self, ref: str) -> str:
         if ref in self.names and self.names[ref] in self.containers:
             return self.names[ref]
-        for cid, (c, _) in self.containers.items():
-            if c.name == ref:
-                return cid
+        # A task name (web.3) can have history; the live task is the one meant.
+        named = [c for c, _ in self.containers.values() if c.name == ref]
+        live = [c for c in named if c.desired_state == "running"] or named
+        if live:
+            return max(live, key=lambda c: (c.created_at, c.id)).id
         return _unique_prefix(ref, self.containers, "container")
+
+    # ---- services -------------------------------------------------------
+    def tasks_of(self, service_id: str) -> list[types_pb2.Container]:
+        return [c for c, _ in self.containers.values() if c.service_id == service_id]
+
+    def resolve_service(self, ref: str) -> str:
+        """Returns the service's name (its key)."""
+        if ref in self.services:
+            return ref
+        hits = [name for name, (svc, _) in self.services.items() if ref and svc.id.startswith(ref)]
+        if not hits:
+            raise UnknownRef(f'service "{ref}": no such service')
+        if len(hits) > 1:
+            raise UnknownRef(f'service "{ref}": id prefix is ambiguous ({len(hits)} services match)')
+        return hits[0]
+
+
+REPORT_GRACE_SECONDS = 15
+
+
+def _recent(stamp: str) -> bool:
+    # Docker writes nanoseconds ("...:53.182987654Z"); fromisoformat takes at most microseconds.
+    m = re.fullmatch(r"([0-9T:-]{19})(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", stamp)
+    if not m:
+        return False
+    try:
+        t = datetime.fromisoformat(m.group(1) + "." + (m.group(2) or "0")[:6].ljust(6, "0")
+                                   + ("+00:00" if m.group(3) in (None, "Z") else m.group(3)))
+    except ValueError:
+        return False
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return abs((datetime.now(timezone.utc) - t).total_seconds()) < REPORT_GRACE_SECONDS
 
 
 def _unique_prefix(ref: str, table: dict, kind: str) -> str:

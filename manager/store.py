@@ -1,17 +1,18 @@
 """The manager's etcd I/O: the initial load, the watch that keeps ClusterState current, and
-every write, each a transaction that compares revisions so two managers can never
-both win a race (an etcd lock alone is not safe)."""
+every write. Each write is one transaction that compares revisions -- and, through the
+fence, the leader's term -- so neither a concurrent writer nor a deposed leader can win."""
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable, Sequence
 
 from google.protobuf import json_format
 
 from manager.state import ClusterState, NodeConf
 from protos import etcd_keys
 from protos.etcdv3.client import (
-    Compare, EtcdClient, Op, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
+    Compare, EtcdClient, Op, TxnResult, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
 )
 from protos.shoal.v1 import types_pb2
 
@@ -22,14 +23,25 @@ class Conflict(Exception):
     """A compared revision moved: someone else wrote first. Re-read and retry."""
 
 
-def _json(msg) -> str:
+class NotLeader(Exception):
+    """This manager does not hold the leadership its write was fenced with."""
+
+
+class NameTaken(Exception):
+    def __init__(self, name: str):
+        super().__init__(f'--name: "{name}" is already in use')
+
+
+def to_json(msg) -> str:
     return json_format.MessageToJson(msg, indent=None, sort_keys=True)
 
 
 class Store:
-    def __init__(self, etcd: EtcdClient, state: ClusterState):
+    def __init__(self, etcd: EtcdClient, state: ClusterState, term: Callable[[], int] = lambda: 0):
+        """term() is the leader term to fence writes with; 0 means 'not leader'."""
         self.etcd = etcd
         self.state = state
+        self.term = term
         self.healthy = asyncio.Event()
         self.changed = asyncio.Condition()
 
@@ -40,6 +52,11 @@ class Store:
             self.state.apply(kv.key, kv.value, kv.mod_revision)
         self.state.revision = revision
         self.healthy.set()
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
 
     async def watch(self) -> None:
         """Runs for the manager's lifetime. Never goes silently stale: an interrupted
@@ -53,6 +70,7 @@ class Store:
                     elif isinstance(item, WatchResumed):
                         log.info("etcd watch resumed at revision %d", item.revision)
                         self.healthy.set()
+                        await self._notify()
                     elif isinstance(item, WatchBatch):
                         for ev in item.events:
                             self.state.apply(ev.kv.key, ev.kv.value if ev.type == "put" else None, ev.kv.mod_revision)
@@ -61,80 +79,118 @@ class Store:
                             delivered = max(ev.kv.mod_revision for ev in item.events)
                             self.state.revision = max(self.state.revision, delivered)
                             self.state.forget_tombstones(delivered)
-                        async with self.changed:
-                            self.changed.notify_all()
+                        await self._notify()
             except WatchCompacted:
                 log.warning("etcd history compacted past our revision; reloading everything")
                 await self.load()
 
-    async def wait_for(self, predicate, timeout: float) -> bool:
+    async def wait_changed(self, timeout: float) -> None:
         async with self.changed:
             try:
-                await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
-                return True
+                await asyncio.wait_for(self.changed.wait(), timeout)
             except TimeoutError:
-                return False
+                pass
+
+    # ---- the fenced transaction ------------------------------------------
+    async def txn(self, compare: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> TxnResult:
+        term = self.term()
+        if term <= 0:
+            raise NotLeader("this manager is not the leader")
+        result = await self.etcd.txn(
+            [Compare.create_revision(etcd_keys.LEADER, "==", term), *compare],
+            list(success),
+            [*failure, Op.get(etcd_keys.LEADER)],
+        )
+        if result.succeeded:
+            log.debug("committed rev=%d term=%d keys=%s", result.revision, term,
+                      ",".join(op.key for op in success)[:300])
+            return result
+        leader = result.responses[-1]
+        if not leader or leader[0].create_revision != term:
+            log.warning("write refused: term %d is over (fenced)", term)
+            raise NotLeader(f"leadership of term {term} is lost")
+        return result
+
+    def _apply_puts(self, ops: Sequence[tuple[str, str | None]], revision: int) -> None:
+        # Applied at once so the next decision sees this write before the watch echoes it.
+        for key, value in ops:
+            self.state.apply(key, value.encode() if value is not None else None, revision)
 
     # ---- writes ----------------------------------------------------------
-    async def place(self, container: types_pb2.Container) -> int:
-        """Record a placement: only if the name is free, the node is still registered
-        and no other placement landed on that node since our snapshot."""
+    async def place(self, container: types_pb2.Container, *, unique_name: bool = True) -> int:
+        """Record a placement: only if the name is free (plain containers), the node is still
+        registered and no other placement landed on that node since our snapshot."""
         node_id = container.node_id
         node_rev = self.state.nodes[node_id][1] if node_id in self.state.nodes else 0
         alloc_rev = self.state.alloc.get(node_id, 0)
-        value = _json(container)
-        result = await self.etcd.txn(
-            [
-                Compare.create_revision(etcd_keys.name(container.name), "==", 0),
-                Compare.mod_revision(etcd_keys.node_info(node_id), "==", node_rev),
-                Compare.mod_revision(etcd_keys.alloc(node_id), "==", alloc_rev),
-            ],
-            [
-                Op.put(etcd_keys.container(container.id), value),
-                Op.put(etcd_keys.name(container.name), container.id),
-                Op.put(etcd_keys.alloc(node_id), container.id),
-            ],
-            [Op.get(etcd_keys.name(container.name))],
-        )
+        value = to_json(container)
+        compare = [
+            Compare.mod_revision(etcd_keys.node_info(node_id), "==", node_rev),
+            Compare.mod_revision(etcd_keys.alloc(node_id), "==", alloc_rev),
+        ]
+        puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id)]
+        failure = []
+        if unique_name:
+            compare.insert(0, Compare.create_revision(etcd_keys.name(container.name), "==", 0))
+            puts.append((etcd_keys.name(container.name), container.id))
+            failure = [Op.get(etcd_keys.name(container.name))]
+        result = await self.txn(compare, [Op.put(k, v) for k, v in puts], failure)
         if not result.succeeded:
-            if result.responses and result.responses[0]:
+            if unique_name and result.responses and result.responses[0]:
                 raise NameTaken(container.name)
             raise Conflict(f"node {node_id} changed during placement")
-        # Apply at once so the next placement sees this reservation before the watch echoes it.
-        self.state.apply(etcd_keys.container(container.id), value.encode(), result.revision)
-        self.state.apply(etcd_keys.name(container.name), container.id.encode(), result.revision)
-        self.state.apply(etcd_keys.alloc(node_id), container.id.encode(), result.revision)
+        self._apply_puts(puts, result.revision)
         return result.revision
 
     async def update_container(self, container: types_pb2.Container) -> bool:
         """Write a new version of an existing record; False if it was removed meanwhile."""
         key = etcd_keys.container(container.id)
-        value = _json(container)
-        result = await self.etcd.txn([Compare.create_revision(key, ">", 0)], [Op.put(key, value)])
+        value = to_json(container)
+        result = await self.txn([Compare.create_revision(key, ">", 0)], [Op.put(key, value)])
         if result.succeeded:
-            self.state.apply(key, value.encode(), result.revision)
+            self._apply_puts([(key, value)], result.revision)
         return result.succeeded
 
     async def delete_container(self, container: types_pb2.Container) -> None:
+        key = etcd_keys.container(container.id)
+        if container.service_id:
+            result = await self.txn([], [Op.delete(key)])
+            self._apply_puts([(key, None)], result.revision)
+            return
         name_key = etcd_keys.name(container.name)
-        result = await self.etcd.txn(
+        result = await self.txn(
             [Compare.value(name_key, "==", container.id)],
-            [Op.delete(etcd_keys.container(container.id)), Op.delete(name_key)],
-            [Op.delete(etcd_keys.container(container.id))],
+            [Op.delete(key), Op.delete(name_key)],
+            [Op.delete(key)],
         )
-        self.state.apply(etcd_keys.container(container.id), None, result.revision)
-        if result.succeeded:
-            self.state.apply(name_key, None, result.revision)
+        self._apply_puts([(key, None)] + ([(name_key, None)] if result.succeeded else []), result.revision)
 
     async def put_node_conf(self, node_id: str, conf: NodeConf, expected_rev: int) -> None:
         key = etcd_keys.node_conf(node_id)
         value = conf.to_json()
-        result = await self.etcd.txn([Compare.mod_revision(key, "==", expected_rev)], [Op.put(key, value)])
+        result = await self.txn([Compare.mod_revision(key, "==", expected_rev)], [Op.put(key, value)])
         if not result.succeeded:
             raise Conflict(f"node {node_id} was updated concurrently")
-        self.state.apply(key, value.encode(), result.revision)
+        self._apply_puts([(key, value)], result.revision)
 
+    async def put_service(self, service: types_pb2.Service, expected_rev: int) -> int:
+        """expected_rev 0: create (the name must be free); else compare-and-swap."""
+        key = etcd_keys.service(service.spec.name)
+        value = to_json(service)
+        if expected_rev:
+            compare = [Compare.mod_revision(key, "==", expected_rev)]
+        else:
+            compare = [Compare.create_revision(key, "==", 0)]
+        result = await self.txn(compare, [Op.put(key, value)])
+        if not result.succeeded:
+            raise Conflict(f"service {service.spec.name} changed concurrently" if expected_rev
+                           else f'service "{service.spec.name}" already exists')
+        self._apply_puts([(key, value)], result.revision)
+        return result.revision
 
-class NameTaken(Exception):
-    def __init__(self, name: str):
-        super().__init__(f'--name: "{name}" is already in use')
+    async def delete_service(self, name: str, expected_rev: int) -> None:
+        key = etcd_keys.service(name)
+        result = await self.txn([Compare.mod_revision(key, "==", expected_rev)], [Op.delete(key)])
+        if not result.succeeded:
+            raise Conflict(f"service {name} changed concurrently")
+        self._apply_puts([(key, None)], result.revision)

@@ -14,6 +14,10 @@ NODE_CONF = ROOT + "nodeconf/"                 # nodeconf/<node-id>          -> 
 CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> shoal.v1.Container (desired state + placement)
 NAMES = ROOT + "names/"                        # names/<name>                -> <container-id> (uniqueness guard)
 ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
+SERVICES = ROOT + "services/"                  # services/<name>             -> shoal.v1.Service (spec, version, update status)
+
+# Written by the managers' election, under the leader's lease.
+LEADER = ROOT + "leader"                       # leader                      -> {"id": ..., "address": ...}
 
 
 def node_prefix(node_id: str) -> str:
@@ -42,6 +46,10 @@ def name(container_name: str) -> str:
 
 def alloc(node_id: str) -> str:
     return ALLOC + node_id
+
+
+def service(service_name: str) -> str:
+    return SERVICES + service_name
 
 
 def parse_node_key(key: str) -> tuple[str, str, str] | None:

@@ -1,7 +1,7 @@
 """Regenerate the committed Python code of every .proto under protos/.
 
 Run from anywhere: `python -m protos.generate` (or `make protos`).
-`--check DIR` writes into DIR instead, so a test can diff it against the tree.
+`--out DIR` writes into DIR instead, so a test can diff it against the tree.
 """
 from __future__ import annotations
 

@@ -47,7 +47,26 @@ def resolve_manager(flag: str | None) -> str:
     raise NoManager("--manager: no manager address (give --manager HOST:PORT, set SHOAL_MANAGER, or run `shoal dev up`)")
 
 
+CONNECT_TIMEOUT = 3.0
+
+
 def connect(address: str) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
+    """address may list several managers (comma-separated): the first that answers is used;
+    any manager serves reads and forwards writes to the leader."""
+    addresses = [a.strip() for a in address.split(",") if a.strip()]
+    if len(addresses) == 1:
+        return _channel(addresses[0])
+    for candidate in addresses:
+        channel, stub = _channel(candidate)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
+            return channel, stub
+        except grpc.FutureTimeoutError:
+            channel.close()
+    raise NoManager(f"--manager: none of {', '.join(addresses)} answered within {CONNECT_TIMEOUT:.0f} s")
+
+
+def _channel(address: str) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
     # TLS arrives with the cluster CA; until then the manager itself only runs with --insecure.
     channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
     return channel, manager_pb2_grpc.ManagerStub(channel)

@@ -720,13 +720,16 @@ class DevCluster:
         return argv
 
     def _manager_argv(self) -> list[str]:
-        return [
+        argv = [
             self.python, "-m", "shoal", "manager",
             "--insecure",
             "--etcd", self.etcd_url,
             "--listen", self.manager_address,
             "--strategy", self.strategy,
         ]  # fmt: skip
+        if self.lease_ttl is not None:
+            argv += ["--lease-ttl", str(int(self.lease_ttl))]
+        return argv
 
     # -- up ---------------------------------------------------------------------------
 
@@ -958,6 +961,31 @@ class DevCluster:
         if self._proc_running("manager"):
             raise DevClusterError("manager is running already")
         self._start_manager()
+
+    def kill_host(self, host: DevHost) -> None:
+        """SIGKILL the host's agent and its dockerd: the host dies as a machine would."""
+        h = self._host(host)
+        self._current_state(refresh=True)
+        for key in (f"agent:{h.name}", f"dockerd:{h.name}"):
+            if self._proc_running(key) and not self._stop_proc(key, 10, sig_first=signal.SIGKILL):
+                raise DevClusterError(f"{key} did not die on SIGKILL")
+
+    def start_host(self, host: DevHost) -> None:
+        """Start a killed host's dockerd again (same data root), then its agent."""
+        h = self._host(host)
+        key = f"dockerd:{h.name}"
+        if self._current_state(refresh=True) is None:
+            raise DevClusterError(f"dev cluster in {self.state_dir} is not up")
+        if not self._proc_running(key):
+            # A killed dockerd (and its containerd) may linger as zombies until pid 1 reaps
+            # them; their pidfiles would make the new ones wait for the dead.
+            for stale in (h.dir / "docker.pid", h.dir / "exec" / "containerd" / "containerd.pid"):
+                stale.unlink(missing_ok=True)
+            self._spawn(key, self._dockerd_argv(h), self.dockerd_log(h))
+            self._wait_ready(key, f"dockerd on {h.name}", lambda: self._docker_ping(h), DOCKERD_READY_TIMEOUT,
+                             self.dockerd_log(h))
+        if not self._proc_running(f"agent:{h.name}"):
+            self.start_agent(h)
 
     def kill_etcd(self) -> None:
         """SIGKILL etcd (for outage tests); its data dir stays, so start_etcd() resumes it."""

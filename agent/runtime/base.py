@@ -41,6 +41,17 @@ class Spec:
     memory_bytes: int = 0
     nano_cpus: int = 0
     labels: tuple[tuple[str, str], ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    health: "Health | None" = None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    test: tuple[str, ...]
+    interval_ns: int = 0
+    timeout_ns: int = 0
+    retries: int = 0
+    start_period_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,7 @@ class Observed:
     started_at: str = ""
     finished_at: str = ""
     ports: tuple[Port, ...] = field(default_factory=tuple)
+    health: str = ""        # "" (no check) | starting | healthy | unhealthy
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,15 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec) -> dict[st
     }
     if spec.command:
         kwargs["command"] = list(spec.command)
+    if spec.entrypoint:
+        kwargs["entrypoint"] = list(spec.entrypoint)
+    if spec.health and spec.health.test:
+        hc: dict[str, Any] = {"test": list(spec.health.test)}
+        for key, value in (("interval", spec.health.interval_ns), ("timeout", spec.health.timeout_ns),
+                           ("retries", spec.health.retries), ("start_period", spec.health.start_period_ns)):
+            if value:
+                hc[key] = value
+        kwargs["healthcheck"] = hc
     if spec.ports:
         kwargs["ports"] = {
             f"{p.container_port}/{p.protocol}": (p.host_port or None) for p in spec.ports
@@ -91,4 +100,5 @@ def observed_from_inspect(attrs: Mapping[str, Any]) -> Observed:
         started_at="" if started.startswith("0001-") else started,
         finished_at="" if finished.startswith("0001-") or finished == _ZERO_TIME else finished,
         ports=_ports(attrs),
+        health=((state.get("Health") or {}).get("Status") or "") if status == "running" else "",
     )

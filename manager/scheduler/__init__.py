@@ -5,7 +5,7 @@ code is table-tested, property-tested and benchmarked without a cluster.
 """
 
 from .constraints import Constraint, ConstraintError, parse_constraint
-from .place import STRATEGIES, place
+from .place import STRATEGIES, place, place_many
 from .types import NodeSnapshot, NoFit, Placement, TaskRequest
 from .units import format_bytes, format_cpus
 
@@ -21,4 +21,5 @@ __all__ = [
     "format_cpus",
     "parse_constraint",
     "place",
+    "place_many",
 ]

@@ -26,6 +26,13 @@ def _share(used: int, capacity: int) -> float:
 
 def _spread(feasible: Sequence[NodeSnapshot], task: TaskRequest, rng: random.Random) -> NodeSnapshot:
     # name then id make the choice independent of the order nodes were listed in.
+    if task.group:
+        # A service spreads its own tasks first; other load only breaks the ties.
+        group = task.group
+        return min(
+            feasible,
+            key=lambda n: (n.group_tasks.get(group, 0), score(n, task), n.containers, n.name, n.id),
+        )
     return min(feasible, key=lambda n: (score(n, task), n.containers, n.name, n.id))
 
 

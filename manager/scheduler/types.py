@@ -5,7 +5,7 @@ Everything is frozen so a caller can hand the same snapshot to many placements
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # constraints.py imports this module, so only the type checker may look back
@@ -27,6 +27,10 @@ class NodeSnapshot:
     reserved_memory: int = 0
     containers: int = 0
     used_ports: frozenset[tuple[int, str]] = frozenset()  # (host_port, "tcp" | "udp")
+    # Tasks of each service on the node, keyed by service id (TaskRequest.group).
+    # Like labels this is a Mapping, so a snapshot holding a dict is not hashable;
+    # nothing hashes snapshots (they are compared, listed and replaced, never set members).
+    group_tasks: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,10 @@ class TaskRequest:
     memory: int = 0
     constraints: tuple["Constraint", ...] = ()
     host_ports: frozenset[tuple[int, str]] = frozenset()
+    group: str = ""  # service id; "" for a plain container
+    # Placement preferences, label keys without the "node.labels." prefix, outermost
+    # first: ("zone", "rack") spreads over zones, then over racks within a zone.
+    spread_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

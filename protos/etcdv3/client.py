@@ -336,6 +336,29 @@ def _reraise_unless_channel_closed() -> None:
         raise
 
 
+async def _await_connection(channel: grpc.aio.Channel, deadline: float) -> str | None:
+    """Wait (until the loop time ``deadline``) while the channel is connecting.
+
+    Returns an error text if it is still connecting at the deadline: the request
+    was then certainly never sent. READY and TRANSIENT_FAILURE return None at
+    once; in TRANSIENT_FAILURE the RPC itself fails fast with gRPC's detailed
+    "failed to connect" error, which ``_not_sent`` recognises.
+    """
+    loop = asyncio.get_running_loop()
+    state = channel.get_state(try_to_connect=True)
+    while state in (grpc.ChannelConnectivity.IDLE, grpc.ChannelConnectivity.CONNECTING):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return "could not connect before the deadline"
+        try:
+            async with asyncio.timeout(remaining):
+                await channel.wait_for_state_change(state)
+        except TimeoutError:
+            return "could not connect before the deadline"
+        state = channel.get_state(try_to_connect=True)
+    return None
+
+
 def _map_error(err: grpc.aio.AioRpcError) -> EtcdError:
     code = err.code()
     details = err.details() or code.name
@@ -384,8 +407,9 @@ def make_channel(target: str, secure: bool, tls: TlsConfig | None) -> grpc.aio.C
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.http2.max_pings_without_data", 0),
         # Reconnect quickly once etcd is back (gRPC's default backoff grows to 120 s).
+        # Deliberately NOT grpc.min_reconnect_backoff_ms: gRPC core uses it as the
+        # minimum *connect timeout* (20 s default); lowering it breaks slow handshakes.
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     if secure:
@@ -459,9 +483,14 @@ class EtcdClient:
         return ep
 
     async def _call(
-        self, rpc: Callable[[_Endpoint], Awaitable[T]], *, idempotent: bool
+        self, rpc: Callable[[_Endpoint, float], Awaitable[T]], *, idempotent: bool
     ) -> T:
-        """Run ``rpc`` against the endpoints with failover (see module docstring)."""
+        """Run ``rpc(endpoint, timeout)`` with failover (see the module docstring).
+
+        Each attempt has ``self._timeout`` seconds, spent first on waiting for the
+        endpoint's connection (a failure there means nothing was sent, so even a
+        mutation may move on to the next endpoint), then on the RPC itself.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         backoff = _UNARY_RETRY_BACKOFF_START
@@ -472,8 +501,14 @@ class EtcdClient:
             for i in range(n):
                 index = (first + i) % n
                 ep = self._endpoint(index)
+                deadline = loop.time() + self._timeout
                 try:
-                    result = await rpc(ep)
+                    connect_error = await _await_connection(ep.channel, deadline)
+                    if connect_error is not None:
+                        errors.append(f"{ep.url}: {connect_error}")
+                        self._preferred = (index + 1) % n
+                        continue
+                    result = await rpc(ep, max(0.001, deadline - loop.time()))
                 except asyncio.CancelledError:
                     _reraise_unless_channel_closed()
                     raise EtcdError(
@@ -505,25 +540,25 @@ class EtcdClient:
 
     async def get(self, key: str) -> KeyValue | None:
         req = _range_request(_enc(key), b"")
-        resp = await self._call(lambda ep: ep.kv.Range(req, timeout=self._timeout), idempotent=True)
+        resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         key, range_end = _range(prefix, True)
         req = _range_request(key, range_end)
-        resp = await self._call(lambda ep: ep.kv.Range(req, timeout=self._timeout), idempotent=True)
+        resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
         return [_kv(kv) for kv in resp.kvs], resp.header.revision
 
     async def put(self, key: str, value: bytes | str, lease: int = 0) -> int:
         req = rpc_pb2.PutRequest(key=_enc(key), value=_to_bytes(value), lease=int(lease))
-        resp = await self._call(lambda ep: ep.kv.Put(req, timeout=self._timeout), idempotent=False)
+        resp = await self._call(lambda ep, t: ep.kv.Put(req, timeout=t), idempotent=False)
         return resp.header.revision
 
     async def delete(self, key: str, prefix: bool = False) -> int:
         k, range_end = _range(key, prefix)
         req = rpc_pb2.DeleteRangeRequest(key=k, range_end=range_end)
         resp = await self._call(
-            lambda ep: ep.kv.DeleteRange(req, timeout=self._timeout), idempotent=False
+            lambda ep, t: ep.kv.DeleteRange(req, timeout=t), idempotent=False
         )
         return resp.deleted
 
@@ -539,7 +574,7 @@ class EtcdClient:
             failure=[o.to_pb() for o in failure],
         )
         read_only = all(o.kind == "get" for o in (*success, *failure))
-        resp = await self._call(lambda ep: ep.kv.Txn(req, timeout=self._timeout), idempotent=read_only)
+        resp = await self._call(lambda ep, t: ep.kv.Txn(req, timeout=t), idempotent=read_only)
         out: list[Any] = []
         for r in resp.responses:
             which = r.WhichOneof("response")
@@ -556,13 +591,13 @@ class EtcdClient:
     async def compact(self, revision: int, physical: bool = True) -> None:
         """Compact the key-value history up to ``revision`` (etcd KV.Compact)."""
         req = rpc_pb2.CompactionRequest(revision=int(revision), physical=physical)
-        await self._call(lambda ep: ep.kv.Compact(req, timeout=self._timeout), idempotent=True)
+        await self._call(lambda ep, t: ep.kv.Compact(req, timeout=t), idempotent=True)
 
     async def status(self) -> rpc_pb2.StatusResponse:
         """Maintenance.Status of whichever endpoint answers (version, leader, db size...)."""
         req = rpc_pb2.StatusRequest()
         return await self._call(
-            lambda ep: ep.maintenance.Status(req, timeout=self._timeout), idempotent=True
+            lambda ep, t: ep.maintenance.Status(req, timeout=t), idempotent=True
         )
 
     # -- leases
@@ -571,7 +606,7 @@ class EtcdClient:
         req = rpc_pb2.LeaseGrantRequest(TTL=int(ttl))
         # A duplicated grant only leaks a lease that expires by itself: retry freely.
         resp = await self._call(
-            lambda ep: ep.lease.LeaseGrant(req, timeout=self._timeout), idempotent=True
+            lambda ep, t: ep.lease.LeaseGrant(req, timeout=t), idempotent=True
         )
         if resp.error:
             raise EtcdError(resp.error)
@@ -580,8 +615,8 @@ class EtcdClient:
     async def lease_keepalive_once(self, lease_id: int) -> int:
         req = rpc_pb2.LeaseKeepAliveRequest(ID=int(lease_id))
 
-        async def rpc(ep: _Endpoint) -> rpc_pb2.LeaseKeepAliveResponse:
-            call = ep.lease.LeaseKeepAlive(timeout=self._timeout)
+        async def rpc(ep: _Endpoint, t: float) -> rpc_pb2.LeaseKeepAliveResponse:
+            call = ep.lease.LeaseKeepAlive(timeout=t)
             try:
                 await call.write(req)
                 resp = await call.read()
@@ -601,7 +636,7 @@ class EtcdClient:
         req = rpc_pb2.LeaseRevokeRequest(ID=int(lease_id))
         try:
             await self._call(
-                lambda ep: ep.lease.LeaseRevoke(req, timeout=self._timeout), idempotent=True
+                lambda ep, t: ep.lease.LeaseRevoke(req, timeout=t), idempotent=True
             )
         except LeaseNotFound:
             pass
@@ -610,7 +645,7 @@ class EtcdClient:
         req = rpc_pb2.LeaseTimeToLiveRequest(ID=int(lease_id))
         try:
             resp = await self._call(
-                lambda ep: ep.lease.LeaseTimeToLive(req, timeout=self._timeout), idempotent=True
+                lambda ep, t: ep.lease.LeaseTimeToLive(req, timeout=t), idempotent=True
             )
         except LeaseNotFound:
             return -1
@@ -652,8 +687,9 @@ class EtcdClient:
                 create = rpc_pb2.WatchCreateRequest(
                     key=key, range_end=range_end, start_revision=next_rev
                 )
-                await call.write(rpc_pb2.WatchRequest(create_request=create))
-                resp = await asyncio.wait_for(call.read(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await call.write(rpc_pb2.WatchRequest(create_request=create))
+                    resp = await call.read()
                 if resp is grpc.aio.EOF or not resp.created:
                     raise _WatchBroken("etcd did not acknowledge the watch creation")
                 if resp.canceled:
@@ -694,7 +730,7 @@ class EtcdClient:
                 if err.code() in _WATCH_PERMANENT:
                     raise _map_error(err) from None
                 error = f"{ep.url}: {err.code().name}: {err.details()}"
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 error = f"{ep.url}: no answer to the watch request within {self._timeout:g}s"
             except _WatchBroken as err:
                 error = f"{ep.url}: {err}"

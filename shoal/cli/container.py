@@ -108,7 +108,8 @@ def ps(ctx: Ctx, all_: bool, fmt: str):
             {
                 "id": c.id, "name": c.name, "image": c.spec.image, "node": c.node_name, "node_id": c.node_id,
                 "status": status_text(c), "state": c.status.state, "exit_code": c.status.exit_code,
-                "ports": ports_text(c), "created_at": c.created_at,
+                "ports": ports_text(c), "created_at": c.created_at, "service": c.service_name,
+                "desired_state": c.desired_state,
             }
             for c in containers
         ])

@@ -80,14 +80,19 @@ def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl
 @click.command("manager")
 @click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
 @click.option("--listen", default="127.0.0.1:7000", show_default=True, callback=_address, metavar="HOST:PORT")
+@click.option("--advertise", callback=_address, metavar="HOST:PORT", help="Address other managers use to forward writes (default: --listen).")
 @click.option("--strategy", default="spread", show_default=True, type=click.Choice(["spread", "binpack", "random"]))
+@click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a dead leader is replaced.")
 @click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def manager_cmd(etcd, listen, strategy, insecure, log_level):
-    """Run a manager."""
+def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, insecure, log_level):
+    """Run a manager (start several against one etcd for high availability)."""
     from manager.main import ManagerConfig, serve
 
     if not insecure:
         raise click.UsageError("--insecure: mutual TLS is not available yet; start the manager with --insecure")
+    if listen.startswith(("0.0.0.0:", "[::]:")) and not advertise:
+        raise click.UsageError("--advertise: required when --listen is a wildcard address")
     _setup_logging(log_level)
-    asyncio.run(serve(ManagerConfig(etcd=etcd, listen=listen, strategy=strategy, insecure=insecure)))
+    asyncio.run(serve(ManagerConfig(etcd=etcd, listen=listen, advertise=advertise or listen, strategy=strategy,
+                                    lease_ttl=lease_ttl, insecure=insecure)))

@@ -100,12 +100,15 @@ def shoal(cluster):
 def _reset(s: Shoal, cluster) -> None:
     """Every test starts from an empty cluster with all nodes active and unlabelled."""
     for host in cluster.hosts:
-        if not _agent_up(cluster, host):
-            cluster.start_agent(host)
+        cluster.start_host(host)  # starts only what a test killed
     poll(lambda: len(s.nodes()) == len(cluster.hosts), 30, what="all nodes ready")
-    ids = [c["id"] for c in s.json("ps", "-a")]
+    services = [x["name"] for x in s.json("service", "ls")]
+    if services:
+        s("service", "rm", *services)
+    ids = [c["id"] for c in s.json("ps", "-a") if not c["service"]]
     if ids:
         s("rm", "-f", *ids)
+    poll(lambda: not s.json("ps", "-a"), 60, interval=0.5, what="all containers and tasks to be gone")
     for name, node in s.nodes().items():
         args = []
         if node["availability"] != "active":
@@ -116,9 +119,3 @@ def _reset(s: Shoal, cluster) -> None:
             s("node", "update", *args, name)
 
 
-def _agent_up(cluster, host) -> bool:
-    try:
-        with socket.create_connection((host.ip, cluster.agent_port), timeout=1):
-            return True
-    except OSError:
-        return False

@@ -584,18 +584,46 @@ async def test_unavailable_when_no_endpoint_is_up() -> None:
             assert "Connection refused" in str(info.value) or "failed to connect" in str(info.value)
 
 
-async def test_unavailable_on_blackholed_endpoint_respects_timeout() -> None:
+async def test_blackholed_endpoint_respects_timeout_and_fails_over(etcd: EtcdServer, prefix: str) -> None:
     # A listening socket nobody accepts on: TCP connects (backlog), nothing ever answers.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blackhole:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(16)
-        port = blackhole.getsockname()[1]
-        async with EtcdClient([f"http://127.0.0.1:{port}"], timeout=1.0) as c:
+        hole = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+        async with EtcdClient([hole], timeout=1.0) as c:
             for call in (lambda: c.get("/k"), lambda: c.put("/k", "v")):
                 t0 = time.monotonic()
                 with pytest.raises(EtcdUnavailable):
                     await call()
                 assert time.monotonic() - t0 < 3.0
+
+        async with EtcdClient([etcd.endpoint]) as direct:
+            rev = await direct.put(prefix + "k", "v")
+        async with EtcdClient([hole, etcd.endpoint], timeout=1.0) as c:
+            t0 = time.monotonic()
+            assert (await c.get(prefix + "k")).mod_revision == rev  # read fails over
+            assert time.monotonic() - t0 < 3.0
+        async with EtcdClient([hole, etcd.endpoint], timeout=1.0) as c:
+            # Nothing was ever sent to the blackhole (no connection), so even a
+            # mutation may safely move on to the next endpoint.
+            t0 = time.monotonic()
+            assert await c.put(prefix + "k", "w") > rev
+            assert time.monotonic() - t0 < 3.0
+    # A fresh blackhole for the watch: gRPC shares subchannels process-wide, and the
+    # one above is already known to be failing.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blackhole2:
+        blackhole2.bind(("127.0.0.1", 0))
+        blackhole2.listen(16)
+        hole2 = f"http://127.0.0.1:{blackhole2.getsockname()[1]}"
+        async with EtcdClient([hole2, etcd.endpoint], timeout=1.0) as w:
+            gen = w.watch_prefix(prefix, rev)
+            try:
+                t0 = time.monotonic()
+                first = await next_item(gen, 5)
+                assert isinstance(first, WatchBatch), first
+                assert time.monotonic() - t0 < 3.0
+            finally:
+                await gen.aclose()
 
 
 def test_endpoint_validation() -> None:

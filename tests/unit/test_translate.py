@@ -44,3 +44,14 @@ def test_observed_from_an_exited_container_reports_the_asked_ports():
     }
     o = observed_from_inspect(attrs)
     assert o.state == "exited" and o.exit_code == 3 and o.ports == (Port(8080, 80, "tcp"),)
+
+
+def test_healthcheck_and_entrypoint_are_passed_and_health_is_read_back():
+    from agent.runtime.base import Health
+    spec = Spec(image="img", entrypoint=("/bin/sh", "-c"),
+                health=Health(test=("CMD-SHELL", "true"), interval_ns=10**9, retries=2))
+    kw = create_kwargs("c", "n", "node", spec)
+    assert kw["entrypoint"] == ["/bin/sh", "-c"]
+    assert kw["healthcheck"] == {"test": ["CMD-SHELL", "true"], "interval": 10**9, "retries": 2}
+    attrs = {"Config": {"Labels": {LABEL_ID: "c"}}, "State": {"Status": "running", "Health": {"Status": "unhealthy"}}}
+    assert observed_from_inspect(attrs).health == "unhealthy"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.shoal.v1 import types_pb2 as protos_dot_shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/shoal/v1/manager.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"A\n\nRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\"$\n\x15ListContainersRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"8\n\rContainerList\x12\'\n\ncontainers\x18\x01 \x03(\x0b\x32\x13.shoal.v1.Container\"\x1b\n\x0c\x43ontainerRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"T\n\x15InspectContainerReply\x12&\n\tcontainer\x18\x01 \x01(\x0b\x32\x13.shoal.v1.Container\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"3\n\x0bStopRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"+\n\rRemoveRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x19\n\x0bRemoveReply\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x0bLogsRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"-\n\tWaitReply\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x12\n\x10ListNodesRequest\")\n\x08NodeList\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x16\n\x07NodeRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"\xb7\x01\n\x11UpdateNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12<\n\tlabel_add\x18\x02 \x03(\x0b\x32).shoal.v1.UpdateNodeRequest.LabelAddEntry\x12\x10\n\x08label_rm\x18\x03 \x03(\t\x12\x14\n\x0c\x61vailability\x18\x04 \x01(\t\x1a/\n\rLabelAddEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xe8\x04\n\x07Manager\x12\x30\n\x03Run\x12\x14.shoal.v1.RunRequest\x1a\x13.shoal.v1.Container\x12J\n\x0eListContainers\x12\x1f.shoal.v1.ListContainersRequest\x1a\x17.shoal.v1.ContainerList\x12K\n\x10InspectContainer\x12\x16.shoal.v1.ContainerRef\x1a\x1f.shoal.v1.InspectContainerReply\x12;\n\rStopContainer\x12\x15.shoal.v1.StopRequest\x1a\x13.shoal.v1.Container\x12\x41\n\x0fRemoveContainer\x12\x17.shoal.v1.RemoveRequest\x1a\x15.shoal.v1.RemoveReply\x12\x33\n\x04Logs\x12\x15.shoal.v1.LogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12\x33\n\x04Wait\x12\x16.shoal.v1.ContainerRef\x1a\x13.shoal.v1.WaitReply\x12;\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x12.shoal.v1.NodeList\x12\x30\n\x0bInspectNode\x12\x11.shoal.v1.NodeRef\x1a\x0e.shoal.v1.Node\x12\x39\n\nUpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x0e.shoal.v1.Nodeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/shoal/v1/manager.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"A\n\nRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\"$\n\x15ListContainersRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"8\n\rContainerList\x12\'\n\ncontainers\x18\x01 \x03(\x0b\x32\x13.shoal.v1.Container\"\x1b\n\x0c\x43ontainerRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"T\n\x15InspectContainerReply\x12&\n\tcontainer\x18\x01 \x01(\x0b\x32\x13.shoal.v1.Container\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"3\n\x0bStopRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"+\n\rRemoveRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x19\n\x0bRemoveReply\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x0bLogsRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"-\n\tWaitReply\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x12\n\x10ListNodesRequest\")\n\x08NodeList\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.shoal.v1.Node\"\x16\n\x07NodeRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"\xb7\x01\n\x11UpdateNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12<\n\tlabel_add\x18\x02 \x03(\x0b\x32).shoal.v1.UpdateNodeRequest.LabelAddEntry\x12\x10\n\x08label_rm\x18\x03 \x03(\t\x12\x14\n\x0c\x61vailability\x18\x04 \x01(\t\x1a/\n\rLabelAddEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x14\x43reateServiceRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\"$\n\x13ListServicesRequest\x12\r\n\x05stack\x18\x01 \x01(\t\"2\n\x0bServiceList\x12#\n\x08services\x18\x01 \x03(\x0b\x32\x11.shoal.v1.Service\"\x19\n\nServiceRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"/\n\x13ServiceTasksRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"l\n\x14UpdateServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x11\n\trebalance\x18\x04 \x01(\x08\"4\n\x13ScaleServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"Z\n\x12\x44\x65ployStackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x08services\x18\x02 \x03(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\r\n\x05prune\x18\x03 \x01(\x08\"X\n\x10\x44\x65ployStackReply\x12\x0f\n\x07\x63reated\x18\x01 \x03(\t\x12\x0f\n\x07updated\x18\x02 \x03(\t\x12\x11\n\tunchanged\x18\x03 \x03(\t\x12\x0f\n\x07removed\x18\x04 \x03(\t\"\x13\n\x11ListStacksRequest\"\'\n\x05Stack\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08services\x18\x02 \x01(\x05\",\n\tStackList\x12\x1f\n\x06stacks\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Stack\"\x18\n\x08StackRef\x12\x0c\n\x04name\x18\x01 \x01(\t\"#\n\x10RemoveStackReply\x12\x0f\n\x07removed\x18\x01 \x03(\t\"\x0f\n\rStatusRequest\"u\n\rManagerStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12\x16\n\x0eleader_address\x18\x05 \x01(\t\x12\x0c\n\x04term\x18\x06 \x01(\x03\x32\xf9\n\n\x07Manager\x12\x30\n\x03Run\x12\x14.shoal.v1.RunRequest\x1a\x13.shoal.v1.Container\x12J\n\x0eListContainers\x12\x1f.shoal.v1.ListContainersRequest\x1a\x17.shoal.v1.ContainerList\x12K\n\x10InspectContainer\x12\x16.shoal.v1.ContainerRef\x1a\x1f.shoal.v1.InspectContainerReply\x12;\n\rStopContainer\x12\x15.shoal.v1.StopRequest\x1a\x13.shoal.v1.Container\x12\x41\n\x0fRemoveContainer\x12\x17.shoal.v1.RemoveRequest\x1a\x15.shoal.v1.RemoveReply\x12\x33\n\x04Logs\x12\x15.shoal.v1.LogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12\x33\n\x04Wait\x12\x16.shoal.v1.ContainerRef\x1a\x13.shoal.v1.WaitReply\x12;\n\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x12.shoal.v1.NodeList\x12\x30\n\x0bInspectNode\x12\x11.shoal.v1.NodeRef\x1a\x0e.shoal.v1.Node\x12\x39\n\nUpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x0e.shoal.v1.Node\x12\x42\n\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x11.shoal.v1.Service\x12\x44\n\x0cListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x15.shoal.v1.ServiceList\x12\x39\n\x0eInspectService\x12\x14.shoal.v1.ServiceRef\x1a\x11.shoal.v1.Service\x12\x46\n\x0cServiceTasks\x12\x1d.shoal.v1.ServiceTasksRequest\x1a\x17.shoal.v1.ContainerList\x12\x42\n\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x11.shoal.v1.Service\x12@\n\x0cScaleService\x12\x1d.shoal.v1.ScaleServiceRequest\x1a\x11.shoal.v1.Service\x12:\n\x0fRollbackService\x12\x14.shoal.v1.ServiceRef\x1a\x11.shoal.v1.Service\x12<\n\rRemoveService\x12\x14.shoal.v1.ServiceRef\x1a\x15.shoal.v1.RemoveReply\x12G\n\x0b\x44\x65ployStack\x12\x1c.shoal.v1.DeployStackRequest\x1a\x1a.shoal.v1.DeployStackReply\x12>\n\nListStacks\x12\x1b.shoal.v1.ListStacksRequest\x1a\x13.shoal.v1.StackList\x12=\n\x0bRemoveStack\x12\x12.shoal.v1.StackRef\x1a\x1a.shoal.v1.RemoveStackReply\x12:\n\x06Status\x12\x17.shoal.v1.StatusRequest\x1a\x17.shoal.v1.ManagerStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,6 +64,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATENODEREQUEST']._serialized_end=851
   _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_start=804
   _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_end=851
-  _globals['_MANAGER']._serialized_start=854
-  _globals['_MANAGER']._serialized_end=1470
+  _globals['_CREATESERVICEREQUEST']._serialized_start=853
+  _globals['_CREATESERVICEREQUEST']._serialized_end=912
+  _globals['_LISTSERVICESREQUEST']._serialized_start=914
+  _globals['_LISTSERVICESREQUEST']._serialized_end=950
+  _globals['_SERVICELIST']._serialized_start=952
+  _globals['_SERVICELIST']._serialized_end=1002
+  _globals['_SERVICEREF']._serialized_start=1004
+  _globals['_SERVICEREF']._serialized_end=1029
+  _globals['_SERVICETASKSREQUEST']._serialized_start=1031
+  _globals['_SERVICETASKSREQUEST']._serialized_end=1078
+  _globals['_UPDATESERVICEREQUEST']._serialized_start=1080
+  _globals['_UPDATESERVICEREQUEST']._serialized_end=1188
+  _globals['_SCALESERVICEREQUEST']._serialized_start=1190
+  _globals['_SCALESERVICEREQUEST']._serialized_end=1242
+  _globals['_DEPLOYSTACKREQUEST']._serialized_start=1244
+  _globals['_DEPLOYSTACKREQUEST']._serialized_end=1334
+  _globals['_DEPLOYSTACKREPLY']._serialized_start=1336
+  _globals['_DEPLOYSTACKREPLY']._serialized_end=1424
+  _globals['_LISTSTACKSREQUEST']._serialized_start=1426
+  _globals['_LISTSTACKSREQUEST']._serialized_end=1445
+  _globals['_STACK']._serialized_start=1447
+  _globals['_STACK']._serialized_end=1486
+  _globals['_STACKLIST']._serialized_start=1488
+  _globals['_STACKLIST']._serialized_end=1532
+  _globals['_STACKREF']._serialized_start=1534
+  _globals['_STACKREF']._serialized_end=1558
+  _globals['_REMOVESTACKREPLY']._serialized_start=1560
+  _globals['_REMOVESTACKREPLY']._serialized_end=1595
+  _globals['_STATUSREQUEST']._serialized_start=1597
+  _globals['_STATUSREQUEST']._serialized_end=1612
+  _globals['_MANAGERSTATUS']._serialized_start=1614
+  _globals['_MANAGERSTATUS']._serialized_end=1731
+  _globals['_MANAGER']._serialized_start=1734
+  _globals['_MANAGER']._serialized_end=3135
 # @@protoc_insertion_point(module_scope)

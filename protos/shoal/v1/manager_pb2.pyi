@@ -115,3 +115,127 @@ class UpdateNodeRequest(_message.Message):
     label_rm: _containers.RepeatedScalarFieldContainer[str]
     availability: str
     def __init__(self, ref: _Optional[str] = ..., label_add: _Optional[_Mapping[str, str]] = ..., label_rm: _Optional[_Iterable[str]] = ..., availability: _Optional[str] = ...) -> None: ...
+
+class CreateServiceRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _types_pb2.ServiceSpec
+    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ...) -> None: ...
+
+class ListServicesRequest(_message.Message):
+    __slots__ = ("stack",)
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    stack: str
+    def __init__(self, stack: _Optional[str] = ...) -> None: ...
+
+class ServiceList(_message.Message):
+    __slots__ = ("services",)
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    services: _containers.RepeatedCompositeFieldContainer[_types_pb2.Service]
+    def __init__(self, services: _Optional[_Iterable[_Union[_types_pb2.Service, _Mapping]]] = ...) -> None: ...
+
+class ServiceRef(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class ServiceTasksRequest(_message.Message):
+    __slots__ = ("ref", "all")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    all: bool
+    def __init__(self, ref: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class UpdateServiceRequest(_message.Message):
+    __slots__ = ("ref", "spec", "version", "rebalance")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REBALANCE_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    spec: _types_pb2.ServiceSpec
+    version: int
+    rebalance: bool
+    def __init__(self, ref: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., rebalance: _Optional[bool] = ...) -> None: ...
+
+class ScaleServiceRequest(_message.Message):
+    __slots__ = ("ref", "replicas")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    replicas: int
+    def __init__(self, ref: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
+
+class DeployStackRequest(_message.Message):
+    __slots__ = ("name", "services", "prune")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    services: _containers.RepeatedCompositeFieldContainer[_types_pb2.ServiceSpec]
+    prune: bool
+    def __init__(self, name: _Optional[str] = ..., services: _Optional[_Iterable[_Union[_types_pb2.ServiceSpec, _Mapping]]] = ..., prune: _Optional[bool] = ...) -> None: ...
+
+class DeployStackReply(_message.Message):
+    __slots__ = ("created", "updated", "unchanged", "removed")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    created: _containers.RepeatedScalarFieldContainer[str]
+    updated: _containers.RepeatedScalarFieldContainer[str]
+    unchanged: _containers.RepeatedScalarFieldContainer[str]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, created: _Optional[_Iterable[str]] = ..., updated: _Optional[_Iterable[str]] = ..., unchanged: _Optional[_Iterable[str]] = ..., removed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListStacksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Stack(_message.Message):
+    __slots__ = ("name", "services")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    services: int
+    def __init__(self, name: _Optional[str] = ..., services: _Optional[int] = ...) -> None: ...
+
+class StackList(_message.Message):
+    __slots__ = ("stacks",)
+    STACKS_FIELD_NUMBER: _ClassVar[int]
+    stacks: _containers.RepeatedCompositeFieldContainer[Stack]
+    def __init__(self, stacks: _Optional[_Iterable[_Union[Stack, _Mapping]]] = ...) -> None: ...
+
+class StackRef(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveStackReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, removed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ManagerStatus(_message.Message):
+    __slots__ = ("id", "address", "leader", "leader_id", "leader_address", "term")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    address: str
+    leader: bool
+    leader_id: str
+    leader_address: str
+    term: int
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., leader: _Optional[bool] = ..., leader_id: _Optional[str] = ..., leader_address: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...

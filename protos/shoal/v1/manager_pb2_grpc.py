@@ -85,6 +85,66 @@ class ManagerStub:
                 request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.SerializeToString,
                 response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Node.FromString,
                 _registered_method=True)
+        self.CreateService = channel.unary_unary(
+                '/shoal.v1.Manager/CreateService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.CreateServiceRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+                _registered_method=True)
+        self.ListServices = channel.unary_unary(
+                '/shoal.v1.Manager/ListServices',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListServicesRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceList.FromString,
+                _registered_method=True)
+        self.InspectService = channel.unary_unary(
+                '/shoal.v1.Manager/InspectService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+                _registered_method=True)
+        self.ServiceTasks = channel.unary_unary(
+                '/shoal.v1.Manager/ServiceTasks',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceTasksRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerList.FromString,
+                _registered_method=True)
+        self.UpdateService = channel.unary_unary(
+                '/shoal.v1.Manager/UpdateService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateServiceRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+                _registered_method=True)
+        self.ScaleService = channel.unary_unary(
+                '/shoal.v1.Manager/ScaleService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ScaleServiceRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+                _registered_method=True)
+        self.RollbackService = channel.unary_unary(
+                '/shoal.v1.Manager/RollbackService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+                _registered_method=True)
+        self.RemoveService = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveService',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+                _registered_method=True)
+        self.DeployStack = channel.unary_unary(
+                '/shoal.v1.Manager/DeployStack',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackReply.FromString,
+                _registered_method=True)
+        self.ListStacks = channel.unary_unary(
+                '/shoal.v1.Manager/ListStacks',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListStacksRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StackList.FromString,
+                _registered_method=True)
+        self.RemoveStack = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveStack',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StackRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveStackReply.FromString,
+                _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/shoal.v1.Manager/Status',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.FromString,
+                _registered_method=True)
 
 
 class ManagerServicer:
@@ -150,6 +210,78 @@ class ManagerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServices(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServiceTasks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScaleService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeployStack(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStacks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveStack(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Status(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +334,66 @@ def add_ManagerServicer_to_server(servicer, server):
                     servicer.UpdateNode,
                     request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.FromString,
                     response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Node.SerializeToString,
+            ),
+            'CreateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.CreateServiceRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.SerializeToString,
+            ),
+            'ListServices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServices,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListServicesRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceList.SerializeToString,
+            ),
+            'InspectService': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.SerializeToString,
+            ),
+            'ServiceTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServiceTasks,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceTasksRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerList.SerializeToString,
+            ),
+            'UpdateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateServiceRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.SerializeToString,
+            ),
+            'ScaleService': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScaleService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ScaleServiceRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.SerializeToString,
+            ),
+            'RollbackService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Service.SerializeToString,
+            ),
+            'RemoveService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveService,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
+            ),
+            'DeployStack': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeployStack,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackReply.SerializeToString,
+            ),
+            'ListStacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStacks,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListStacksRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StackList.SerializeToString,
+            ),
+            'RemoveStack': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveStack,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StackRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveStackReply.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -474,6 +666,330 @@ class Manager:
             '/shoal.v1.Manager/UpdateNode',
             protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.SerializeToString,
             protos_dot_shoal_dot_v1_dot_types__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/CreateService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.CreateServiceRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ListServices',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ListServicesRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/InspectService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServiceTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ServiceTasks',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceTasksRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/UpdateService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateServiceRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScaleService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ScaleService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ScaleServiceRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RollbackService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Service.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveService',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ServiceRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeployStack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/DeployStack',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.DeployStackReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ListStacks',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ListStacksRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.StackList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveStack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveStack',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.StackRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveStackReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/Status',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/types.proto\x12\x08shoal.v1\"J\n\x0bPortMapping\x12\x11\n\thost_port\x18\x01 \x01(\r\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\r\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\xe4\x02\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12-\n\x03\x65nv\x18\x03 \x03(\x0b\x32 .shoal.v1.ContainerSpec.EnvEntry\x12$\n\x05ports\x18\x04 \x03(\x0b\x32\x15.shoal.v1.PortMapping\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x11\n\tnano_cpus\x18\x06 \x01(\x03\x12\x33\n\x06labels\x18\x07 \x03(\x0b\x32#.shoal.v1.ContainerSpec.LabelsEntry\x12\x13\n\x0b\x63onstraints\x18\x08 \x03(\t\x12\x10\n\x08strategy\x18\t \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa5\x01\n\x0f\x43ontainerStatus\x12\r\n\x05state\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x12\n\nruntime_id\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\t\x12$\n\x05ports\x18\x07 \x03(\x0b\x32\x15.shoal.v1.PortMapping\"\xc6\x01\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12\x15\n\rdesired_state\x18\x06 \x01(\t\x12)\n\x06status\x18\x07 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\x12\x12\n\ncreated_at\x18\x08 \x01(\t\"\xa6\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0e\n\x06kernel\x18\x03 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x04 \x01(\t\x12\x11\n\tnano_cpus\x18\x05 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x03\x12\x16\n\x0e\x65ngine_version\x18\x07 \x01(\t\x12\x42\n\rengine_labels\x18\x08 \x03(\x0b\x32+.shoal.v1.NodeDescription.EngineLabelsEntry\x12\x15\n\ragent_version\x18\t \x01(\t\x1a\x33\n\x11\x45ngineLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x04 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12*\n\x06labels\x18\x05 \x03(\x0b\x32\x1a.shoal.v1.Node.LabelsEntry\x12\x14\n\x0c\x61vailability\x18\x06 \x01(\t\x12\r\n\x05state\x18\x07 \x01(\t\x12\x12\n\ncontainers\x18\x08 \x01(\x05\x12\x1a\n\x12reserved_nano_cpus\x18\t \x01(\x03\x12\x1d\n\x15reserved_memory_bytes\x18\n \x01(\x03\x12\x15\n\rregistered_at\x18\x0b \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06stream\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/types.proto\x12\x08shoal.v1\"J\n\x0bPortMapping\x12\x11\n\thost_port\x18\x01 \x01(\r\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\r\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\x9f\x03\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12-\n\x03\x65nv\x18\x03 \x03(\x0b\x32 .shoal.v1.ContainerSpec.EnvEntry\x12$\n\x05ports\x18\x04 \x03(\x0b\x32\x15.shoal.v1.PortMapping\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x11\n\tnano_cpus\x18\x06 \x01(\x03\x12\x33\n\x06labels\x18\x07 \x03(\x0b\x32#.shoal.v1.ContainerSpec.LabelsEntry\x12\x13\n\x0b\x63onstraints\x18\x08 \x03(\t\x12\x10\n\x08strategy\x18\t \x01(\t\x12%\n\x06health\x18\n \x01(\x0b\x32\x15.shoal.v1.HealthCheck\x12\x12\n\nentrypoint\x18\x0b \x03(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"n\n\x0bHealthCheck\x12\x0c\n\x04test\x18\x01 \x03(\t\x12\x13\n\x0binterval_ns\x18\x02 \x01(\x03\x12\x12\n\ntimeout_ns\x18\x03 \x01(\x03\x12\x0f\n\x07retries\x18\x04 \x01(\x05\x12\x17\n\x0fstart_period_ns\x18\x05 \x01(\x03\"\xb5\x01\n\x0f\x43ontainerStatus\x12\r\n\x05state\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x12\n\nruntime_id\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\t\x12$\n\x05ports\x18\x07 \x03(\x0b\x32\x15.shoal.v1.PortMapping\x12\x0e\n\x06health\x18\x08 \x01(\t\"\xc8\x02\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12\x15\n\rdesired_state\x18\x06 \x01(\t\x12)\n\x06status\x18\x07 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nservice_id\x18\t \x01(\t\x12\x14\n\x0cservice_name\x18\n \x01(\t\x12\x0c\n\x04slot\x18\x0b \x01(\x05\x12\x14\n\x0cspec_version\x18\x0c \x01(\x03\x12\x10\n\x08restarts\x18\r \x01(\x05\x12\x0c\n\x04note\x18\x0e \x01(\t\x12\x12\n\nnot_before\x18\x0f \x01(\t\"]\n\rRestartPolicy\x12\x11\n\tcondition\x18\x01 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12\x10\n\x08\x64\x65lay_ns\x18\x03 \x01(\x03\x12\x11\n\twindow_ns\x18\x04 \x01(\x03\"a\n\x0cUpdateConfig\x12\x13\n\x0bparallelism\x18\x01 \x01(\x05\x12\x10\n\x08\x64\x65lay_ns\x18\x02 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_action\x18\x03 \x01(\t\x12\x12\n\nmonitor_ns\x18\x04 \x01(\x03\"%\n\x13PlacementPreference\x12\x0e\n\x06spread\x18\x01 \x01(\t\"\x8e\x02\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\x05\x12%\n\x04task\x18\x04 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12(\n\x07restart\x18\x05 \x01(\x0b\x32\x17.shoal.v1.RestartPolicy\x12&\n\x06update\x18\x06 \x01(\x0b\x32\x16.shoal.v1.UpdateConfig\x12\x32\n\x0bpreferences\x18\x07 \x03(\x0b\x32\x1d.shoal.v1.PlacementPreference\x12\r\n\x05stack\x18\x08 \x01(\t\x12\x15\n\rstop_grace_ns\x18\t \x01(\x03\"X\n\x0cUpdateStatus\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nstarted_at\x18\x03 \x01(\t\x12\x14\n\x0c\x63ompleted_at\x18\x04 \x01(\t\"\x96\x02\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12-\n\rupdate_status\x18\x05 \x01(\x0b\x32\x16.shoal.v1.UpdateStatus\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\t\x12\x0f\n\x07running\x18\x08 \x01(\x05\x12\x0f\n\x07\x64\x65sired\x18\t \x01(\x05\x12\x11\n\trebalance\x18\n \x01(\x08\x12\x0f\n\x07message\x18\x0b \x01(\t\"\xa6\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0e\n\x06kernel\x18\x03 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x04 \x01(\t\x12\x11\n\tnano_cpus\x18\x05 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x03\x12\x16\n\x0e\x65ngine_version\x18\x07 \x01(\t\x12\x42\n\rengine_labels\x18\x08 \x03(\x0b\x32+.shoal.v1.NodeDescription.EngineLabelsEntry\x12\x15\n\ragent_version\x18\t \x01(\t\x1a\x33\n\x11\x45ngineLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x04 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12*\n\x06labels\x18\x05 \x03(\x0b\x32\x1a.shoal.v1.Node.LabelsEntry\x12\x14\n\x0c\x61vailability\x18\x06 \x01(\t\x12\r\n\x05state\x18\x07 \x01(\t\x12\x12\n\ncontainers\x18\x08 \x01(\x05\x12\x1a\n\x12reserved_nano_cpus\x18\t \x01(\x03\x12\x1d\n\x15reserved_memory_bytes\x18\n \x01(\x03\x12\x15\n\rregistered_at\x18\x0b \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06stream\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,23 +42,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PORTMAPPING']._serialized_start=41
   _globals['_PORTMAPPING']._serialized_end=115
   _globals['_CONTAINERSPEC']._serialized_start=118
-  _globals['_CONTAINERSPEC']._serialized_end=474
-  _globals['_CONTAINERSPEC_ENVENTRY']._serialized_start=385
-  _globals['_CONTAINERSPEC_ENVENTRY']._serialized_end=427
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=429
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=474
-  _globals['_CONTAINERSTATUS']._serialized_start=477
-  _globals['_CONTAINERSTATUS']._serialized_end=642
-  _globals['_CONTAINER']._serialized_start=645
-  _globals['_CONTAINER']._serialized_end=843
-  _globals['_NODEDESCRIPTION']._serialized_start=846
-  _globals['_NODEDESCRIPTION']._serialized_end=1140
-  _globals['_NODEDESCRIPTION_ENGINELABELSENTRY']._serialized_start=1089
-  _globals['_NODEDESCRIPTION_ENGINELABELSENTRY']._serialized_end=1140
-  _globals['_NODE']._serialized_start=1143
-  _globals['_NODE']._serialized_end=1470
-  _globals['_NODE_LABELSENTRY']._serialized_start=429
-  _globals['_NODE_LABELSENTRY']._serialized_end=474
-  _globals['_LOGCHUNK']._serialized_start=1472
-  _globals['_LOGCHUNK']._serialized_end=1512
+  _globals['_CONTAINERSPEC']._serialized_end=533
+  _globals['_CONTAINERSPEC_ENVENTRY']._serialized_start=444
+  _globals['_CONTAINERSPEC_ENVENTRY']._serialized_end=486
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=488
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=533
+  _globals['_HEALTHCHECK']._serialized_start=535
+  _globals['_HEALTHCHECK']._serialized_end=645
+  _globals['_CONTAINERSTATUS']._serialized_start=648
+  _globals['_CONTAINERSTATUS']._serialized_end=829
+  _globals['_CONTAINER']._serialized_start=832
+  _globals['_CONTAINER']._serialized_end=1160
+  _globals['_RESTARTPOLICY']._serialized_start=1162
+  _globals['_RESTARTPOLICY']._serialized_end=1255
+  _globals['_UPDATECONFIG']._serialized_start=1257
+  _globals['_UPDATECONFIG']._serialized_end=1354
+  _globals['_PLACEMENTPREFERENCE']._serialized_start=1356
+  _globals['_PLACEMENTPREFERENCE']._serialized_end=1393
+  _globals['_SERVICESPEC']._serialized_start=1396
+  _globals['_SERVICESPEC']._serialized_end=1666
+  _globals['_UPDATESTATUS']._serialized_start=1668
+  _globals['_UPDATESTATUS']._serialized_end=1756
+  _globals['_SERVICE']._serialized_start=1759
+  _globals['_SERVICE']._serialized_end=2037
+  _globals['_NODEDESCRIPTION']._serialized_start=2040
+  _globals['_NODEDESCRIPTION']._serialized_end=2334
+  _globals['_NODEDESCRIPTION_ENGINELABELSENTRY']._serialized_start=2283
+  _globals['_NODEDESCRIPTION_ENGINELABELSENTRY']._serialized_end=2334
+  _globals['_NODE']._serialized_start=2337
+  _globals['_NODE']._serialized_end=2664
+  _globals['_NODE_LABELSENTRY']._serialized_start=488
+  _globals['_NODE_LABELSENTRY']._serialized_end=533
+  _globals['_LOGCHUNK']._serialized_start=2666
+  _globals['_LOGCHUNK']._serialized_end=2706
 # @@protoc_insertion_point(module_scope)

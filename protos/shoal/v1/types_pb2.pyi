@@ -17,7 +17,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class ContainerSpec(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -50,10 +52,26 @@ class ContainerSpec(_message.Message):
     labels: _containers.ScalarMap[str, str]
     constraints: _containers.RepeatedScalarFieldContainer[str]
     strategy: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ...) -> None: ...
+    health: HealthCheck
+    entrypoint: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HealthCheck(_message.Message):
+    __slots__ = ("test", "interval_ns", "timeout_ns", "retries", "start_period_ns")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_NS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_NS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    START_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
+    test: _containers.RepeatedScalarFieldContainer[str]
+    interval_ns: int
+    timeout_ns: int
+    retries: int
+    start_period_ns: int
+    def __init__(self, test: _Optional[_Iterable[str]] = ..., interval_ns: _Optional[int] = ..., timeout_ns: _Optional[int] = ..., retries: _Optional[int] = ..., start_period_ns: _Optional[int] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("state", "exit_code", "error", "runtime_id", "started_at", "finished_at", "ports")
+    __slots__ = ("state", "exit_code", "error", "runtime_id", "started_at", "finished_at", "ports", "health")
     STATE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +79,7 @@ class ContainerStatus(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     state: str
     exit_code: int
     error: str
@@ -68,10 +87,11 @@ class ContainerStatus(_message.Message):
     started_at: str
     finished_at: str
     ports: _containers.RepeatedCompositeFieldContainer[PortMapping]
-    def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ...) -> None: ...
+    health: str
+    def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., health: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at")
+    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +100,13 @@ class Container(_message.Message):
     DESIRED_STATE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: ContainerSpec
@@ -88,7 +115,104 @@ class Container(_message.Message):
     desired_state: str
     status: ContainerStatus
     created_at: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ...) -> None: ...
+    service_id: str
+    service_name: str
+    slot: int
+    spec_version: int
+    restarts: int
+    note: str
+    not_before: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., spec_version: _Optional[int] = ..., restarts: _Optional[int] = ..., note: _Optional[str] = ..., not_before: _Optional[str] = ...) -> None: ...
+
+class RestartPolicy(_message.Message):
+    __slots__ = ("condition", "max_attempts", "delay_ns", "window_ns")
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_NS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_NS_FIELD_NUMBER: _ClassVar[int]
+    condition: str
+    max_attempts: int
+    delay_ns: int
+    window_ns: int
+    def __init__(self, condition: _Optional[str] = ..., max_attempts: _Optional[int] = ..., delay_ns: _Optional[int] = ..., window_ns: _Optional[int] = ...) -> None: ...
+
+class UpdateConfig(_message.Message):
+    __slots__ = ("parallelism", "delay_ns", "failure_action", "monitor_ns")
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
+    DELAY_NS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_ACTION_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_NS_FIELD_NUMBER: _ClassVar[int]
+    parallelism: int
+    delay_ns: int
+    failure_action: str
+    monitor_ns: int
+    def __init__(self, parallelism: _Optional[int] = ..., delay_ns: _Optional[int] = ..., failure_action: _Optional[str] = ..., monitor_ns: _Optional[int] = ...) -> None: ...
+
+class PlacementPreference(_message.Message):
+    __slots__ = ("spread",)
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    spread: str
+    def __init__(self, spread: _Optional[str] = ...) -> None: ...
+
+class ServiceSpec(_message.Message):
+    __slots__ = ("name", "mode", "replicas", "task", "restart", "update", "preferences", "stack", "stop_grace_ns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    RESTART_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    STOP_GRACE_NS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: str
+    replicas: int
+    task: ContainerSpec
+    restart: RestartPolicy
+    update: UpdateConfig
+    preferences: _containers.RepeatedCompositeFieldContainer[PlacementPreference]
+    stack: str
+    stop_grace_ns: int
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[str] = ..., replicas: _Optional[int] = ..., task: _Optional[_Union[ContainerSpec, _Mapping]] = ..., restart: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update: _Optional[_Union[UpdateConfig, _Mapping]] = ..., preferences: _Optional[_Iterable[_Union[PlacementPreference, _Mapping]]] = ..., stack: _Optional[str] = ..., stop_grace_ns: _Optional[int] = ...) -> None: ...
+
+class UpdateStatus(_message.Message):
+    __slots__ = ("state", "message", "started_at", "completed_at")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    message: str
+    started_at: str
+    completed_at: str
+    def __init__(self, state: _Optional[str] = ..., message: _Optional[str] = ..., started_at: _Optional[str] = ..., completed_at: _Optional[str] = ...) -> None: ...
+
+class Service(_message.Message):
+    __slots__ = ("id", "spec", "previous_spec", "version", "update_status", "created_at", "updated_at", "running", "desired", "rebalance", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_FIELD_NUMBER: _ClassVar[int]
+    REBALANCE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    spec: ServiceSpec
+    previous_spec: ServiceSpec
+    version: int
+    update_status: UpdateStatus
+    created_at: str
+    updated_at: str
+    running: int
+    desired: int
+    rebalance: bool
+    message: str
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., update_status: _Optional[_Union[UpdateStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ..., rebalance: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
 
 class NodeDescription(_message.Message):
     __slots__ = ("hostname", "os", "kernel", "architecture", "nano_cpus", "memory_bytes", "engine_version", "engine_labels", "agent_version")

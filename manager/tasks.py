@@ -1,0 +1,211 @@
+"""Tasks of services: making their records, placing them, and driving them to the agents.
+
+A task is a Container record with service fields set. The record is always written
+before the agent is called, and CreateContainer is idempotent per task id, so a new
+leader can safely drive a task that a dead leader placed but never started.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import grpc
+
+from manager.agents import AgentPool
+from manager.scheduler import NoFit, TaskRequest, parse_constraint, place
+from manager.state import ClusterState
+from manager.store import Conflict, Store
+from protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
+from protos.shoal.v1 import agent_pb2, types_pb2
+
+log = logging.getLogger("shoal.manager.tasks")
+
+DEFAULT_STOP_GRACE_S = 10
+MAX_CONCURRENT_AGENT_CALLS = 32
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds")
+
+
+def parse_stamp(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def task_name(service: types_pb2.Service, slot: int, node_name: str = "") -> str:
+    return f"{service.spec.name}.{slot}" if service.spec.mode != "global" else f"{service.spec.name}.{node_name}"
+
+
+def task_request(service: types_pb2.Service) -> TaskRequest:
+    task = service.spec.task
+    return TaskRequest(
+        nano_cpus=task.nano_cpus,
+        memory=task.memory_bytes,
+        constraints=tuple(parse_constraint(c) for c in task.constraints),
+        host_ports=frozenset((p.host_port, p.protocol or "tcp") for p in task.ports if p.host_port),
+        group=service.id,
+        spread_over=tuple(p.spread[len("node.labels."):] for p in service.spec.preferences if p.spread),
+    )
+
+
+class TaskDriver:
+    def __init__(self, state: ClusterState, store: Store, pool: AgentPool, place_lock: asyncio.Lock,
+                 strategy: str, rng: random.Random | None = None):
+        self.state = state
+        self.store = store
+        self.pool = pool
+        self.place_lock = place_lock
+        self.strategy = strategy
+        self.rng = rng or random.Random()
+        self.in_flight: set[str] = set()
+        self._calls = asyncio.Semaphore(MAX_CONCURRENT_AGENT_CALLS)
+        self._background: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def cancel_all(self) -> None:
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def copy(self, cid: str) -> types_pb2.Container | None:
+        entry = self.state.containers.get(cid)
+        if entry is None:
+            return None
+        record = types_pb2.Container()
+        record.CopyFrom(entry[0])
+        return record
+
+    async def place_new(self, service: types_pb2.Service, slot: int, *, node_id: str = "", restarts: int = 0,
+                        not_before: datetime | None = None) -> types_pb2.Container | NoFit:
+        """Places and records a new task (not yet started)."""
+        request = task_request(service)
+        for _ in range(8):
+            async with self.place_lock:
+                nodes = self.state.snapshots()
+                if node_id:
+                    nodes = [n for n in nodes if n.id == node_id]
+                result = place(nodes, request, service.spec.task.strategy or self.strategy, self.rng)
+                if isinstance(result, NoFit):
+                    return result
+                node = self.state.nodes[result.node_id][0]
+                task = types_pb2.Container(
+                    id=secrets.token_hex(16), name=task_name(service, slot, node.name),
+                    spec=service.spec.task, node_id=node.id, node_name=node.name, desired_state="running",
+                    status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
+                    service_id=service.id, service_name=service.spec.name, slot=slot,
+                    spec_version=service.version, restarts=restarts,
+                    not_before=stamp(not_before) if not_before else "",
+                )
+                try:
+                    await self.store.place(task, unique_name=False)
+                    return task
+                except Conflict:
+                    continue
+        return NoFit(("the cluster kept changing during placement",))
+
+    def start_soon(self, task: types_pb2.Container) -> None:
+        if task.id in self.in_flight:
+            return
+        self.in_flight.add(task.id)
+        self.spawn(self._start(task.id))
+
+    async def _start(self, cid: str) -> None:
+        try:
+            async with self._calls:
+                task = self.copy(cid)
+                if task is None or task.desired_state != "running" or task.node_id not in self.state.nodes:
+                    return
+                address = self.state.nodes[task.node_id][0].address
+                try:
+                    status = await self.pool.stub(address).CreateContainer(
+                        agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec),
+                        timeout=CREATE_TIMEOUT,
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                        # Left pending: the next pass retries (the call is idempotent).
+                        log.warning("start %s on %s: agent unreachable (%s)", task.name, task.node_name, exc.details())
+                        return
+                    await self.shutdown(task, f"rejected: {exc.details()}", failed=True)
+                    return
+                task = self.copy(cid)
+                if task is not None and task.status.state == "pending":
+                    task.status.CopyFrom(status)
+                    await self.store.update_container(task)
+        except Exception:
+            log.exception("starting task %s", cid[:12])
+        finally:
+            self.in_flight.discard(cid)
+
+    async def shutdown(self, task: types_pb2.Container, note: str, *, failed: bool = False) -> None:
+        """Marks the task shut down (keeping its last status as history) and removes its container."""
+        record = self.copy(task.id)
+        if record is None:
+            return
+        if record.desired_state == "running":
+            observed = self.state.status_of(record)
+            if observed.state not in ("unknown", "pending"):
+                record.status.CopyFrom(observed)
+            if not record.status.finished_at:
+                record.status.finished_at = stamp(now())
+            if failed and record.status.state in ("running", "pending"):
+                record.status.state = "failed"
+            record.desired_state = "shutdown"
+            record.note = note
+            await self.store.update_container(record)
+            log.info("task %s (%s) shut down: %s", record.name, record.id[:12], note)
+        self.remove_soon(record)
+
+    def remove_soon(self, task: types_pb2.Container) -> None:
+        key = "rm:" + task.id
+        if key in self.in_flight or task.node_id not in self.state.nodes:
+            return
+        if task.id not in self.state.observed.get(task.node_id, {}):
+            return
+        self.in_flight.add(key)
+        self.spawn(self._remove(task, key))
+
+    async def _remove(self, task: types_pb2.Container, key: str) -> None:
+        try:
+            async with self._calls:
+                address = self.state.nodes[task.node_id][0].address
+                stub = self.pool.stub(address)
+                grace_s = DEFAULT_STOP_GRACE_S
+                svc = self.state.services.get(task.service_name)
+                if svc and svc[0].spec.stop_grace_ns:
+                    grace_s = max(0, int(svc[0].spec.stop_grace_ns // 1_000_000_000))
+                try:
+                    if self.state.status_of(task).state == "running":
+                        await stub.StopContainer(agent_pb2.StopContainerRequest(id=task.id, timeout_seconds=max(grace_s, 1)),
+                                                 timeout=grace_s + UNARY_TIMEOUT)
+                    await stub.RemoveContainer(agent_pb2.RemoveContainerRequest(id=task.id, force=True),
+                                               timeout=UNARY_TIMEOUT)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:  # already gone is what we wanted
+                        log.warning("removing %s on %s: %s", task.name, task.node_name, exc.details())
+        except Exception:
+            log.exception("removing task %s", task.id[:12])
+        finally:
+            self.in_flight.discard(key)
+
+    def not_before(self, restarts: int, policy: types_pb2.RestartPolicy, since: datetime) -> datetime:
+        base = policy.delay_ns / 1e9
+        delay = min(base * (2 ** max(restarts - 1, 0)), 300.0) if base > 0 else 0.0
+        return since + timedelta(seconds=delay)

@@ -1,0 +1,235 @@
+"""Rolling updates, rollbacks and rebalancing of one service at a time, on the leader.
+
+Start-first: a slot's new task must be running (and healthy, when the spec has a
+health check) before its old task is shut down, so a failed update leaves the old
+version serving. The state lives in the service record (update_status), so a new
+leader resumes an update where the old one stopped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Callable
+
+from manager.scheduler import NoFit
+from manager.state import ClusterState
+from manager.store import Conflict, NotLeader, Store
+from manager.tasks import TaskDriver, now, stamp
+from protos.etcdv3.client import EtcdError
+from protos.shoal.v1 import types_pb2
+
+log = logging.getLogger("shoal.manager.updater")
+
+DEFAULT_MONITOR_S = 5.0
+POLL_S = 0.2
+
+
+class UpdateFailed(Exception):
+    pass
+
+
+class Updater:
+    def __init__(self, state: ClusterState, store: Store, driver: TaskDriver, is_leader: Callable[[], bool]):
+        self.state = state
+        self.store = store
+        self.driver = driver
+        self.is_leader = is_leader
+        self._running: dict[str, asyncio.Task] = {}
+        self._owned: dict[str, set[str]] = {}     # service id -> task ids the updater handles
+
+    def owned(self, service_id: str) -> set[str]:
+        return self._owned.get(service_id, set())
+
+    def ensure_running(self, name: str) -> None:
+        task = self._running.get(name)
+        if task is None or task.done():
+            self._running[name] = asyncio.create_task(self._run(name))
+
+    async def stop_all(self) -> None:
+        for t in self._running.values():
+            t.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def _service(self, name: str) -> tuple[types_pb2.Service, int] | None:
+        entry = self.state.services.get(name)
+        if entry is None:
+            return None
+        svc = types_pb2.Service()
+        svc.CopyFrom(entry[0])
+        return svc, entry[1]
+
+    async def _save(self, name: str, change: Callable[[types_pb2.Service], None]) -> None:
+        for _ in range(10):
+            entry = self._service(name)
+            if entry is None:
+                return
+            svc, rev = entry
+            change(svc)
+            svc.updated_at = stamp(now())
+            try:
+                await self.store.put_service(svc, rev)
+                return
+            except Conflict:
+                await asyncio.sleep(0.05)
+
+    async def _run(self, name: str) -> None:
+        try:
+            entry = self._service(name)
+            if entry is None:
+                return
+            if entry[0].update_status.state in ("updating", "rolling_back"):
+                await self._update(name)
+            entry = self._service(name)
+            if entry is not None and entry[0].rebalance:
+                await self._rebalance(name)
+        except (NotLeader, EtcdError) as exc:
+            log.info("update of %s interrupted: %s", name, exc)
+        except Exception:
+            log.exception("update of %s failed", name)
+        finally:
+            entry = self._service(name)
+            if entry is not None:
+                self._owned.pop(entry[0].id, None)
+
+    async def _update(self, name: str) -> None:
+        skipped: set[int] = set()
+        while self.is_leader():
+            entry = self._service(name)
+            if entry is None:
+                return
+            svc, _ = entry
+            state = svc.update_status.state
+            if state not in ("updating", "rolling_back"):
+                return
+            live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
+            outdated = sorted((t for t in live if t.spec != svc.spec.task and t.slot not in skipped),
+                              key=lambda t: (t.slot, t.node_name))
+            if not outdated:
+                done = "rolled_back" if state == "rolling_back" else "completed"
+                def finish(s: types_pb2.Service) -> None:
+                    _set_status(s, done, s.update_status.message if done == "rolled_back" else "")
+                    s.update_status.completed_at = stamp(now())
+                await self._save(name, finish)
+                log.info("update of %s %s", name, done)
+                return
+            batch = outdated[: svc.spec.update.parallelism or len(outdated)]
+            try:
+                await self._replace(svc, batch, "updated")
+            except UpdateFailed as exc:
+                action = svc.spec.update.failure_action or "pause"
+                if state == "rolling_back":
+                    action = "pause"
+                log.warning("update of %s failed (%s): %s", name, action, exc)
+                if action == "pause":
+                    await self._save(name, lambda s: _set_status(s, "paused", f"update paused: {exc}"))
+                    return
+                if action == "continue":
+                    skipped |= {t.slot for t in batch}
+                elif action == "rollback":
+                    def back(s: types_pb2.Service) -> None:
+                        current = types_pb2.ServiceSpec()
+                        current.CopyFrom(s.spec)
+                        s.spec.CopyFrom(s.previous_spec)
+                        s.previous_spec.CopyFrom(current)
+                        s.version += 1
+                        _set_status(s, "rolling_back", f"rolling back: {exc}")
+                    await self._save(name, back)
+                    skipped.clear()
+                    continue
+            delay = svc.spec.update.delay_ns / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _replace(self, svc: types_pb2.Service, batch: list[types_pb2.Container], note: str,
+                       move: bool = False) -> None:
+        """Start a new task per old one (same slot; same node for global services unless
+        moving), wait until all run, then shut the old ones down."""
+        owned = self._owned.setdefault(svc.id, set())
+        owned.update(t.id for t in batch)
+        new: list[types_pb2.Container] = []
+        try:
+            for old in batch:
+                node = old.node_id if svc.spec.mode == "global" else ""
+                placed = await self.driver.place_new(svc, old.slot, node_id=node, restarts=0)
+                if isinstance(placed, NoFit):
+                    raise UpdateFailed(placed.message)
+                owned.add(placed.id)
+                new.append(placed)
+                self.driver.start_soon(placed)
+            await self._wait_healthy(svc, new)
+            for old in batch:
+                await self.driver.shutdown(old, note)
+        except UpdateFailed as exc:
+            for t in new:
+                await self.driver.shutdown(t, f"update failed: {exc}", failed=True)
+            raise
+        finally:
+            owned.difference_update(t.id for t in batch)
+            owned.difference_update(t.id for t in new)
+
+    async def _wait_healthy(self, svc: types_pb2.Service, tasks: list[types_pb2.Container]) -> None:
+        health = svc.spec.task.health
+        limit = svc.spec.update.monitor_ns / 1e9 or DEFAULT_MONITOR_S
+        if health.test:
+            interval = (health.interval_ns or 30 * 10**9) / 1e9
+            limit = max(limit, health.start_period_ns / 1e9 + interval * ((health.retries or 3) + 1) + 5)
+        deadline = asyncio.get_running_loop().time() + limit
+        while True:
+            pending = []
+            for t in tasks:
+                record = self.state.containers.get(t.id)
+                if record is None or record[0].desired_state != "running":
+                    raise UpdateFailed(f"task {t.name} was {record[0].note if record else 'removed'}")
+                st = self.state.status_of(record[0])
+                if st.state in ("exited", "dead", "missing", "failed"):
+                    raise UpdateFailed(f"task {t.name} {st.state}" + (f" (exit code {st.exit_code})" if st.exit_code else ""))
+                if st.health == "unhealthy":
+                    raise UpdateFailed(f"task {t.name} is unhealthy")
+                if st.state != "running" or (health.test and st.health != "healthy"):
+                    pending.append(t)
+            if not pending:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise UpdateFailed(f"task {pending[0].name} not {'healthy' if health.test else 'running'} after {limit:.0f} s")
+            if not self.is_leader():
+                raise NotLeader("lost leadership during the update")
+            await asyncio.sleep(POLL_S)
+
+    async def _rebalance(self, name: str) -> None:
+        """Moves tasks from the most crowded nodes to the emptiest eligible ones, a batch at a time."""
+        while self.is_leader():
+            entry = self._service(name)
+            if entry is None:
+                return
+            svc, _ = entry
+            if svc.spec.mode == "global":
+                break
+            live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
+            active = [n.id for n in self.state.snapshots() if n.availability == "active"]
+            counts = Counter({n: 0 for n in active})
+            counts.update(t.node_id for t in live if t.node_id in counts)
+            if not counts or max(counts.values()) - min(counts.values()) <= 1:
+                break
+            batch_size = max(1, svc.spec.update.parallelism or 1)
+            crowded = [n for n, _ in counts.most_common()]
+            batch = []
+            for node_id in crowded:
+                if len(batch) >= batch_size or counts[node_id] - min(counts.values()) <= 1:
+                    break
+                batch.append(next(t for t in live if t.node_id == node_id))
+            if not batch:
+                break
+            try:
+                await self._replace(svc, batch, "rebalanced")
+            except UpdateFailed as exc:
+                log.warning("rebalance of %s stopped: %s", name, exc)
+                break
+        def done(s: types_pb2.Service) -> None:
+            s.rebalance = False
+        await self._save(name, done)
+
+
+def _set_status(svc: types_pb2.Service, state: str, message: str) -> None:
+    svc.update_status.state = state
+    svc.update_status.message = message

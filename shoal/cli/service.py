@@ -1,0 +1,297 @@
+"""shoal service create | ls | ps | inspect | scale | update | rollback | rm"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+import grpc
+from google.protobuf import json_format
+
+from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.cli.container import ports_text, status_text
+from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx, rpc_error_message
+from shoal.cli.output import FORMAT_OPTION, as_json, table
+from shoal.durations import parse_duration
+from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
+
+
+def _conv(parser):
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return [parser(v) for v in value] if isinstance(value, tuple) else parser(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return callback
+
+
+def _pref(text: str) -> str:
+    key, sep, value = text.partition("=")
+    if key != "spread" or not sep or not value.startswith("node.labels.") or value == "node.labels.":
+        raise ValueError(f'"{text}" is not spread=node.labels.KEY')
+    return value
+
+
+def _dur(text: str) -> int:
+    return parse_duration(text)
+
+
+# Options shared by create and update; on update, None means "unchanged".
+def task_options(fn):
+    for decorator in reversed([
+        click.option("-e", "--env", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Environment variable."),
+        click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=_conv(parse_port), help="Publish a port."),
+        click.option("-m", "--memory", metavar="SIZE", callback=_conv(parse_size), help="Memory limit and reservation per task."),
+        click.option("--cpus", metavar="N", callback=_conv(parse_cpus), help="CPU limit and reservation per task."),
+        click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint."),
+        click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy."),
+        click.option("--label", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Label of the tasks' containers."),
+        click.option("--restart-condition", type=click.Choice(["none", "on-failure", "any"]), help="When to restart a task (default any)."),
+        click.option("--restart-max-attempts", type=click.IntRange(0, 10000), help="Give up after N restarts (0: never)."),
+        click.option("--restart-delay", metavar="DURATION", callback=_conv(_dur), help="First restart back-off (default 5s; doubles, capped at 5m)."),
+        click.option("--restart-window", metavar="DURATION", callback=_conv(_dur), help="A run this long resets the back-off (default 10s)."),
+        click.option("--update-parallelism", type=click.IntRange(0, 10000), help="Tasks updated at once (default 1; 0: all)."),
+        click.option("--update-delay", metavar="DURATION", callback=_conv(_dur), help="Delay between update batches."),
+        click.option("--update-failure-action", type=click.Choice(["pause", "continue", "rollback"]), help="On a failed update (default pause)."),
+        click.option("--update-monitor", metavar="DURATION", callback=_conv(_dur), help="Time a new task has to come up (default 5s)."),
+        click.option("--health-cmd", metavar="CMD", help="Health check command (run with sh -c in the container)."),
+        click.option("--health-interval", metavar="DURATION", callback=_conv(_dur), help="Between health checks."),
+        click.option("--health-timeout", metavar="DURATION", callback=_conv(_dur), help="One health check's time limit."),
+        click.option("--health-retries", type=click.IntRange(0, 100), help="Failures before unhealthy."),
+        click.option("--health-start-period", metavar="DURATION", callback=_conv(_dur), help="Grace time after start."),
+        click.option("--placement-pref", multiple=True, metavar="spread=node.labels.K", callback=_conv(_pref), help="Spread tasks over a label's values."),
+        click.option("--stop-grace-period", metavar="DURATION", callback=_conv(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
+    ]):
+        fn = decorator(fn)
+    return fn
+
+
+def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> None:
+    t = spec.task
+    if o.get("env"):
+        t.env.update(dict(o["env"]))
+    if o.get("publish"):
+        del t.ports[:]
+        t.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in o["publish"])
+    if o.get("memory") is not None:
+        t.memory_bytes = o["memory"]
+    if o.get("cpus") is not None:
+        t.nano_cpus = o["cpus"]
+    if o.get("constraint"):
+        del t.constraints[:]
+        t.constraints.extend(o["constraint"])
+    if o.get("strategy"):
+        t.strategy = o["strategy"]
+    if o.get("label"):
+        t.labels.update(dict(o["label"]))
+    r = spec.restart
+    for key, field in (("restart_condition", "condition"), ("restart_max_attempts", "max_attempts"),
+                       ("restart_delay", "delay_ns"), ("restart_window", "window_ns")):
+        if o.get(key) is not None:
+            setattr(r, field, o[key])
+    u = spec.update
+    for key, field in (("update_parallelism", "parallelism"), ("update_delay", "delay_ns"),
+                       ("update_failure_action", "failure_action"), ("update_monitor", "monitor_ns")):
+        if o.get(key) is not None:
+            setattr(u, field, o[key])
+    h = t.health
+    if o.get("health_cmd") is not None:
+        del h.test[:]
+        if o["health_cmd"]:
+            h.test.extend(["CMD-SHELL", o["health_cmd"]])
+    for key, field in (("health_interval", "interval_ns"), ("health_timeout", "timeout_ns"),
+                       ("health_retries", "retries"), ("health_start_period", "start_period_ns")):
+        if o.get(key) is not None:
+            setattr(h, field, o[key])
+    if o.get("placement_pref"):
+        del spec.preferences[:]
+        spec.preferences.extend(types_pb2.PlacementPreference(spread=p) for p in o["placement_pref"])
+    if o.get("stop_grace_period") is not None:
+        spec.stop_grace_ns = o["stop_grace_period"]
+    if creating:
+        if not spec.restart.delay_ns and o.get("restart_delay") is None:
+            spec.restart.delay_ns = 5 * 10**9
+        if not spec.update.parallelism and o.get("update_parallelism") is None:
+            spec.update.parallelism = 1
+
+
+@click.group("service")
+def service_group():
+    """Declare what should run; Shoal keeps it running."""
+
+
+@service_group.command("create", context_settings={"allow_interspersed_args": False})
+@click.option("--name", required=True, help="Service name.")
+@click.option("--replicas", type=click.IntRange(0, 10000), help="Number of tasks (default 1).")
+@click.option("--mode", type=click.Choice(["replicated", "global"]), default="replicated", show_default=True)
+@task_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def service_create(ctx: Ctx, name, replicas, mode, image, command, **options):
+    """Create a service."""
+    if mode == "global" and replicas is not None:
+        raise click.BadParameter("not allowed with --mode global", param_hint="--replicas")
+    spec = types_pb2.ServiceSpec(name=name, mode=mode, replicas=(1 if replicas is None else replicas) if mode == "replicated" else 0,
+                                 task=types_pb2.ContainerSpec(image=image, command=list(command)))
+    apply_options(spec, options, creating=True)
+    svc = ctx.stub().CreateService(manager_pb2.CreateServiceRequest(spec=spec), timeout=CALL_TIMEOUT)
+    click.echo(svc.id)
+
+
+def service_row(s: types_pb2.Service) -> dict:
+    return {"id": s.id, "name": s.spec.name, "mode": s.spec.mode, "replicas": f"{s.running}/{s.desired}",
+            "running": s.running, "desired": s.desired, "image": s.spec.task.image, "stack": s.spec.stack,
+            "update_state": s.update_status.state, "ports": ports_text(types_pb2.Container(spec=s.spec.task))}
+
+
+@service_group.command("ls")
+@FORMAT_OPTION
+@pass_ctx
+def service_ls(ctx: Ctx, fmt: str):
+    """List services."""
+    services = ctx.stub().ListServices(manager_pb2.ListServicesRequest(), timeout=CALL_TIMEOUT).services
+    print_services(services, fmt)
+
+
+def print_services(services, fmt: str) -> None:
+    rows = [service_row(s) for s in services]
+    if fmt == "json":
+        as_json(rows)
+        return
+    table(["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"],
+          [[r["id"][:12], r["name"], r["mode"], r["replicas"], r["image"], ",".join(r["ports"])] for r in rows])
+
+
+def task_row(t: types_pb2.Container) -> dict:
+    current = status_text(t)
+    if t.status.health and t.status.state == "running":
+        current += f" ({t.status.health})"
+    if t.status.state == "pending" and t.not_before:
+        current = f"pending (restart not before {t.not_before})"
+    return {"id": t.id, "name": t.name, "node": t.node_name, "desired_state": t.desired_state,
+            "current_state": current, "state": t.status.state, "exit_code": t.status.exit_code,
+            "error": t.note or t.status.error, "slot": t.slot, "restarts": t.restarts,
+            "image": t.spec.image, "created_at": t.created_at, "started_at": t.status.started_at,
+            "finished_at": t.status.finished_at}
+
+
+def print_tasks(tasks, fmt: str) -> None:
+    rows = [task_row(t) for t in tasks]
+    if fmt == "json":
+        as_json(rows)
+        return
+    table(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"],
+          [[r["id"][:12], r["name"], r["image"], r["node"], r["desired_state"], r["current_state"], r["error"]]
+           for r in rows])
+
+
+@service_group.command("ps")
+@click.option("-a", "--all", "all_", is_flag=True, help="Include all shut-down history.")
+@FORMAT_OPTION
+@click.argument("service")
+@pass_ctx
+def service_ps(ctx: Ctx, all_: bool, fmt: str, service: str):
+    """List a service's tasks."""
+    tasks = ctx.stub().ServiceTasks(manager_pb2.ServiceTasksRequest(ref=service, all=all_), timeout=CALL_TIMEOUT).containers
+    print_tasks(tasks, fmt)
+
+
+@service_group.command("inspect")
+@click.argument("service")
+@pass_ctx
+def service_inspect(ctx: Ctx, service: str):
+    """Show a service's spec and status (JSON)."""
+    svc = ctx.stub().InspectService(manager_pb2.ServiceRef(ref=service), timeout=CALL_TIMEOUT)
+    as_json(json_format.MessageToDict(svc, preserving_proto_field_name=True))
+
+
+def _scale_arg(text: str) -> tuple[str, int]:
+    name, sep, n = text.partition("=")
+    if not sep or not name or not n.isdigit():
+        raise ValueError(f'"{text}" is not NAME=REPLICAS')
+    return name, int(n)
+
+
+@service_group.command("scale")
+@click.argument("pairs", nargs=-1, required=True, metavar="NAME=N...", callback=_conv(_scale_arg))
+@pass_ctx
+def service_scale(ctx: Ctx, pairs):
+    """Set the number of tasks of services."""
+    stub = ctx.stub()
+    failed = False
+    for name, n in pairs:
+        try:
+            stub.ScaleService(manager_pb2.ScaleServiceRequest(ref=name, replicas=n), timeout=CALL_TIMEOUT)
+            click.echo(f"{name} scaled to {n}")
+        except grpc.RpcError as exc:
+            failed = True
+            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@service_group.command("update")
+@click.option("--image", help="New image.")
+@click.option("--args", "args_", metavar='"CMD ARG..."', help="New command (shell-quoted).")
+@click.option("--replicas", type=click.IntRange(0, 10000))
+@click.option("--env-rm", multiple=True, metavar="K")
+@click.option("--label-rm", multiple=True, metavar="K")
+@click.option("--rebalance", is_flag=True, help="Move tasks from crowded nodes to emptier ones, a batch at a time.")
+@task_options
+@click.argument("service")
+@pass_ctx
+def service_update(ctx: Ctx, image, args_, replicas, env_rm, label_rm, rebalance, service, **options):
+    """Change a service; a new task template rolls out batch by batch."""
+    stub = ctx.stub()
+    current = stub.InspectService(manager_pb2.ServiceRef(ref=service), timeout=CALL_TIMEOUT)
+    spec = types_pb2.ServiceSpec()
+    spec.CopyFrom(current.spec)
+    if image:
+        spec.task.image = image
+    if args_ is not None:
+        try:
+            words = shlex.split(args_)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--args") from None
+        del spec.task.command[:]
+        spec.task.command.extend(words)
+    if replicas is not None:
+        spec.replicas = replicas
+    for key in env_rm:
+        spec.task.env.pop(key, None)
+    for key in label_rm:
+        spec.task.labels.pop(key, None)
+    apply_options(spec, options, creating=False)
+    svc = stub.UpdateService(manager_pb2.UpdateServiceRequest(ref=service, spec=spec, version=current.version,
+                                                              rebalance=rebalance), timeout=CALL_TIMEOUT)
+    click.echo(svc.spec.name)
+
+
+@service_group.command("rollback")
+@click.argument("service")
+@pass_ctx
+def service_rollback(ctx: Ctx, service: str):
+    """Roll back to the previous spec."""
+    svc = ctx.stub().RollbackService(manager_pb2.ServiceRef(ref=service), timeout=CALL_TIMEOUT)
+    click.echo(svc.spec.name)
+
+
+@service_group.command("rm")
+@click.argument("services", nargs=-1, required=True)
+@pass_ctx
+def service_rm(ctx: Ctx, services):
+    """Remove services and all their tasks."""
+    stub = ctx.stub()
+    failed = False
+    for ref in services:
+        try:
+            stub.RemoveService(manager_pb2.ServiceRef(ref=ref), timeout=CALL_TIMEOUT)
+            click.echo(ref)
+        except grpc.RpcError as exc:
+            failed = True
+            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,575 @@
+"""A Compose-file subset -> Shoal ServiceSpecs. Pure: text in, protobuf messages out.
+
+Every problem is a StackFileError whose message is ONE line, "<dotted.path>: <reason>", with
+list indexes as path components ("services.web.ports.1"). The first problem found is raised;
+the order is deterministic (services sorted by name, keys checked in a fixed order).
+
+Keys Shoal does not support are not errors: they are collected and reported in one warning,
+"unsupported keys ignored: a, b.c". Compose extension keys ("x-...") and the top-level
+"version" are ignored silently.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+from protos.shoal.v1 import types_pb2
+from shoal.durations import parse_duration
+
+__all__ = ["StackFileError", "ParsedStack", "parse_stack"]
+
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+RESERVED_LABEL_PREFIX = "io.shoal."
+
+RESTART_CONDITIONS = ("none", "on-failure", "any")
+FAILURE_ACTIONS = ("pause", "continue", "rollback")
+MODES = ("replicated", "global")
+PROTOCOLS = ("tcp", "udp")
+PORT_MODES = ("ingress", "host")
+HEALTH_KINDS = ("CMD", "CMD-SHELL", "NONE")
+
+DEFAULT_RESTART = dict(condition="any", max_attempts=0, delay_ns=5_000_000_000, window_ns=0)
+DEFAULT_UPDATE = dict(parallelism=1, delay_ns=0, failure_action="pause", monitor_ns=5_000_000_000)
+
+_TOP_KEYS = ("version", "services")
+_SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
+                 "stop_grace_period")
+_DEPLOY_KEYS = ("mode", "replicas", "placement", "resources", "restart_policy", "update_config")
+_PLACEMENT_KEYS = ("constraints", "preferences")
+_PREFERENCE_KEYS = ("spread",)
+_RESOURCES_KEYS = ("limits", "reservations")
+_RESOURCE_KEYS = ("cpus", "memory")
+_RESTART_KEYS = ("condition", "delay", "max_attempts", "window")
+_UPDATE_KEYS = ("parallelism", "delay", "failure_action", "monitor")
+_HEALTH_KEYS = ("test", "interval", "timeout", "start_period", "retries", "disable")
+_PORT_KEYS = ("target", "published", "protocol", "mode", "host_ip")
+
+_PORT_NUMBER = re.compile(r"[0-9]{1,5}")
+_CPUS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+# Compose (docker/go-units RAMInBytes): binary units, optional "b"/"ib" suffix.
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+_DURATION_HINT = "(examples: 10s, 1m30s, 500ms)"
+_SIZE_HINT = "(examples: 64M, 1g, 512m)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).splitlines())
+
+
+def _q(value: Any) -> str:
+    """A user value quoted for a message, shortened and on one line."""
+    text = _one_line(str(value))
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f'"{text}"'
+
+
+class StackFileError(ValueError):
+    """One problem in a stack file. str(e) is one line: "<path>: <reason>"."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = _one_line(path)
+        self.reason = _one_line(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+@dataclass(frozen=True)
+class ParsedStack:
+    services: list[types_pb2.ServiceSpec] = field(default_factory=list)  # sorted by name
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_stack(text: str, *, source: str = "stack file") -> ParsedStack:
+    """Parses a Compose file's text. Raises StackFileError for the first problem found."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise StackFileError(source, _yaml_reason(exc)) from None
+    return _Parser().stack(doc, source)
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is not None and problem:
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    if isinstance(exc, yaml.reader.ReaderError):  # bad bytes/characters: has a position, no mark
+        return f"invalid YAML at character {exc.position}: {exc.reason}"
+    return f"invalid YAML: {exc}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.unsupported: list[str] = []
+        self.warnings: list[str] = []
+
+    # ---- generic helpers -------------------------------------------------------------------
+
+    def mapping(self, value: Any, path: str, known: tuple[str, ...]) -> dict:
+        """value as a dict (None -> {}); keys outside `known` are recorded as unsupported."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise StackFileError(path, "must be a mapping")
+        for key in value:
+            if key in known:
+                continue
+            if isinstance(key, str) and key.startswith("x-"):
+                continue  # Compose extension fields are for the user, ignored by design
+            self.unsupported.append(f"{path}.{key}")
+        return value
+
+    @staticmethod
+    def sequence(value: Any, path: str) -> list:
+        if not isinstance(value, list):
+            raise StackFileError(path, "must be a list")
+        return value
+
+    @staticmethod
+    def string(value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise StackFileError(path, "must be a string")
+        return value
+
+    @staticmethod
+    def count(value: Any, path: str) -> int:
+        """An int32 >= 0 (no bools, no strings, no floats)."""
+        if not _is_int(value) or value < 0:
+            raise StackFileError(path, "must be an integer >= 0")
+        if value > INT32_MAX:
+            raise StackFileError(path, f"must be at most {INT32_MAX}")
+        return value
+
+    @staticmethod
+    def duration(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise StackFileError(path, f"must be a duration {_DURATION_HINT}")
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
+
+    @staticmethod
+    def choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str):
+            raise StackFileError(path, f"must be one of {', '.join(choices)}")
+        if value not in choices:
+            raise StackFileError(path, f"{_q(value)} is not one of {', '.join(choices)}")
+        return value
+
+    @staticmethod
+    def scalar_text(value: Any, path: str) -> str:
+        """A mapping value for environment/labels: str/int/float/bool -> str; None -> ""."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
+            return str(value)
+        raise StackFileError(path, "must be a string, number, boolean or null")
+
+    # ---- the document ----------------------------------------------------------------------
+
+    def stack(self, doc: Any, source: str) -> ParsedStack:
+        if doc is None:
+            raise StackFileError("services", "required")
+        if not isinstance(doc, dict):
+            raise StackFileError(source, "the top level must be a mapping with a services key")
+        for key in doc:
+            if key in _TOP_KEYS or (isinstance(key, str) and key.startswith("x-")):
+                continue
+            self.unsupported.append(str(key))
+        services = doc.get("services")
+        if services is None:
+            raise StackFileError("services", "required")
+        if not isinstance(services, dict):
+            raise StackFileError("services", "must be a mapping of service names to services")
+        if not services:
+            raise StackFileError("services", "must define at least one service")
+
+        specs = []
+        for key in sorted(services, key=str):
+            name = key if isinstance(key, str) else str(key)
+            path = f"services.{name}"
+            if not isinstance(key, str):
+                raise StackFileError(path, f"service names must be strings (quote it: {_q(name)})")
+            if not NAME_RE.fullmatch(key):
+                raise StackFileError(
+                    path,
+                    f"{_q(name)} is not a valid service name (letters, digits, \"_\", \".\" and \"-\", "
+                    "starting with a letter or digit, at most 63 characters)",
+                )
+            specs.append(self.service(name, services[key], path))
+
+        warnings = list(self.warnings)
+        if self.unsupported:
+            warnings.append("unsupported keys ignored: " + ", ".join(sorted(set(self.unsupported))))
+        return ParsedStack(services=specs, warnings=warnings)
+
+    def service(self, name: str, value: Any, path: str) -> types_pb2.ServiceSpec:
+        svc = self.mapping(value, path, _SERVICE_KEYS)
+        task = types_pb2.ContainerSpec()
+
+        image = svc.get("image")
+        if image is None:
+            raise StackFileError(f"{path}.image", "required")
+        task.image = self.string(image, f"{path}.image")
+        if not task.image.strip():
+            raise StackFileError(f"{path}.image", "must not be empty")
+
+        if svc.get("command") is not None:
+            task.command.extend(self.argv(svc["command"], f"{path}.command"))
+        if svc.get("entrypoint") is not None:
+            task.entrypoint.extend(self.argv(svc["entrypoint"], f"{path}.entrypoint"))
+        if svc.get("environment") is not None:
+            task.env.update(self.environment(svc["environment"], f"{path}.environment"))
+        if svc.get("ports") is not None:
+            for i, item in enumerate(self.sequence(svc["ports"], f"{path}.ports")):
+                task.ports.append(self.port(item, f"{path}.ports.{i}"))
+        if svc.get("labels") is not None:
+            task.labels.update(self.labels(svc["labels"], f"{path}.labels"))
+        if svc.get("healthcheck") is not None:
+            health = self.healthcheck(svc["healthcheck"], f"{path}.healthcheck")
+            if health is not None:
+                task.health.CopyFrom(health)
+
+        spec = types_pb2.ServiceSpec(name=name, mode="replicated", replicas=1)
+        spec.restart.CopyFrom(types_pb2.RestartPolicy(**DEFAULT_RESTART))
+        spec.update.CopyFrom(types_pb2.UpdateConfig(**DEFAULT_UPDATE))
+        self.deploy(svc.get("deploy"), f"{path}.deploy", spec, task)
+        if svc.get("stop_grace_period") is not None:
+            spec.stop_grace_ns = self.duration(svc["stop_grace_period"], f"{path}.stop_grace_period")
+        spec.task.CopyFrom(task)
+        return spec
+
+    # ---- container fields ------------------------------------------------------------------
+
+    def argv(self, value: Any, path: str) -> list[str]:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise StackFileError(path, f"cannot be split into arguments: {exc}") from None
+        if isinstance(value, list):
+            for i, arg in enumerate(value):
+                if not isinstance(arg, str):
+                    raise StackFileError(f"{path}.{i}", "must be a string (quote it)")
+            return list(value)
+        raise StackFileError(path, "must be a string or a list of strings")
+
+    def environment(self, value: Any, path: str) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or not key:
+                    raise StackFileError(f"{path}.{key}", "variable names must be non-empty strings")
+                env[key] = self.scalar_text(item, f"{path}.{key}")
+            return env
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise StackFileError(f"{path}.{i}", "must be a KEY=VALUE string")
+                key, sep, val = item.partition("=")
+                if not key:
+                    raise StackFileError(f"{path}.{i}", f"{_q(item)} has no variable name")
+                if not sep:
+                    raise StackFileError(
+                        f"{path}.{i}",
+                        f"{_q(item)} has no value; a value is required (KEY=VALUE), "
+                        "taking it from the shell is not supported",
+                    )
+                env[key] = val
+            return env
+        raise StackFileError(path, "must be a mapping or a list of KEY=VALUE strings")
+
+    def labels(self, value: Any, path: str) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or not key:
+                    raise StackFileError(f"{path}.{key}", "label keys must be non-empty strings")
+                self.check_label_key(key, f"{path}.{key}")
+                labels[key] = self.scalar_text(item, f"{path}.{key}")
+            return labels
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise StackFileError(f"{path}.{i}", "must be a KEY=VALUE string")
+                key, _, val = item.partition("=")  # a bare KEY is an empty value, as in Compose
+                if not key:
+                    raise StackFileError(f"{path}.{i}", f"{_q(item)} has no label key")
+                self.check_label_key(key, f"{path}.{i}")
+                labels[key] = val
+            return labels
+        raise StackFileError(path, "must be a mapping or a list of KEY=VALUE strings")
+
+    @staticmethod
+    def check_label_key(key: str, path: str) -> None:
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise StackFileError(path, f"{_q(key)}: the {RESERVED_LABEL_PREFIX} prefix is reserved")
+
+    def port(self, item: Any, path: str) -> types_pb2.PortMapping:
+        if _is_int(item):
+            if not 1 <= item <= 65535:
+                raise StackFileError(path, f"{_q(item)} is not a valid port")
+            return types_pb2.PortMapping(host_port=0, container_port=item, protocol="tcp")
+        if isinstance(item, str):
+            return self.short_port(item, path)
+        if isinstance(item, dict):
+            return self.long_port(item, path)
+        raise StackFileError(path, "must be a port string (\"8080:80/tcp\"), a port number or a mapping")
+
+    @staticmethod
+    def short_port(text: str, path: str) -> types_pb2.PortMapping:
+        spec, slash, proto = text.partition("/")
+        if slash and proto not in PROTOCOLS:
+            raise StackFileError(path, f"{_q(text)}: protocol must be tcp or udp")
+        if "[" in spec or spec.count(":") > 1:
+            raise StackFileError(path, f"{_q(text)}: binding a host IP is not supported; use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")
+        if "-" in spec:
+            raise StackFileError(path, f"{_q(text)}: port ranges are not supported; publish each port separately")
+        host, colon, container = spec.rpartition(":")
+        if not _valid_port_text(container) or (colon and not _valid_port_text(host)):
+            raise StackFileError(path, f"{_q(text)} is not a valid port")
+        return types_pb2.PortMapping(
+            host_port=int(host) if colon else 0, container_port=int(container), protocol=proto or "tcp",
+        )
+
+    def long_port(self, item: dict, path: str) -> types_pb2.PortMapping:
+        self.mapping(item, path, _PORT_KEYS)
+        if item.get("target") is None:
+            raise StackFileError(f"{path}.target", "required")
+        target = self.port_number(item["target"], f"{path}.target")
+        published = 0
+        if item.get("published") is not None:
+            published = self.port_number(item["published"], f"{path}.published")
+        protocol = "tcp"
+        if item.get("protocol") is not None:
+            protocol = self.choice(item["protocol"], f"{path}.protocol", PROTOCOLS)
+        if item.get("mode") is not None:
+            self.choice(item["mode"], f"{path}.mode", PORT_MODES)  # checked, then ignored
+        if item.get("host_ip") is not None:
+            raise StackFileError(f"{path}.host_ip", "binding a host IP is not supported")
+        return types_pb2.PortMapping(host_port=published, container_port=target, protocol=protocol)
+
+    @staticmethod
+    def port_number(value: Any, path: str) -> int:
+        if _is_int(value) and 1 <= value <= 65535:
+            return value
+        if isinstance(value, str):
+            if "-" in value.strip("-"):
+                raise StackFileError(path, f"{_q(value)}: port ranges are not supported; publish each port separately")
+            if _valid_port_text(value):
+                return int(value)
+        raise StackFileError(path, f"{_q(value)} is not a valid port")
+
+    def healthcheck(self, value: Any, path: str) -> types_pb2.HealthCheck | None:
+        hc = self.mapping(value, path, _HEALTH_KEYS)
+        disabled = False
+        if hc.get("disable") is not None:
+            if not isinstance(hc["disable"], bool):
+                raise StackFileError(f"{path}.disable", "must be true or false")
+            disabled = hc["disable"]
+
+        test: list[str] | None = None
+        if hc.get("test") is not None:
+            test = self.health_test(hc["test"], f"{path}.test")
+        health = types_pb2.HealthCheck()
+        if hc.get("interval") is not None:
+            health.interval_ns = self.duration(hc["interval"], f"{path}.interval")
+        if hc.get("timeout") is not None:
+            health.timeout_ns = self.duration(hc["timeout"], f"{path}.timeout")
+        if hc.get("start_period") is not None:
+            health.start_period_ns = self.duration(hc["start_period"], f"{path}.start_period")
+        if hc.get("retries") is not None:
+            health.retries = self.count(hc["retries"], f"{path}.retries")
+
+        if disabled:
+            if test and test[0] != "NONE":
+                raise StackFileError(f"{path}.disable", "cannot be combined with a test")
+            return None
+        if test is None:
+            # Shoal's HealthCheck has no "keep the image's test, change the timings".
+            raise StackFileError(f"{path}.test", "required (or disable: true)")
+        if test[0] == "NONE":
+            return None
+        health.test.extend(test)
+        return health
+
+    @staticmethod
+    def health_test(value: Any, path: str) -> list[str]:
+        if isinstance(value, str):
+            if not value.strip():
+                raise StackFileError(path, "must not be empty")
+            return ["CMD-SHELL", value]
+        if not isinstance(value, list):
+            raise StackFileError(path, "must be a string or a list of strings")
+        if not value:
+            raise StackFileError(path, "must not be empty")
+        for i, arg in enumerate(value):
+            if not isinstance(arg, str):
+                raise StackFileError(f"{path}.{i}", "must be a string (quote it)")
+        if value[0] not in HEALTH_KINDS:
+            raise StackFileError(f"{path}.0", f"{_q(value[0])} is not one of {', '.join(HEALTH_KINDS)}")
+        if value[0] != "NONE" and len(value) < 2:
+            raise StackFileError(path, f"{value[0]} needs a command after it")
+        return list(value)
+
+    # ---- deploy ----------------------------------------------------------------------------
+
+    def deploy(self, value: Any, path: str, spec: types_pb2.ServiceSpec, task: types_pb2.ContainerSpec) -> None:
+        deploy = self.mapping(value, path, _DEPLOY_KEYS)
+        if deploy.get("mode") is not None:
+            spec.mode = self.choice(deploy["mode"], f"{path}.mode", MODES)
+        if spec.mode == "global":
+            spec.replicas = 0
+            if deploy.get("replicas") is not None:
+                raise StackFileError(f"{path}.replicas", "not allowed with mode global")
+        elif deploy.get("replicas") is not None:
+            spec.replicas = self.count(deploy["replicas"], f"{path}.replicas")
+
+        if deploy.get("placement") is not None:
+            self.placement(deploy["placement"], f"{path}.placement", spec, task)
+        if deploy.get("resources") is not None:
+            self.resources(deploy["resources"], f"{path}.resources", task)
+        if deploy.get("restart_policy") is not None:
+            self.restart_policy(deploy["restart_policy"], f"{path}.restart_policy", spec.restart)
+        if deploy.get("update_config") is not None:
+            self.update_config(deploy["update_config"], f"{path}.update_config", spec.update)
+
+    def placement(self, value: Any, path: str, spec: types_pb2.ServiceSpec, task: types_pb2.ContainerSpec) -> None:
+        placement = self.mapping(value, path, _PLACEMENT_KEYS)
+        if placement.get("constraints") is not None:
+            items = self.sequence(placement["constraints"], f"{path}.constraints")
+            for i, expr in enumerate(items):
+                self.string(expr, f"{path}.constraints.{i}")
+                if "==" not in expr and "!=" not in expr:
+                    raise StackFileError(
+                        f"{path}.constraints.{i}", f"{_q(expr)} is not KEY==VALUE or KEY!=VALUE",
+                    )
+                task.constraints.append(expr)
+        if placement.get("preferences") is not None:
+            items = self.sequence(placement["preferences"], f"{path}.preferences")
+            for i, item in enumerate(items):
+                item_path = f"{path}.preferences.{i}"
+                if not isinstance(item, dict):
+                    raise StackFileError(item_path, "must be a mapping like {spread: node.labels.KEY}")
+                pref = self.mapping(item, item_path, _PREFERENCE_KEYS)
+                if pref.get("spread") is None:
+                    raise StackFileError(f"{item_path}.spread", "required")
+                spread = self.string(pref["spread"], f"{item_path}.spread")
+                if not spread.startswith("node.labels.") or spread == "node.labels.":
+                    raise StackFileError(f"{item_path}.spread", f"{_q(spread)} must be node.labels.KEY")
+                spec.preferences.append(types_pb2.PlacementPreference(spread=spread))
+
+    def resources(self, value: Any, path: str, task: types_pb2.ContainerSpec) -> None:
+        resources = self.mapping(value, path, _RESOURCES_KEYS)
+        given: dict[tuple[str, str], tuple[int, Any]] = {}
+        for kind in _RESOURCES_KEYS:
+            section = self.mapping(resources.get(kind), f"{path}.{kind}", _RESOURCE_KEYS)
+            if section.get("cpus") is not None:
+                given[kind, "cpus"] = (_nano_cpus(section["cpus"], f"{path}.{kind}.cpus"), section["cpus"])
+            if section.get("memory") is not None:
+                given[kind, "memory"] = (_memory_bytes(section["memory"], f"{path}.{kind}.memory"), section["memory"])
+        # One value per resource in Shoal: the limit, else the reservation; the larger if they differ.
+        for resource, target in (("cpus", "nano_cpus"), ("memory", "memory_bytes")):
+            limit, reservation = given.get(("limits", resource)), given.get(("reservations", resource))
+            if limit and reservation and limit[0] != reservation[0]:
+                chosen = max(limit, reservation, key=lambda pair: pair[0])
+                self.warnings.append(
+                    f"{path}: {resource} limit {_q(limit[1])} and reservation {_q(reservation[1])} differ; "
+                    f"Shoal uses one value for both, taking the larger ({_q(chosen[1])})"
+                )
+                setattr(task, target, chosen[0])
+            elif limit or reservation:
+                setattr(task, target, (limit or reservation)[0])
+
+    def restart_policy(self, value: Any, path: str, restart: types_pb2.RestartPolicy) -> None:
+        policy = self.mapping(value, path, _RESTART_KEYS)
+        if policy.get("condition") is not None:
+            restart.condition = self.choice(policy["condition"], f"{path}.condition", RESTART_CONDITIONS)
+        if policy.get("delay") is not None:
+            restart.delay_ns = self.duration(policy["delay"], f"{path}.delay")
+        if policy.get("max_attempts") is not None:
+            restart.max_attempts = self.count(policy["max_attempts"], f"{path}.max_attempts")
+        if policy.get("window") is not None:
+            restart.window_ns = self.duration(policy["window"], f"{path}.window")
+
+    def update_config(self, value: Any, path: str, update: types_pb2.UpdateConfig) -> None:
+        config = self.mapping(value, path, _UPDATE_KEYS)
+        if config.get("parallelism") is not None:
+            update.parallelism = self.count(config["parallelism"], f"{path}.parallelism")
+        if config.get("delay") is not None:
+            update.delay_ns = self.duration(config["delay"], f"{path}.delay")
+        if config.get("failure_action") is not None:
+            update.failure_action = self.choice(config["failure_action"], f"{path}.failure_action", FAILURE_ACTIONS)
+        if config.get("monitor") is not None:
+            update.monitor_ns = self.duration(config["monitor"], f"{path}.monitor")
+
+
+def _valid_port_text(text: str) -> bool:
+    return bool(_PORT_NUMBER.fullmatch(text)) and 1 <= int(text) <= 65535
+
+
+def _nano_cpus(value: Any, path: str) -> int:
+    """'0.5' or 0.5 -> 500_000_000."""
+    bad = StackFileError(path, f"{_q(value)} is not a number of CPUs (examples: 0.5, 2)")
+    if isinstance(value, bool):
+        raise bad
+    if _is_int(value):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise bad
+        amount = Decimal(repr(value))
+    elif isinstance(value, str) and _CPUS.fullmatch(value.strip()):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise bad from None
+    else:
+        raise bad
+    if amount < 0:
+        raise bad
+    nanos = int((amount * 1_000_000_000).to_integral_value())
+    if nanos > INT64_MAX:
+        raise StackFileError(path, f"{_q(value)} is too many CPUs")
+    return nanos
+
+
+def _memory_bytes(value: Any, path: str) -> int:
+    """Compose sizes: '64M', '1g', '512m', '100b', 1024 (bytes) -> bytes. Binary units."""
+    bad = StackFileError(path, f"{_q(value)} is not a size {_SIZE_HINT}")
+    if isinstance(value, bool):
+        raise bad
+    if _is_int(value):
+        if value < 0:
+            raise bad
+        size = value
+    elif isinstance(value, str):
+        m = _SIZE.fullmatch(value.strip())
+        if not m:
+            raise bad
+        amount = Decimal(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+        if amount != amount.to_integral_value():
+            raise StackFileError(path, f"{_q(value)} is not a whole number of bytes")
+        size = int(amount)
+    else:
+        raise bad
+    if size > INT64_MAX:
+        raise StackFileError(path, f"{_q(value)} is too large")
+    return size

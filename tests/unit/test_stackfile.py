@@ -1,0 +1,650 @@
+import textwrap
+
+import pytest
+
+from protos.shoal.v1 import types_pb2
+from shoal.stackfile import ParsedStack, StackFileError, parse_stack
+
+S = 1_000_000_000
+MS = 1_000_000
+MIB = 1 << 20
+
+FULL = """
+version: "3.8"
+services:
+  web:
+    image: nginx:1.27
+    command: nginx -g 'daemon off;'
+    environment:
+      MODE: prod
+      WORKERS: 4
+      DEBUG: false
+      EMPTY:
+    ports:
+      - "8080:80"
+      - 443
+      - "53:53/udp"
+      - target: 9000
+        published: 9001
+        protocol: tcp
+        mode: ingress
+    labels:
+      com.example.team: web
+    healthcheck:
+      test: curl -f http://localhost/ || exit 1
+      interval: 30s
+      timeout: 5s
+      retries: 3
+      start_period: 1m30s
+    deploy:
+      replicas: 3
+      resources:
+        limits:
+          cpus: "0.5"
+          memory: 128M
+        reservations:
+          memory: 128m
+      update_config:
+        parallelism: 2
+        delay: 10s
+        failure_action: rollback
+        monitor: 30s
+  api:
+    image: example/api:2
+    entrypoint: ["/bin/api", "--serve"]
+    command: ["--port", "9000"]
+    environment:
+      - A=1
+      - B=x=y
+    labels:
+      - tier=backend
+      - flag
+    deploy:
+      placement:
+        constraints:
+          - node.labels.zone==eu
+          - node.role!=manager
+        preferences:
+          - spread: node.labels.rack
+      restart_policy:
+        condition: on-failure
+        delay: 2s
+        max_attempts: 5
+        window: 2m
+  worker:
+    image: example/worker
+    healthcheck:
+      test: ["CMD", "/bin/check", "--quick"]
+    deploy:
+      mode: global
+      resources:
+        reservations:
+          cpus: 0.25
+          memory: 64M
+"""
+
+
+def expected_full() -> list[types_pb2.ServiceSpec]:
+    default_restart = types_pb2.RestartPolicy(condition="any", max_attempts=0, delay_ns=5 * S, window_ns=0)
+    default_update = types_pb2.UpdateConfig(parallelism=1, delay_ns=0, failure_action="pause", monitor_ns=5 * S)
+    api = types_pb2.ServiceSpec(
+        name="api", mode="replicated", replicas=1,
+        task=types_pb2.ContainerSpec(
+            image="example/api:2",
+            entrypoint=["/bin/api", "--serve"],
+            command=["--port", "9000"],
+            env={"A": "1", "B": "x=y"},
+            labels={"tier": "backend", "flag": ""},
+            constraints=["node.labels.zone==eu", "node.role!=manager"],
+        ),
+        restart=types_pb2.RestartPolicy(condition="on-failure", max_attempts=5, delay_ns=2 * S, window_ns=120 * S),
+        update=default_update,
+        preferences=[types_pb2.PlacementPreference(spread="node.labels.rack")],
+    )
+    web = types_pb2.ServiceSpec(
+        name="web", mode="replicated", replicas=3,
+        task=types_pb2.ContainerSpec(
+            image="nginx:1.27",
+            command=["nginx", "-g", "daemon off;"],
+            env={"MODE": "prod", "WORKERS": "4", "DEBUG": "false", "EMPTY": ""},
+            ports=[
+                types_pb2.PortMapping(host_port=8080, container_port=80, protocol="tcp"),
+                types_pb2.PortMapping(host_port=0, container_port=443, protocol="tcp"),
+                types_pb2.PortMapping(host_port=53, container_port=53, protocol="udp"),
+                types_pb2.PortMapping(host_port=9001, container_port=9000, protocol="tcp"),
+            ],
+            memory_bytes=128 * MIB,
+            nano_cpus=500_000_000,
+            labels={"com.example.team": "web"},
+            health=types_pb2.HealthCheck(
+                test=["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                interval_ns=30 * S, timeout_ns=5 * S, retries=3, start_period_ns=90 * S,
+            ),
+        ),
+        restart=default_restart,
+        update=types_pb2.UpdateConfig(parallelism=2, delay_ns=10 * S, failure_action="rollback", monitor_ns=30 * S),
+    )
+    worker = types_pb2.ServiceSpec(
+        name="worker", mode="global", replicas=0,
+        task=types_pb2.ContainerSpec(
+            image="example/worker",
+            memory_bytes=64 * MIB,
+            nano_cpus=250_000_000,
+            health=types_pb2.HealthCheck(test=["CMD", "/bin/check", "--quick"]),
+        ),
+        restart=default_restart,
+        update=default_update,
+    )
+    return [api, web, worker]
+
+
+def parse(text: str, **kwargs) -> ParsedStack:
+    return parse_stack(textwrap.dedent(text), **kwargs)
+
+
+def one_service(body: str, name: str = "web") -> types_pb2.ServiceSpec:
+    text = "services:\n  " + name + ":\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    stack = parse_stack(text)
+    assert len(stack.services) == 1
+    return stack.services[0]
+
+
+def error_of(text: str, **kwargs) -> str:
+    with pytest.raises(StackFileError) as info:
+        parse_stack(textwrap.dedent(text), **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message == f"{info.value.path}: {info.value.reason}"
+    return message
+
+
+def test_full_file_parses_to_the_exact_specs():
+    stack = parse(FULL)
+    expected = expected_full()
+    assert [s.name for s in stack.services] == ["api", "web", "worker"]
+    for got, want in zip(stack.services, expected):
+        assert got == want, f"{got.name}:\n{got}\n!=\n{want}"
+    assert stack.warnings == []
+
+
+def test_services_are_sorted_and_keep_their_names_without_a_stack():
+    stack = parse("""
+        services:
+          zeta: {image: a}
+          Alpha: {image: b}
+          beta: {image: c}
+    """)
+    assert [s.name for s in stack.services] == ["Alpha", "beta", "zeta"]
+    assert all(s.stack == "" for s in stack.services)
+
+
+def test_defaults_are_filled_in():
+    spec = one_service("image: nginx\n")
+    assert spec == types_pb2.ServiceSpec(
+        name="web", mode="replicated", replicas=1,
+        task=types_pb2.ContainerSpec(image="nginx"),
+        restart=types_pb2.RestartPolicy(condition="any", max_attempts=0, delay_ns=5 * S, window_ns=0),
+        update=types_pb2.UpdateConfig(parallelism=1, delay_ns=0, failure_action="pause", monitor_ns=5 * S),
+    )
+    assert spec.HasField("restart") and spec.HasField("update") and not spec.task.HasField("health")
+
+
+def test_partial_policies_keep_the_other_defaults():
+    spec = one_service("""
+        image: nginx
+        deploy:
+          replicas: 0
+          restart_policy: {max_attempts: 2}
+          update_config: {parallelism: 0, delay: 0}
+    """)
+    assert spec.replicas == 0
+    assert spec.restart == types_pb2.RestartPolicy(condition="any", max_attempts=2, delay_ns=5 * S)
+    assert spec.update == types_pb2.UpdateConfig(parallelism=0, failure_action="pause", monitor_ns=5 * S)
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("test: [NONE]", None),
+    ("test: [NONE]\ninterval: 5s", None),
+    ("disable: true", None),
+    ("disable: true\ntest: [NONE]", None),
+    ("test: [CMD-SHELL, 'pg_isready']", types_pb2.HealthCheck(test=["CMD-SHELL", "pg_isready"])),
+    ("test: check\nretries: 0\ninterval: 500ms", types_pb2.HealthCheck(test=["CMD-SHELL", "check"], interval_ns=500 * MS)),
+])
+def test_healthcheck_forms(body, expected):
+    spec = one_service("image: x\nhealthcheck:\n" + textwrap.indent(body, "  ") + "\n")
+    if expected is None:
+        assert not spec.task.HasField("health")
+    else:
+        assert spec.task.health == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ('"64M"', 64 * MIB), ("1g", 1 << 30), ("512m", 512 * MIB), ("100b", 100), ("1048576", 1 * MIB),
+    ("2gb", 2 << 30), ("1.5G", 3 << 29), ("1GiB", 1 << 30), ("512k", 512 << 10), ('"10"', 10),
+])
+def test_memory_sizes(value, expected):
+    spec = one_service(f"image: x\ndeploy: {{resources: {{limits: {{memory: {value}}}}}}}\n")
+    assert spec.task.memory_bytes == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ('"0.5"', 500_000_000), ("0.5", 500_000_000), ("2", 2 * S), ('"1.25"', 1_250_000_000), ("0.1", 100_000_000),
+])
+def test_cpus(value, expected):
+    spec = one_service(f"image: x\ndeploy: {{resources: {{reservations: {{cpus: {value}}}}}}}\n")
+    assert spec.task.nano_cpus == expected
+
+
+@pytest.mark.parametrize("limits,reservations,cpus,memory,warned", [
+    ("{cpus: '1', memory: 256M}", None, S, 256 * MIB, []),
+    (None, "{cpus: '0.5', memory: 64M}", 500_000_000, 64 * MIB, []),
+    ("{cpus: '1', memory: 64M}", "{cpus: '1.0', memory: 64m}", S, 64 * MIB, []),
+    ("{memory: 64M}", "{cpus: '0.5'}", 500_000_000, 64 * MIB, []),
+    ("{memory: 64M}", "{memory: 256M}", 0, 256 * MIB, ["memory"]),
+    ("{cpus: '2', memory: 512M}", "{cpus: '0.5', memory: 64M}", 2 * S, 512 * MIB, ["cpus", "memory"]),
+])
+def test_limits_and_reservations_become_one_value(limits, reservations, cpus, memory, warned):
+    resources = {}
+    if limits:
+        resources["limits"] = limits
+    if reservations:
+        resources["reservations"] = reservations
+    body = "image: x\ndeploy:\n  resources:\n" + "".join(f"    {k}: {v}\n" for k, v in resources.items())
+    stack = parse_stack("services:\n  web:\n" + textwrap.indent(body, "    "))
+    task = stack.services[0].task
+    assert (task.nano_cpus, task.memory_bytes) == (cpus, memory)
+    assert len(stack.warnings) == len(warned)
+    for resource, warning in zip(warned, stack.warnings):
+        assert warning.startswith(f"services.web.deploy.resources: {resource} limit ")
+        assert "taking the larger" in warning
+
+
+def test_limit_reservation_warning_text():
+    stack = parse("""
+        services:
+          db:
+            image: postgres
+            deploy:
+              resources:
+                limits: {memory: 64M}
+                reservations: {memory: 1g}
+    """)
+    assert stack.services[0].task.memory_bytes == 1 << 30
+    assert stack.warnings == [
+        'services.db.deploy.resources: memory limit "64M" and reservation "1g" differ; '
+        'Shoal uses one value for both, taking the larger ("1g")'
+    ]
+
+
+def test_unsupported_keys_are_one_sorted_warning():
+    stack = parse("""
+        version: "3.9"
+        x-common: &common
+          image: ignored
+        services:
+          web:
+            image: nginx
+            build: .
+            volumes: [data:/data]
+            restart: always
+            x-note: ignored silently
+            ports:
+              - target: 80
+                published: 8080
+                name: http
+                app_protocol: http
+            healthcheck:
+              test: check
+              start_interval: 1s
+            deploy:
+              endpoint_mode: vip
+              labels: {a: b}
+              placement:
+                max_replicas_per_node: 1
+                preferences:
+                  - spread: node.labels.zone
+                    weight: 2
+              resources:
+                limits: {memory: 64M, pids: 10}
+              update_config:
+                order: start-first
+                max_failure_ratio: 0.1
+              rollback_config: {parallelism: 1}
+          api:
+            image: api
+            container_name: api
+        networks: {front: {}}
+        volumes: {data: {}}
+        secrets: {s: {file: ./s}}
+        configs: {c: {file: ./c}}
+        name: myproject
+    """)
+    assert stack.warnings == ["unsupported keys ignored: " + ", ".join([
+        "configs",
+        "name",
+        "networks",
+        "secrets",
+        "services.api.container_name",
+        "services.web.build",
+        "services.web.deploy.endpoint_mode",
+        "services.web.deploy.labels",
+        "services.web.deploy.placement.max_replicas_per_node",
+        "services.web.deploy.placement.preferences.0.weight",
+        "services.web.deploy.resources.limits.pids",
+        "services.web.deploy.rollback_config",
+        "services.web.deploy.update_config.max_failure_ratio",
+        "services.web.deploy.update_config.order",
+        "services.web.healthcheck.start_interval",
+        "services.web.ports.0.app_protocol",
+        "services.web.ports.0.name",
+        "services.web.restart",
+        "services.web.volumes",
+        "volumes",
+    ])]
+    assert [s.name for s in stack.services] == ["api", "web"]
+
+
+def test_the_unsupported_warning_comes_after_the_resource_warnings():
+    stack = parse("""
+        services:
+          web:
+            image: x
+            volumes: [a:/a]
+            deploy: {resources: {limits: {cpus: '1'}, reservations: {cpus: '2'}}}
+    """)
+    assert len(stack.warnings) == 2
+    assert stack.warnings[0].startswith("services.web.deploy.resources: cpus limit")
+    assert stack.warnings[1] == "unsupported keys ignored: services.web.volumes"
+
+
+def svc(body: str, name: str = "web") -> str:
+    return "services:\n  " + name + ":\n" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+@pytest.mark.parametrize("text,message", [
+    # the document
+    ("", "services: required"),
+    ("# only a comment\n", "services: required"),
+    ("version: '3'\n", "services: required"),
+    ("services:\n", "services: required"),
+    ("- a\n- b\n", "stack file: the top level must be a mapping with a services key"),
+    ("services: [web]\n", "services: must be a mapping of service names to services"),
+    ("services: {}\n", "services: must define at least one service"),
+    ("services:\n  'web app': {image: x}\n",
+     'services.web app: "web app" is not a valid service name (letters, digits, "_", "." and "-", '
+     'starting with a letter or digit, at most 63 characters)'),
+    ("services:\n  -web: {image: x}\n",
+     'services.-web: "-web" is not a valid service name (letters, digits, "_", "." and "-", '
+     'starting with a letter or digit, at most 63 characters)'),
+    ("services:\n  1: {image: x}\n", 'services.1: service names must be strings (quote it: "1")'),
+    ("services:\n  web: [x]\n", "services.web: must be a mapping"),
+    # image
+    ("services:\n  web:\n", "services.web.image: required"),
+    (svc("command: x\n"), "services.web.image: required"),
+    (svc("image: [nginx]\n"), "services.web.image: must be a string"),
+    (svc("image: 3\n"), "services.web.image: must be a string"),
+    (svc("image: ''\n"), "services.web.image: must not be empty"),
+    # command, entrypoint
+    (svc("image: x\ncommand: [sleep, 10]\n"), "services.web.command.1: must be a string (quote it)"),
+    (svc("image: x\ncommand: {a: b}\n"), "services.web.command: must be a string or a list of strings"),
+    (svc("image: x\nentrypoint: \"sh -c 'oops\"\n"),
+     "services.web.entrypoint: cannot be split into arguments: No closing quotation"),
+    # environment
+    (svc("image: x\nenvironment: [A=1, B]\n"),
+     'services.web.environment.1: "B" has no value; a value is required (KEY=VALUE), taking it from the shell is not supported'),
+    (svc("image: x\nenvironment: ['=1']\n"), 'services.web.environment.0: "=1" has no variable name'),
+    (svc("image: x\nenvironment: [1]\n"), "services.web.environment.0: must be a KEY=VALUE string"),
+    (svc("image: x\nenvironment: {A: [1]}\n"),
+     "services.web.environment.A: must be a string, number, boolean or null"),
+    (svc("image: x\nenvironment: A=1\n"),
+     "services.web.environment: must be a mapping or a list of KEY=VALUE strings"),
+    # ports
+    (svc("image: x\nports: '80'\n"), "services.web.ports: must be a list"),
+    (svc("image: x\nports: ['99999']\n"), 'services.web.ports.0: "99999" is not a valid port'),
+    (svc("image: x\nports: [99999]\n"), 'services.web.ports.0: "99999" is not a valid port'),
+    (svc("image: x\nports: ['80', '8080:0']\n"), 'services.web.ports.1: "8080:0" is not a valid port'),
+    (svc("image: x\nports: ['a:b']\n"), 'services.web.ports.0: "a:b" is not a valid port'),
+    (svc("image: x\nports: [':80']\n"), 'services.web.ports.0: ":80" is not a valid port'),
+    (svc("image: x\nports: [0]\n"), 'services.web.ports.0: "0" is not a valid port'),
+    (svc("image: x\nports: ['8000-8010:80']\n"),
+     'services.web.ports.0: "8000-8010:80": port ranges are not supported; publish each port separately'),
+    (svc("image: x\nports: ['80-81']\n"),
+     'services.web.ports.0: "80-81": port ranges are not supported; publish each port separately'),
+    (svc("image: x\nports: ['127.0.0.1:8080:80']\n"),
+     'services.web.ports.0: "127.0.0.1:8080:80": binding a host IP is not supported; '
+     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
+    (svc("image: x\nports: ['[::1]:8080:80']\n"),
+     'services.web.ports.0: "[::1]:8080:80": binding a host IP is not supported; '
+     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
+    (svc("image: x\nports: ['80/sctp']\n"), 'services.web.ports.0: "80/sctp": protocol must be tcp or udp'),
+    (svc("image: x\nports: [80.5]\n"),
+     'services.web.ports.0: must be a port string ("8080:80/tcp"), a port number or a mapping'),
+    (svc("image: x\nports: [{published: 80}]\n"), "services.web.ports.0.target: required"),
+    (svc("image: x\nports: [{target: 70000}]\n"), 'services.web.ports.0.target: "70000" is not a valid port'),
+    (svc("image: x\nports: [{target: 80, published: '8000-8001'}]\n"),
+     'services.web.ports.0.published: "8000-8001": port ranges are not supported; publish each port separately'),
+    (svc("image: x\nports: [{target: 80, protocol: sctp}]\n"),
+     'services.web.ports.0.protocol: "sctp" is not one of tcp, udp'),
+    (svc("image: x\nports: [{target: 80, mode: bridge}]\n"),
+     'services.web.ports.0.mode: "bridge" is not one of ingress, host'),
+    (svc("image: x\nports: [{target: 80, host_ip: 127.0.0.1}]\n"),
+     "services.web.ports.0.host_ip: binding a host IP is not supported"),
+    # labels
+    (svc("image: x\nlabels: {io.shoal.service: forged}\n"),
+     'services.web.labels.io.shoal.service: "io.shoal.service": the io.shoal. prefix is reserved'),
+    (svc("image: x\nlabels: [a=b, io.shoal.id=x]\n"),
+     'services.web.labels.1: "io.shoal.id": the io.shoal. prefix is reserved'),
+    (svc("image: x\nlabels: a=b\n"), "services.web.labels: must be a mapping or a list of KEY=VALUE strings"),
+    # healthcheck
+    (svc("image: x\nhealthcheck: {test: [CMD], interval: 10s}\n"),
+     "services.web.healthcheck.test: CMD needs a command after it"),
+    (svc("image: x\nhealthcheck: {test: [RUN, x]}\n"),
+     'services.web.healthcheck.test.0: "RUN" is not one of CMD, CMD-SHELL, NONE'),
+    (svc("image: x\nhealthcheck: {test: []}\n"), "services.web.healthcheck.test: must not be empty"),
+    (svc("image: x\nhealthcheck: {interval: 10s}\n"),
+     "services.web.healthcheck.test: required (or disable: true)"),
+    (svc("image: x\nhealthcheck: {test: x, interval: 10}\n"),
+     'services.web.healthcheck.interval: "10" is not a duration (examples: 10s, 1m30s, 500ms)'),
+    (svc("image: x\nhealthcheck: {test: x, timeout: 5 seconds}\n"),
+     'services.web.healthcheck.timeout: "5 seconds" is not a duration (examples: 10s, 1m30s, 500ms)'),
+    (svc("image: x\nhealthcheck: {test: x, start_period: [1s]}\n"),
+     "services.web.healthcheck.start_period: must be a duration (examples: 10s, 1m30s, 500ms)"),
+    (svc("image: x\nhealthcheck: {test: x, retries: -1}\n"),
+     "services.web.healthcheck.retries: must be an integer >= 0"),
+    (svc("image: x\nhealthcheck: {test: x, disable: 'yes'}\n"),
+     "services.web.healthcheck.disable: must be true or false"),
+    (svc("image: x\nhealthcheck: {test: x, disable: true}\n"),
+     "services.web.healthcheck.disable: cannot be combined with a test"),
+    # deploy.mode / replicas
+    (svc("image: x\ndeploy: {replicas: -1}\n"), "services.web.deploy.replicas: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {replicas: '3'}\n"), "services.web.deploy.replicas: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {replicas: true}\n"), "services.web.deploy.replicas: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {replicas: 1.5}\n"), "services.web.deploy.replicas: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {replicas: 3000000000}\n"), "services.web.deploy.replicas: must be at most 2147483647"),
+    (svc("image: x\ndeploy: {mode: global, replicas: 2}\n"),
+     "services.web.deploy.replicas: not allowed with mode global"),
+    (svc("image: x\ndeploy: {mode: global, replicas: 1}\n"),
+     "services.web.deploy.replicas: not allowed with mode global"),
+    (svc("image: x\ndeploy: {mode: replicated-job}\n"),
+     'services.web.deploy.mode: "replicated-job" is not one of replicated, global'),
+    (svc("image: x\ndeploy: [replicas]\n"), "services.web.deploy: must be a mapping"),
+    # placement
+    (svc("image: x\ndeploy: {placement: {constraints: [node.role==worker, node.labels.zone=eu]}}\n"),
+     'services.web.deploy.placement.constraints.1: "node.labels.zone=eu" is not KEY==VALUE or KEY!=VALUE'),
+    (svc("image: x\ndeploy: {placement: {constraints: node.role==worker}}\n"),
+     "services.web.deploy.placement.constraints: must be a list"),
+    (svc("image: x\ndeploy: {placement: {constraints: [1]}}\n"),
+     "services.web.deploy.placement.constraints.0: must be a string"),
+    (svc("image: x\ndeploy: {placement: {preferences: [{spread: node.hostname}]}}\n"),
+     'services.web.deploy.placement.preferences.0.spread: "node.hostname" must be node.labels.KEY'),
+    (svc("image: x\ndeploy: {placement: {preferences: [{spread: node.labels.}]}}\n"),
+     'services.web.deploy.placement.preferences.0.spread: "node.labels." must be node.labels.KEY'),
+    (svc("image: x\ndeploy: {placement: {preferences: [{}]}}\n"),
+     "services.web.deploy.placement.preferences.0.spread: required"),
+    (svc("image: x\ndeploy: {placement: {preferences: [node.labels.zone]}}\n"),
+     "services.web.deploy.placement.preferences.0: must be a mapping like {spread: node.labels.KEY}"),
+    # resources
+    (svc("image: x\ndeploy: {resources: {limits: {memory: 12x}}}\n"),
+     'services.web.deploy.resources.limits.memory: "12x" is not a size (examples: 64M, 1g, 512m)'),
+    (svc("image: x\ndeploy: {resources: {limits: {memory: -1}}}\n"),
+     'services.web.deploy.resources.limits.memory: "-1" is not a size (examples: 64M, 1g, 512m)'),
+    (svc("image: x\ndeploy: {resources: {reservations: {memory: 1.5b}}}\n"),
+     'services.web.deploy.resources.reservations.memory: "1.5b" is not a whole number of bytes'),
+    (svc("image: x\ndeploy: {resources: {limits: {cpus: abc}}}\n"),
+     'services.web.deploy.resources.limits.cpus: "abc" is not a number of CPUs (examples: 0.5, 2)'),
+    (svc("image: x\ndeploy: {resources: {limits: {cpus: '-1'}}}\n"),
+     'services.web.deploy.resources.limits.cpus: "-1" is not a number of CPUs (examples: 0.5, 2)'),
+    (svc("image: x\ndeploy: {resources: {limits: {cpus: .nan}}}\n"),
+     'services.web.deploy.resources.limits.cpus: "nan" is not a number of CPUs (examples: 0.5, 2)'),
+    (svc("image: x\ndeploy: {resources: {limits: 1g}}\n"),
+     "services.web.deploy.resources.limits: must be a mapping"),
+    # restart_policy
+    (svc("image: x\ndeploy: {restart_policy: {condition: always}}\n"),
+     'services.web.deploy.restart_policy.condition: "always" is not one of none, on-failure, any'),
+    (svc("image: x\ndeploy: {restart_policy: {condition: 1}}\n"),
+     "services.web.deploy.restart_policy.condition: must be one of none, on-failure, any"),
+    (svc("image: x\ndeploy: {restart_policy: {delay: 5}}\n"),
+     'services.web.deploy.restart_policy.delay: "5" is not a duration (examples: 10s, 1m30s, 500ms)'),
+    (svc("image: x\ndeploy: {restart_policy: {max_attempts: '3'}}\n"),
+     "services.web.deploy.restart_policy.max_attempts: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {restart_policy: {window: -1s}}\n"),
+     'services.web.deploy.restart_policy.window: "-1s" is not a duration (examples: 10s, 1m30s, 500ms)'),
+    # update_config
+    (svc("image: x\ndeploy: {update_config: {parallelism: -2}}\n"),
+     "services.web.deploy.update_config.parallelism: must be an integer >= 0"),
+    (svc("image: x\ndeploy: {update_config: {delay: 1d}}\n"),
+     'services.web.deploy.update_config.delay: "1d" is not a duration (examples: 10s, 1m30s, 500ms)'),
+    (svc("image: x\ndeploy: {update_config: {failure_action: stop}}\n"),
+     'services.web.deploy.update_config.failure_action: "stop" is not one of pause, continue, rollback'),
+    (svc("image: x\ndeploy: {update_config: {monitor: 1m30}}\n"),
+     'services.web.deploy.update_config.monitor: "1m30" is not a duration (examples: 10s, 1m30s, 500ms)'),
+])
+def test_errors_name_the_path_and_the_reason(text, message):
+    assert error_of(text) == message
+
+
+@pytest.mark.parametrize("text,message", [
+    ("services:\n  web:\n    image: x\n   bad: 1\n",
+     "stack.yml: invalid YAML at line 4, column 4: expected <block end>, but found '<block mapping start>'"),
+    ("services: [\n", "stack.yml: invalid YAML at line 2, column 1: expected the node content, but found '<stream end>'"),
+    ("services:\n  web:\n    image: nginx: latest\n",
+     "stack.yml: invalid YAML at line 3, column 17: mapping values are not allowed here"),
+    ("a: 1\n---\nb: 2\n",
+     "stack.yml: invalid YAML at line 2, column 1: but found another document"),
+])
+def test_yaml_errors_name_the_source_and_the_position(text, message):
+    assert error_of(text, source="stack.yml") == message
+
+
+def test_yaml_error_path_defaults_to_stack_file():
+    with pytest.raises(StackFileError) as info:
+        parse_stack("a: [")
+    assert info.value.path == "stack file"
+    assert str(info.value).startswith("stack file: invalid YAML at line 1, column 5: ")
+
+
+def test_yaml_unsafe_tags_are_refused():
+    message = error_of("services: !!python/object/apply:os.system ['true']\n")
+    assert message.startswith("stack file: invalid YAML at line 1, column 11: ")
+
+
+def test_the_first_error_is_the_first_service_in_name_order():
+    text = """
+        services:
+          zz: {image: x, deploy: {replicas: -1}}
+          aa: {image: [x]}
+          mm: {}
+    """
+    assert error_of(text) == "services.aa.image: must be a string"
+
+
+def test_keys_are_checked_in_a_fixed_order_within_a_service():
+    text = svc("""
+        deploy: {replicas: -1}
+        ports: ['99999']
+        image: x
+        command: [1]
+    """)
+    assert error_of(text) == "services.web.command.0: must be a string (quote it)"
+
+
+def test_error_messages_stay_on_one_line():
+    text = 'services:\n  web:\n    image: x\n    ports: ["8080:\\n80"]\n'
+    message = error_of(text)
+    assert message.startswith("services.web.ports.0: ")
+    text = 'services:\n  "we\\nb": {image: x}\n'
+    assert error_of(text).startswith("services.we b: ")
+
+
+def test_stack_file_error_is_a_value_error_with_a_path():
+    err = StackFileError("services.web.image", "must be a string")
+    assert isinstance(err, ValueError)
+    assert err.path == "services.web.image"
+    assert str(err) == "services.web.image: must be a string"
+
+
+def test_null_sections_are_absent():
+    spec = one_service("""
+        image: x
+        command:
+        environment:
+        ports:
+        labels:
+        healthcheck:
+        deploy:
+          placement:
+          resources:
+          restart_policy:
+          update_config:
+    """)
+    assert spec == one_service("image: x\n")
+
+
+def test_a_global_service_has_no_replicas():
+    spec = one_service("image: x\ndeploy: {mode: global, replicas: null}\n")
+    assert (spec.mode, spec.replicas) == ("global", 0)
+
+
+def test_command_forms():
+    assert list(one_service("image: x\ncommand: sh -c 'echo \"hi there\"'\n").task.command) == [
+        "sh", "-c", 'echo "hi there"',
+    ]
+    assert list(one_service("image: x\ncommand: ['a b', c]\n").task.command) == ["a b", "c"]
+    assert list(one_service("image: x\ncommand: []\n").task.command) == []
+
+
+def test_environment_values_become_strings():
+    spec = one_service("""
+        image: x
+        environment:
+          S: text
+          I: 42
+          F: 1.5
+          T: true
+          N: null
+          Q: "007"
+    """)
+    assert dict(spec.task.env) == {"S": "text", "I": "42", "F": "1.5", "T": "true", "N": "", "Q": "007"}
+
+
+def test_ports_in_every_form():
+    spec = one_service("""
+        image: x
+        ports:
+          - "80"
+          - 8443
+          - "8080:80"
+          - "5353:53/udp"
+          - "9000/tcp"
+          - {target: 53, published: "1053", protocol: udp, mode: host}
+          - {target: 81}
+    """)
+    assert [(p.host_port, p.container_port, p.protocol) for p in spec.task.ports] == [
+        (0, 80, "tcp"), (0, 8443, "tcp"), (8080, 80, "tcp"), (5353, 53, "udp"), (0, 9000, "tcp"),
+        (1053, 53, "udp"), (0, 81, "tcp"),
+    ]
+
+
+def test_duration_zero_may_be_a_bare_number():
+    spec = one_service("image: x\ndeploy: {update_config: {delay: 0, monitor: 0s}}\n")
+    assert (spec.update.delay_ns, spec.update.monitor_ns) == (0, 0)
