@@ -160,6 +160,7 @@ class Updater:
             await self._wait_healthy(svc, new)
             for old in batch:
                 await self.driver.shutdown(old, note)
+            await self._wait_gone(svc, batch)
         except UpdateFailed as exc:
             for t in new:
                 await self.driver.shutdown(t, f"update failed: {exc}", failed=True)
@@ -195,6 +196,16 @@ class Updater:
             if not self.is_leader():
                 raise NotLeader("lost leadership during the update")
             await asyncio.sleep(POLL_S)
+
+    async def _wait_gone(self, svc: types_pb2.Service, tasks: list[types_pb2.Container]) -> None:
+        """A batch is done when its old containers are gone, not merely told to go."""
+        grace = (svc.spec.stop_grace_ns / 1e9) if svc.spec.stop_grace_ns else 10.0
+        deadline = asyncio.get_running_loop().time() + grace + 15
+        while asyncio.get_running_loop().time() < deadline:
+            if all(t.id not in self.state.observed.get(t.node_id, {}) for t in tasks):
+                return
+            await asyncio.sleep(POLL_S)
+        log.warning("%s: old tasks still present after %.0f s; going on", svc.spec.name, grace + 15)
 
     async def _rebalance(self, name: str) -> None:
         """Moves tasks from the most crowded nodes to the emptiest eligible ones, a batch at a time."""

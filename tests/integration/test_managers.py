@@ -96,7 +96,7 @@ def test_killed_leader_is_replaced_and_the_service_converges_to_exactly_20(shoal
         by_address[leader].proc.kill()
     new_leader, new_st = poll(lambda: leader_of(shoal, survivors), LEASE_TTL + 5, interval=0.2, what="a new leader")
     assert time.monotonic() - killed <= LEASE_TTL + 5
-    assert new_st["term"] > st["term"]
+    assert int(new_st["term"]) > int(st["term"])
 
     def exactly_20():
         tasks = [t for t in cli.json("service", "ps", "twenty") if t["desired_state"] == "running"]
@@ -133,6 +133,6 @@ def test_a_paused_leader_is_deposed_and_cannot_write_after_its_term(shoal, clust
          what="the deposed leader to notice")
     commits = [int(m.group(1)) for m in re.finditer(r"committed rev=(\d+) term=(\d+)", paused.log.read_text())]
     assert commits, "the paused leader never wrote anything: the test proves nothing"
-    assert max(commits) < new_st["term"], (max(commits), new_st["term"])
+    assert max(commits) < int(new_st["term"]), (max(commits), new_st["term"])
     poll(lambda: len([t for t in cli.json("service", "ps", "busy") if t["state"] == "running"]) == 5, 30,
          what="busy to converge under the new leader")

@@ -161,3 +161,30 @@ def test_global_service_runs_one_task_per_node_and_follows_joins(shoal, cluster)
     tasks = converge(shoal, "g", 3, timeout=30)
     assert sorted(t["node"] for t in tasks) == sorted(h.name for h in cluster.hosts)
     assert shoal.json("service", "ls")[0]["replicas"] == "3/3"
+
+
+def test_an_unhealthy_task_is_replaced(shoal):
+    # Healthy for its first seconds, then the check starts failing inside the container.
+    shoal("service", "create", "--name", "sick", *FAST, "--health-cmd", "test ! -f /tmp/bad",
+          "--health-interval", "1s", "--health-retries", "1", "--restart-delay", "1s",
+          IMAGE, "sh", "-c", "sleep 3; touch /tmp/bad; sleep 600")
+
+    def replaced():
+        tasks = shoal.json("service", "ps", "sick")
+        gone = [t for t in tasks if t["error"] == "failed: unhealthy"]
+        return tasks if gone and any(t["desired_state"] == "running" for t in tasks) else None
+
+    tasks = poll(replaced, 40, what="the unhealthy task to be replaced")
+    assert sum(t["desired_state"] == "running" for t in tasks) == 1
+
+
+def test_placement_preference_spreads_over_label_values_first(shoal, cluster):
+    a, b1, b2 = (h.name for h in cluster.hosts)
+    shoal("node", "update", "--label-add", "zone=a", a)
+    shoal("node", "update", "--label-add", "zone=b", b1)
+    shoal("node", "update", "--label-add", "zone=b", b2)
+    shoal("service", "create", "--name", "zoned", "--replicas", "4", *FAST, "--placement-pref",
+          "spread=node.labels.zone", IMAGE, "sleep", "600")
+    counts = Counter(t["node"] for t in converge(shoal, "zoned", 4))
+    # two per zone: both of zone a's on its only node, zone b's split over its two nodes
+    assert counts == {a: 2, b1: 1, b2: 1}

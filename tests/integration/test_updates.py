@@ -65,8 +65,11 @@ def test_failing_update_with_rollback_restores_the_previous_spec(shoal, cluster)
     svc = poll(lambda: (lambda s: s if s.get("update_status", {}).get("state") == "rolled_back" else None)(
         inspect(shoal, "rbk")), 90, what="the update to roll back")
     assert svc["spec"]["task"] == original["task"]
-    versions = serving_versions(cluster, "rbk")
-    assert len(versions) == 3 and all("v1" in cmd and health == "healthy" for cmd, health in versions), versions
+    # The failed v2 task is being stopped (1 s grace) and removed; then only v1 is left.
+    poll(lambda: (lambda v: len(v) == 3 and all("v1" in c and h == "healthy" for c, h in v))(
+        serving_versions(cluster, "rbk")), 15, what="only the 3 healthy v1 containers")
+    live = [t for t in shoal.json("service", "ps", "rbk") if t["desired_state"] == "running"]
+    assert len(live) == 3
 
 
 def test_manual_rollback(shoal, cluster):
