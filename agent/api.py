@@ -30,6 +30,12 @@ def _require_id(value: str) -> str:
     return value
 
 
+def _require_name(value: str) -> str:
+    if not value or len(value) > 63 or not (value[0].isalnum() and all(c.isalnum() or c in "_.-" for c in value)):
+        raise ValueError(f'service: "{value[:80]}" is not a valid name')
+    return value
+
+
 class AgentService(agent_pb2_grpc.AgentServicer):
     def __init__(
         self,
@@ -46,7 +52,10 @@ class AgentService(agent_pb2_grpc.AgentServicer):
             _require_id(request.id)
             if not request.spec.image:
                 raise ValueError("spec.image: must not be empty")
-            observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec))
+            if request.service:
+                _require_name(request.service)
+            observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec),
+                                                           request.service)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except RuntimeFailure as exc:

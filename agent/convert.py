@@ -33,6 +33,7 @@ def status_to_proto(o: Observed) -> types_pb2.ContainerStatus:
         ports=[types_pb2.PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol)
                for p in o.ports],
         health=o.health,
+        ip=o.ip,
     )
 
 

@@ -10,10 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agent.api import AgentService
+from agent.cluster_view import ClusterView
 from agent.registration import Registration
+from agent.routes import RouteTable
 from agent.runtime.base import RuntimeFailure
 from agent.runtime.docker import DockerRuntime
 from agent.server import build_server
+from protos.dns.server import DnsServer
+from protos.dns.zone import Zone
 from protos.etcdv3.client import EtcdClient
 from protos.shoal.v1 import types_pb2
 
@@ -34,6 +38,11 @@ class AgentConfig:
     memory_bytes: int = 0     # 0: what the engine reports
     nano_cpus: int = 0
     insecure: bool = False
+    dns_listen: str = ""      # "": the host's address on the container network, port 53; "none": off
+    dns_domain: str = "shoal"
+    dns_upstreams: list[tuple[str, int]] | None = None   # None: the host's /etc/resolv.conf
+    dns_ttl: int = 5
+    host_routes: bool = False
 
 
 def load_node_id(state_dir: Path) -> str:
@@ -52,12 +61,42 @@ def load_node_id(state_dir: Path) -> str:
     return node_id
 
 
+def resolv_conf_upstreams(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    out.append((parts[1], 53))
+    except OSError:
+        pass
+    return out
+
+
 async def serve(cfg: AgentConfig) -> None:
     if cfg.insecure:
         log.warning("WARNING: --insecure: the agent API is served WITHOUT TLS; anyone who can reach %s controls this host's containers", cfg.listen)
     node_id = load_node_id(cfg.state_dir)
-    runtime = DockerRuntime(cfg.docker, node_id)
+    runtime = DockerRuntime(cfg.docker, node_id, dns_search=(cfg.dns_domain,))
     registered_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    engine = await runtime.info()
+    dns_address = ""
+    zone = Zone(cfg.dns_domain, cfg.dns_ttl)
+    dns_server: DnsServer | None = None
+    if cfg.dns_listen != "none":
+        host, _, port = (cfg.dns_listen or f"{engine.container_gateway}:53").rpartition(":")
+        if not host:
+            raise ValueError("--dns-listen: the engine reports no bridge gateway; give HOST:PORT or none")
+        upstreams = cfg.dns_upstreams if cfg.dns_upstreams is not None else resolv_conf_upstreams()
+        dns_server = DnsServer(zone, upstreams=upstreams)
+        await dns_server.start(host, int(port))
+        dns_address = f"{host}:{port}"
+        if int(port) == 53:
+            # Containers can only be given a resolver on port 53.
+            runtime.dns = (host,)
+        log.info("DNS for *.%s on %s (upstreams: %s)", cfg.dns_domain, dns_address,
+                 ", ".join(f"{h}:{p}" for h, p in upstreams) or "none")
 
     async def describe() -> types_pb2.NodeDescription:
         info = await runtime.info()
@@ -71,6 +110,8 @@ async def serve(cfg: AgentConfig) -> None:
             engine_version=info.engine_version,
             engine_labels=cfg.labels,
             agent_version=VERSION,
+            container_subnet=info.container_subnet if cfg.host_routes else "",
+            dns_address=dns_address,
         )
 
     async def node_record() -> types_pb2.Node:
@@ -104,15 +145,35 @@ async def serve(cfg: AgentConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(registration.run()), asyncio.create_task(watch_engine())]
+    routes = RouteTable(node_id) if cfg.host_routes else None
+
+    def on_nodes(nodes: dict[str, types_pb2.Node]) -> None:
+        if routes is not None:
+            routes.offer(nodes)
+
+    view = ClusterView(etcd, zone, on_nodes)
+    tasks = [asyncio.create_task(registration.run(), name="registration"),
+             asyncio.create_task(watch_engine(), name="engine-events"),
+             asyncio.create_task(view.run(), name="cluster-view")]
+    if routes is not None:
+        tasks.append(asyncio.create_task(routes.run(), name="routes"))
+    stopper = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        # A loop that dies must take the agent down (and be restarted by its supervisor),
+        # never leave it half-working.
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper and t.exception():
+                log.error("%s failed: %r", t.get_name(), t.exception())
+                raise t.exception()
     finally:
         log.info("shutting down")
-        for t in tasks:
+        for t in (stopper, *tasks):
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(stopper, *tasks, return_exceptions=True)
         await server.stop(grace=2)
+        if dns_server is not None:
+            await dns_server.stop()
         await registration.deregister()
         await etcd.close()
         runtime.close()

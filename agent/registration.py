@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from agent.convert import container_to_proto
 from agent.runtime.base import Runtime, RuntimeFailure
-from protos import etcd_keys
+from protos import endpoints, etcd_keys
 from protos.etcdv3.client import EtcdClient, EtcdError
 from protos.shoal.v1 import types_pb2
 
@@ -108,6 +108,13 @@ class Registration:
             if o.id:
                 wanted[etcd_keys.node_container(self.node_id, o.id)] = json_format.MessageToJson(
                     container_to_proto(o), indent=None
+                )
+            # DNS answers only with containers that run and pass their health check.
+            if o.id and o.ip and o.state == "running" and o.health in ("", "healthy"):
+                wanted[etcd_keys.node_endpoint(self.node_id, o.id)] = endpoints.encode(
+                    o.name, o.service, o.ip,
+                    [(port, proto, endpoints.PORT_NAMES.get(port, "")) for port, proto in o.exposed],
+                    self.node_id,
                 )
         for key, value in wanted.items():
             if self._written.get(key) != value:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from manager.agents import AgentPool
 from manager.api import ManagerService
 from manager.containers import ContainerOps
+from manager.dns import ZoneSink
 from manager.election import Election
 from manager.nodes import NodeOps
 from manager.orphans import sweep_orphans
@@ -21,6 +22,8 @@ from manager.state import ClusterState
 from manager.store import Store
 from manager.tasks import TaskDriver
 from manager.updater import Updater
+from protos.dns.server import DnsServer
+from protos.dns.zone import Zone
 from protos.etcdv3.client import EtcdClient, EtcdError
 
 log = logging.getLogger("shoal.manager")
@@ -34,6 +37,9 @@ class ManagerConfig:
     strategy: str = "spread"
     lease_ttl: int = 10
     insecure: bool = False
+    dns: str = ""                     # HOST:PORT to serve the cluster zone on; "": off
+    dns_domain: str = "shoal"
+    dns_upstreams: tuple[tuple[str, int], ...] = ()
 
 
 async def _first_load(store: Store) -> None:
@@ -65,6 +71,14 @@ async def serve(cfg: ManagerConfig) -> None:
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
                              ServiceOps(state, store), election, peers)
     server = build_server(cfg.listen, service, insecure=cfg.insecure)
+    dns_server = None
+    if cfg.dns:
+        zone = Zone(cfg.dns_domain)
+        state.endpoint_sinks.append(ZoneSink(zone))
+        host, _, port = cfg.dns.rpartition(":")
+        dns_server = DnsServer(zone, upstreams=cfg.dns_upstreams)
+        await dns_server.start(host, int(port))
+        log.info("DNS for *.%s on %s", cfg.dns_domain, cfg.dns)
     await _first_load(store)
     await server.start()
     log.info("manager %s serving on %s (strategy %s)", manager_id, cfg.listen, cfg.strategy)
@@ -84,6 +98,7 @@ async def serve(cfg: ManagerConfig) -> None:
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper and t.exception():
+                log.error("%s failed: %r", t.get_name(), t.exception())
                 raise t.exception()
     finally:
         for t in (stopper, *tasks):
@@ -92,6 +107,8 @@ async def serve(cfg: ManagerConfig) -> None:
         await updater.stop_all()
         await driver.cancel_all()
         await server.stop(grace=2)
+        if dns_server is not None:
+            await dns_server.stop()
         await election.resign()
         await pool.close()
         await peers.close()

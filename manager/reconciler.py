@@ -48,8 +48,12 @@ class Reconciler:
             timeout = SAFETY_PASS_SECONDS
             if self._wake_at is not None:
                 timeout = max(0.0, min(timeout, (self._wake_at - now()).total_seconds()))
-            await self.store.wait_changed(timeout)
+            try:
+                await asyncio.wait_for(self.store.dirty.wait(), timeout)
+            except TimeoutError:
+                pass
             await asyncio.sleep(DEBOUNCE_SECONDS)  # coalesce a burst of watch events into one pass
+            self.store.dirty.clear()
             if not self.is_leader() or not self.store.healthy.is_set():
                 continue
             try:

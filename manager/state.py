@@ -49,6 +49,9 @@ class ClusterState:
         self.names: dict[str, str] = {}
         self.alloc: dict[str, int] = {}
         self.services: dict[str, tuple[types_pb2.Service, int]] = {}
+        # DNS endpoint records go straight to whoever serves them (the manager's --dns zone):
+        # objects with apply(key, value | None) and reset().
+        self.endpoint_sinks: list = getattr(self, "endpoint_sinks", [])
         # Our own writes are applied before the watch echoes them; these revisions
         # keep an older echo from undoing a newer local write (a delete above all).
         self._key_rev: dict[str, int] = {}
@@ -57,6 +60,8 @@ class ClusterState:
     # ---- feeding -------------------------------------------------------
     def clear(self) -> None:
         self.__init__()
+        for sink in self.endpoint_sinks:
+            sink.reset()
 
     def apply(self, key: str, value: bytes | None, mod_revision: int) -> None:
         """value None means the key was deleted. Stale events (older revision) are ignored."""
@@ -80,6 +85,9 @@ class ClusterState:
                 else:
                     node = json_format.Parse(value, types_pb2.Node(), ignore_unknown_fields=True)
                     self.nodes[node_id] = (node, mod_revision)
+            elif kind == "endpoint":
+                for sink in self.endpoint_sinks:
+                    sink.apply(key, value)
             else:
                 if value is None:
                     self.observed.get(node_id, {}).pop(cid, None)

@@ -44,6 +44,9 @@ class Store:
         self.term = term
         self.healthy = asyncio.Event()
         self.changed = asyncio.Condition()
+        # Set on every change and cleared by the reconciler before a pass, so a change that
+        # lands while a pass runs is never missed (a Condition alone would lose it).
+        self.dirty = asyncio.Event()
 
     async def load(self) -> None:
         kvs, revision = await self.etcd.get_prefix(etcd_keys.ROOT)
@@ -55,6 +58,7 @@ class Store:
         await self._notify()
 
     async def _notify(self) -> None:
+        self.dirty.set()
         async with self.changed:
             self.changed.notify_all()
 

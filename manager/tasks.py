@@ -135,7 +135,8 @@ class TaskDriver:
                 address = self.state.nodes[task.node_id][0].address
                 try:
                     status = await self.pool.stub(address).CreateContainer(
-                        agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec),
+                        agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec,
+                                                         service=task.service_name),
                         timeout=CREATE_TIMEOUT,
                     )
                 except grpc.aio.AioRpcError as exc:

@@ -8,6 +8,8 @@ ROOT = "/shoal/"
 # Written by each agent under its own lease: they vanish when the host dies.
 NODES = ROOT + "nodes/"                        # nodes/<node-id>/info        -> shoal.v1.Node (no admin fields)
                                                # nodes/<node-id>/containers/<container-id> -> shoal.v1.AgentContainer
+                                               # nodes/<node-id>/endpoints/<container-id>  -> DNS endpoint JSON
+                                               #   {"name", "service", "ip", "ports": [{"port", "protocol", "name"}], "node"}
 
 # Written by the manager, never leased.
 NODE_CONF = ROOT + "nodeconf/"                 # nodeconf/<node-id>          -> {"labels": {...}, "availability": "..."}
@@ -32,6 +34,10 @@ def node_container(node_id: str, container_id: str) -> str:
     return f"{NODES}{node_id}/containers/{container_id}"
 
 
+def node_endpoint(node_id: str, container_id: str) -> str:
+    return f"{NODES}{node_id}/endpoints/{container_id}"
+
+
 def node_conf(node_id: str) -> str:
     return NODE_CONF + node_id
 
@@ -53,7 +59,8 @@ def service(service_name: str) -> str:
 
 
 def parse_node_key(key: str) -> tuple[str, str, str] | None:
-    """nodes/<id>/info -> (id, "info", ""); nodes/<id>/containers/<cid> -> (id, "container", cid)."""
+    """nodes/<id>/info -> (id, "info", ""); nodes/<id>/containers/<cid> -> (id, "container", cid);
+    nodes/<id>/endpoints/<cid> -> (id, "endpoint", cid)."""
     if not key.startswith(NODES):
         return None
     parts = key[len(NODES):].split("/")
@@ -61,4 +68,6 @@ def parse_node_key(key: str) -> tuple[str, str, str] | None:
         return parts[0], "info", ""
     if len(parts) == 3 and parts[1] == "containers":
         return parts[0], "container", parts[2]
+    if len(parts) == 3 and parts[1] == "endpoints":
+        return parts[0], "endpoint", parts[2]
     return None

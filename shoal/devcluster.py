@@ -385,6 +385,8 @@ class DevCluster:
         host_memory: int | None = None,
         host_cpus: float | None = None,
         lease_ttl: int | None = None,
+        dns_upstream: str = "none",
+        manager_dns: str | None = None,
         start_agents: bool = True,
         start_manager: bool = True,
         python: str = sys.executable,
@@ -400,6 +402,8 @@ class DevCluster:
         self.host_memory = host_memory
         self.host_cpus = host_cpus
         self.lease_ttl = lease_ttl
+        self.dns_upstream = dns_upstream
+        self.manager_dns = manager_dns
         self.start_agents = start_agents
         self.start_manager = start_manager
         self.python = python
@@ -503,6 +507,8 @@ class DevCluster:
             "host_memory": self.host_memory,
             "host_cpus": self.host_cpus,
             "lease_ttl": self.lease_ttl,
+            "dns_upstream": self.dns_upstream,
+            "manager_dns": self.manager_dns,
             "start_agents": self.start_agents,
             "start_manager": self.start_manager,
             "python": self.python,
@@ -717,6 +723,9 @@ class DevCluster:
             argv += ["--cpus", str(float(self.host_cpus))]
         if self.lease_ttl is not None:
             argv += ["--lease-ttl", str(int(self.lease_ttl))]
+        # Containers reach each other across hosts; other names are forwarded only where the
+        # cluster's creator said (never to the machine's own resolvers from a test).
+        argv += ["--host-routes", "--dns-upstream", self.dns_upstream]
         return argv
 
     def _manager_argv(self) -> list[str]:
@@ -729,6 +738,8 @@ class DevCluster:
         ]  # fmt: skip
         if self.lease_ttl is not None:
             argv += ["--lease-ttl", str(int(self.lease_ttl))]
+        if self.manager_dns:
+            argv += ["--dns", self.manager_dns, "--dns-upstream", self.dns_upstream]
         return argv
 
     # -- up ---------------------------------------------------------------------------

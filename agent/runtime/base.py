@@ -10,6 +10,7 @@ LABEL_MANAGED = "io.shoal.managed"
 LABEL_ID = "io.shoal.id"
 LABEL_NAME = "io.shoal.name"
 LABEL_NODE = "io.shoal.node"
+LABEL_SERVICE = "io.shoal.service"   # set by the manager on the tasks of a service
 
 
 class RuntimeFailure(Exception):
@@ -68,6 +69,9 @@ class Observed:
     finished_at: str = ""
     ports: tuple[Port, ...] = field(default_factory=tuple)
     health: str = ""        # "" (no check) | starting | healthy | unhealthy
+    ip: str = ""            # address on the host's container network
+    exposed: tuple[tuple[int, str], ...] = ()   # container ports (port, protocol)
+    service: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +83,12 @@ class EngineInfo:
     nano_cpus: int
     memory_bytes: int
     engine_version: str
+    container_subnet: str = ""   # the engine's default bridge network
+    container_gateway: str = ""  # the host's address on it
 
 
 class Runtime(Protocol):
-    async def create_and_start(self, shoal_id: str, name: str, spec: Spec) -> Observed: ...
+    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "") -> Observed: ...
     async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
     async def remove(self, shoal_id: str, force: bool) -> bool: ...
     async def list(self) -> list[Observed]: ...

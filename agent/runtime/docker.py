@@ -33,12 +33,14 @@ def _engine_error(exc: Exception) -> RuntimeFailure:
 
 
 class DockerRuntime:
-    def __init__(self, base_url: str, node_id: str):
+    def __init__(self, base_url: str, node_id: str, *, dns_search: tuple[str, ...] = ()):
         if not base_url.startswith("unix://"):
             # The engine API is root on the host: it is never reached over TCP.
             raise ValueError(f'--docker: "{base_url}" must be a unix:// socket')
         self.base_url = base_url
         self.node_id = node_id
+        self.dns_search = dns_search
+        self.dns: tuple[str, ...] = ()   # set once the agent's resolver listens
         self._client = docker.DockerClient(base_url=base_url, timeout=API_TIMEOUT)
         # Follow-mode streams may be idle for hours: no read timeout on those.
         self._stream_client = docker.DockerClient(base_url=base_url, timeout=None)
@@ -57,7 +59,7 @@ class DockerRuntime:
             raise docker.errors.NotFound(f"no container with Shoal id {shoal_id} on this node")
         return found[0]
 
-    async def create_and_start(self, shoal_id: str, name: str, spec: Spec) -> Observed:
+    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "") -> Observed:
         def run() -> Observed:
             try:
                 container = self._find_sync(shoal_id)
@@ -68,7 +70,8 @@ class DockerRuntime:
                     repo, _, tag = spec.image.partition(":")
                     self._client.images.pull(repo, tag=tag or "latest")
                 container = self._client.containers.create(
-                    **translate.create_kwargs(shoal_id, name, self.node_id, spec)
+                    **translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service,
+                                              dns=self.dns, dns_search=self.dns_search if self.dns else ())
                 )
             container.reload()
             # Idempotent per Shoal id: a container that already ran is reported, not restarted.
@@ -153,6 +156,10 @@ class DockerRuntime:
         def run() -> EngineInfo:
             info = self._client.info()
             version = self._client.version()
+            try:
+                subnet, gateway = translate.bridge_subnet(self._client.api.inspect_network("bridge"))
+            except docker.errors.NotFound:
+                subnet, gateway = "", ""
             return EngineInfo(
                 hostname=platform.node(),
                 os=info.get("OperatingSystem", ""),
@@ -161,6 +168,8 @@ class DockerRuntime:
                 nano_cpus=int(info.get("NCPU", 0)) * 1_000_000_000,
                 memory_bytes=int(info.get("MemTotal", 0)),
                 engine_version=version.get("Version", ""),
+                container_subnet=subnet,
+                container_gateway=gateway,
             )
 
         return await self._call(run)

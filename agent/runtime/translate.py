@@ -7,15 +7,19 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from agent.runtime.base import (
-    LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, Observed, Port, Spec,
+    LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, LABEL_SERVICE, Observed, Port, Spec,
 )
 
 
-def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec) -> dict[str, Any]:
-    """Arguments for docker's ContainerCollection.create()."""
+def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service: str = "",
+                  dns: tuple[str, ...] = (), dns_search: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Arguments for docker's ContainerCollection.create(). dns: the agent's own resolver,
+    so containers find each other by name."""
     labels = dict(spec.labels)
     # Ours last, so a user label can never forge ownership.
     labels.update({LABEL_MANAGED: "true", LABEL_ID: shoal_id, LABEL_NAME: name, LABEL_NODE: node_id})
+    if service:
+        labels[LABEL_SERVICE] = service
     kwargs: dict[str, Any] = {
         "image": spec.image,
         # Engine names need two characters and must not collide with a leftover of an
@@ -25,6 +29,10 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec) -> dict[st
         "environment": [f"{k}={v}" for k, v in spec.env],
         "detach": True,
     }
+    if dns:
+        kwargs["dns"] = list(dns)
+    if dns_search:
+        kwargs["dns_search"] = list(dns_search)
     if spec.command:
         kwargs["command"] = list(spec.command)
     if spec.entrypoint:
@@ -101,4 +109,34 @@ def observed_from_inspect(attrs: Mapping[str, Any]) -> Observed:
         finished_at="" if finished.startswith("0001-") or finished == _ZERO_TIME else finished,
         ports=_ports(attrs),
         health=((state.get("Health") or {}).get("Status") or "") if status == "running" else "",
+        ip=_ip(attrs) if status == "running" else "",
+        exposed=_exposed(attrs),
+        service=labels.get(LABEL_SERVICE, ""),
     )
+
+
+def _exposed(attrs: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
+    out = []
+    for key in sorted(((attrs.get("Config") or {}).get("ExposedPorts") or {})):
+        port, _, proto = key.partition("/")
+        if port.isdigit():
+            out.append((int(port), proto or "tcp"))
+    return tuple(out)
+
+
+def _ip(attrs: Mapping[str, Any]) -> str:
+    settings = attrs.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return settings["IPAddress"]
+    for net in (settings.get("Networks") or {}).values():
+        if (net or {}).get("IPAddress"):
+            return net["IPAddress"]
+    return ""
+
+
+def bridge_subnet(network_attrs: Mapping[str, Any]) -> tuple[str, str]:
+    """(subnet, gateway) of the engine's bridge network from its inspect document."""
+    for cfg in ((network_attrs.get("IPAM") or {}).get("Config") or ()):
+        if cfg.get("Subnet") and ":" not in cfg["Subnet"]:
+            return cfg["Subnet"], cfg.get("Gateway", "")
+    return "", ""

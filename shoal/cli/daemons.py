@@ -60,9 +60,15 @@ def _address(ctx, param, value):
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a silent node disappears.")
 @click.option("--memory", callback=_conv(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
 @click.option("--cpus", callback=_conv(parse_cpus), metavar="N", help="CPUs offered to Shoal (default: the host's).")
+@click.option("--dns-listen", default="", metavar="HOST:PORT|none", help="Resolver for containers (default: the container bridge's gateway, port 53).")
+@click.option("--dns-domain", default="shoal", show_default=True, help="Cluster DNS domain (containers' search domain).")
+@click.option("--dns-upstream", default="", metavar="HOST[:PORT],...|none", help="Where other names are forwarded (default: /etc/resolv.conf).")
+@click.option("--dns-ttl", default=5, show_default=True, type=click.IntRange(0, 3600))
+@click.option("--host-routes", is_flag=True, help="Route the other hosts' container subnets via those hosts (one L2 segment).")
 @click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl, memory, cpus, insecure, log_level):
+def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl, memory, cpus, dns_listen,
+              dns_domain, dns_upstream, dns_ttl, host_routes, insecure, log_level):
     """Run the agent of this host."""
     from agent.main import AgentConfig, serve
 
@@ -73,8 +79,26 @@ def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl
         etcd=etcd, advertise=advertise, listen=listen or advertise, docker=docker, name=name,
         labels=dict(label or []), state_dir=state_dir, lease_ttl=lease_ttl,
         memory_bytes=memory or 0, nano_cpus=cpus or 0, insecure=insecure,
+        dns_listen=dns_listen, dns_domain=dns_domain, dns_upstreams=_upstreams(dns_upstream), dns_ttl=dns_ttl,
+        host_routes=host_routes,
     )
     asyncio.run(serve(cfg))
+
+
+def _upstreams(text: str) -> list[tuple[str, int]] | None:
+    if not text:
+        return None
+    if text == "none":
+        return []
+    out = []
+    for item in text.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            host, port = item.strip(), "53"
+        if not host or not port.isdigit():
+            raise click.BadParameter(f'"{item}" is not HOST[:PORT]', param_hint="--dns-upstream")
+        out.append((host, int(port)))
+    return out
 
 
 @click.command("manager")
@@ -83,9 +107,12 @@ def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl
 @click.option("--advertise", callback=_address, metavar="HOST:PORT", help="Address other managers use to forward writes (default: --listen).")
 @click.option("--strategy", default="spread", show_default=True, type=click.Choice(["spread", "binpack", "random"]))
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a dead leader is replaced.")
+@click.option("--dns", "dns", callback=_address, metavar="HOST:PORT", help="Also serve the cluster's DNS zone here.")
+@click.option("--dns-domain", default="shoal", show_default=True)
+@click.option("--dns-upstream", default="none", show_default=True, metavar="HOST[:PORT],...|none", help="Where other names are forwarded.")
 @click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, insecure, log_level):
+def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, dns_upstream, insecure, log_level):
     """Run a manager (start several against one etcd for high availability)."""
     from manager.main import ManagerConfig, serve
 
@@ -95,4 +122,5 @@ def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, insecure, log_leve
         raise click.UsageError("--advertise: required when --listen is a wildcard address")
     _setup_logging(log_level)
     asyncio.run(serve(ManagerConfig(etcd=etcd, listen=listen, advertise=advertise or listen, strategy=strategy,
-                                    lease_ttl=lease_ttl, insecure=insecure)))
+                                    lease_ttl=lease_ttl, insecure=insecure, dns=dns or "", dns_domain=dns_domain,
+                                    dns_upstreams=tuple(_upstreams(dns_upstream) or ()))))

@@ -16,6 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_TTL = 5
 HOST_MEMORY = 256 << 20
+BRIDGE_IP = "10.213.8.1"
+UPSTREAM_PORT = 5354
+UPSTREAM_NAMES = {"example.test": "192.0.2.10"}
 
 
 def free_port() -> int:
@@ -75,17 +78,24 @@ def cluster(tmp_path_factory):
     from shoal.cli.dev import wait_for_nodes
     from shoal.devcluster import DevCluster
 
+    from tests.integration.fake_resolver import FakeResolver
+
     state_dir = tmp_path_factory.mktemp("devcluster")
     c = DevCluster(
         state_dir, name="shoalt", hosts=3, subnet="10.213.8.0/24", docker_bip_base="10.214.20.0",
         etcd_port=free_port(), manager_port=free_port(), agent_port=7071, host_memory=HOST_MEMORY,
-        lease_ttl=LEASE_TTL,
+        lease_ttl=LEASE_TTL, dns_upstream=f"{BRIDGE_IP}:{UPSTREAM_PORT}", manager_dns=f"127.0.0.1:{free_port()}",
     )
+    upstream = None
     try:
         c.up()
+        # The hosts' "upstream DNS": on the test bridge this fixture made, never the machine's resolvers.
+        upstream = FakeResolver(BRIDGE_IP, UPSTREAM_PORT, UPSTREAM_NAMES)
         wait_for_nodes(c.manager_address, 3)
         yield c
     finally:
+        if upstream is not None:
+            upstream.close()
         c.down(keep_logs=False)
 
 

@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateContainerRequest(_message.Message):
-    __slots__ = ("id", "name", "spec")
+    __slots__ = ("id", "name", "spec", "service")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: _types_pb2.ContainerSpec
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ...) -> None: ...
+    service: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ..., service: _Optional[str] = ...) -> None: ...
 
 class AgentContainerRef(_message.Message):
     __slots__ = ("id",)

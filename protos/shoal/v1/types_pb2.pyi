@@ -71,7 +71,7 @@ class HealthCheck(_message.Message):
     def __init__(self, test: _Optional[_Iterable[str]] = ..., interval_ns: _Optional[int] = ..., timeout_ns: _Optional[int] = ..., retries: _Optional[int] = ..., start_period_ns: _Optional[int] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("state", "exit_code", "error", "runtime_id", "started_at", "finished_at", "ports", "health")
+    __slots__ = ("state", "exit_code", "error", "runtime_id", "started_at", "finished_at", "ports", "health", "ip")
     STATE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,7 @@ class ContainerStatus(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
     state: str
     exit_code: int
     error: str
@@ -88,7 +89,8 @@ class ContainerStatus(_message.Message):
     finished_at: str
     ports: _containers.RepeatedCompositeFieldContainer[PortMapping]
     health: str
-    def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., health: _Optional[str] = ...) -> None: ...
+    ip: str
+    def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., health: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
     __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before")
@@ -215,7 +217,7 @@ class Service(_message.Message):
     def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., update_status: _Optional[_Union[UpdateStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ..., rebalance: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
 
 class NodeDescription(_message.Message):
-    __slots__ = ("hostname", "os", "kernel", "architecture", "nano_cpus", "memory_bytes", "engine_version", "engine_labels", "agent_version")
+    __slots__ = ("hostname", "os", "kernel", "architecture", "nano_cpus", "memory_bytes", "engine_version", "engine_labels", "agent_version", "container_subnet", "dns_address")
     class EngineLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +234,8 @@ class NodeDescription(_message.Message):
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_LABELS_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_SUBNET_FIELD_NUMBER: _ClassVar[int]
+    DNS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     hostname: str
     os: str
     kernel: str
@@ -241,7 +245,9 @@ class NodeDescription(_message.Message):
     engine_version: str
     engine_labels: _containers.ScalarMap[str, str]
     agent_version: str
-    def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., architecture: _Optional[str] = ..., nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., engine_version: _Optional[str] = ..., engine_labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ...) -> None: ...
+    container_subnet: str
+    dns_address: str
+    def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., architecture: _Optional[str] = ..., nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., engine_version: _Optional[str] = ..., engine_labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., container_subnet: _Optional[str] = ..., dns_address: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("id", "name", "address", "description", "labels", "availability", "state", "containers", "reserved_nano_cpus", "reserved_memory_bytes", "registered_at")

@@ -1,0 +1,34 @@
+"""DNS endpoint records: written by an agent for each of its healthy, running containers
+(under its lease), read by every DNS server (agents' and the manager's)."""
+from __future__ import annotations
+
+import json
+
+from protos.dns.zone import Endpoint, Port
+
+
+# SRV names for well-known ports (_http._tcp.web.shoal); _PORT._tcp always works too.
+PORT_NAMES = {21: "ftp", 22: "ssh", 25: "smtp", 53: "domain", 80: "http", 443: "https", 3306: "mysql",
+              5432: "postgresql", 6379: "redis", 8080: "http-alt", 8443: "https-alt", 9090: "metrics",
+              11211: "memcache", 27017: "mongodb"}
+
+
+def encode(name: str, service: str, ip: str, ports: list[tuple[int, str, str]], node: str) -> str:
+    return json.dumps({
+        "name": name, "service": service, "ip": ip, "node": node,
+        "ports": [{"port": p, "protocol": proto, "name": pname} for p, proto, pname in ports],
+    }, sort_keys=True)
+
+
+def decode(key: str, raw: bytes | str) -> Endpoint | None:
+    """None for a record this version cannot use (it is skipped, not fatal)."""
+    try:
+        doc = json.loads(raw)
+        return Endpoint(
+            key=key, name=str(doc["name"]), service=str(doc.get("service") or ""), ip=str(doc["ip"]),
+            ports=tuple(Port(int(p["port"]), str(p.get("protocol") or "tcp"), str(p.get("name") or ""))
+                        for p in doc.get("ports") or ()),
+            node=str(doc.get("node") or ""), healthy=True,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
