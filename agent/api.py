@@ -1,13 +1,15 @@
 """The agent's gRPC servicer: a thin layer from shoal.v1.Agent to the runtime."""
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 from typing import Awaitable, Callable
 
 import grpc
 
 from agent.convert import container_to_proto, spec_from_proto, status_to_proto
-from agent.runtime.base import Conflict, NotFound, Runtime, RuntimeFailure
+from agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
 from protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
 from protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
@@ -36,68 +38,84 @@ def _require_name(value: str) -> str:
     return value
 
 
+def _require_attachment(a: Attachment) -> None:
+    try:
+        net = ipaddress.ip_network(a.subnet)
+        if ipaddress.ip_address(a.ip) not in net or not 1 <= a.vni < 1 << 24:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"networks: {a.network[:40]} {a.ip[:40]} in {a.subnet[:40]} (vni {a.vni}) is not valid") from None
+
+
+def _unary(method):
+    """Bad input -> INVALID_ARGUMENT, engine failures -> their status code; one line each."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RuntimeFailure as exc:
+            await _abort(context, exc)
+    return wrapper
+
+
 class AgentService(agent_pb2_grpc.AgentServicer):
     def __init__(
         self,
         runtime: Runtime,
         describe: Callable[[], Awaitable[types_pb2.NodeDescription]],
         on_change: Callable[[], None],
+        plumb: Callable[[Observed], Awaitable[None]] | None = None,
     ):
+        self.plumb = plumb
         self.runtime = runtime
         self.describe = describe
         self.on_change = on_change
 
+    @_unary
     async def CreateContainer(self, request, context):
-        try:
-            _require_id(request.id)
-            if not request.spec.image:
-                raise ValueError("spec.image: must not be empty")
-            if request.service:
-                _require_name(request.service)
-            observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec),
-                                                           request.service)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        _require_id(request.id)
+        if not request.spec.image:
+            raise ValueError("spec.image: must not be empty")
+        if request.service:
+            _require_name(request.service)
+        networks = tuple(Attachment(a.network, a.vni, a.subnet, a.ip) for a in request.networks)
+        for a in networks:
+            _require_attachment(a)
+        observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec),
+                                                       request.service, networks)
+        if networks and self.plumb is not None:
+            try:
+                await self.plumb(observed)
+            except Exception as exc:
+                # A container cut off from its networks is worse than none: take it back.
+                await self.runtime.remove(request.id, True)
+                raise RuntimeFailure(f"overlay interfaces: {exc}") from exc
         self.on_change()
         return status_to_proto(observed)
 
+    @_unary
     async def StopContainer(self, request, context):
-        try:
-            timeout = request.timeout_seconds if request.timeout_seconds > 0 else STOP_GRACE_DEFAULT
-            observed = await self.runtime.stop(_require_id(request.id), timeout)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        timeout = request.timeout_seconds if request.timeout_seconds > 0 else STOP_GRACE_DEFAULT
+        observed = await self.runtime.stop(_require_id(request.id), timeout)
         self.on_change()
         return status_to_proto(observed)
 
+    @_unary
     async def RemoveContainer(self, request, context):
-        try:
-            removed = await self.runtime.remove(_require_id(request.id), request.force)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        removed = await self.runtime.remove(_require_id(request.id), request.force)
         self.on_change()
         return agent_pb2.RemoveContainerReply(removed=removed)
 
+    @_unary
     async def ListContainers(self, request, context):
-        try:
-            observed = await self.runtime.list()
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        observed = await self.runtime.list()
         return agent_pb2.AgentContainerList(containers=[container_to_proto(o) for o in observed])
 
+    @_unary
     async def InspectContainer(self, request, context):
-        try:
-            observed, doc = await self.runtime.inspect(_require_id(request.id))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        observed, doc = await self.runtime.inspect(_require_id(request.id))
         return agent_pb2.AgentInspectReply(container=container_to_proto(observed), engine_json=doc)
 
     async def Logs(self, request, context):
@@ -112,17 +130,10 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         except RuntimeFailure as exc:
             await _abort(context, exc)
 
+    @_unary
     async def Wait(self, request, context):
-        try:
-            observed = await self.runtime.wait(_require_id(request.id))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
-        return status_to_proto(observed)
+        return status_to_proto(await self.runtime.wait(_require_id(request.id)))
 
+    @_unary
     async def DescribeNode(self, request, context):
-        try:
-            return await self.describe()
-        except RuntimeFailure as exc:
-            await _abort(context, exc)
+        return await self.describe()

@@ -33,11 +33,7 @@ class ClusterView:
             return False
         node_id, kind, _ = parsed
         if kind == "endpoint":
-            ep = endpoints.decode(key, value) if value is not None else None
-            if ep is None:
-                self.zone.remove(key)
-            else:
-                self.zone.put(ep)
+            endpoints.apply(self.zone, key, value)
         elif kind == "info":
             if value is None:
                 return self.nodes.pop(node_id, None) is not None

@@ -12,7 +12,9 @@ from pathlib import Path
 from agent.api import AgentService
 from agent.cluster_view import ClusterView
 from agent.registration import Registration
-from agent.routes import RouteTable
+from agent.overlay import Overlay
+from agent.routes import NodeFollower, RouteTable, peer_addresses
+from agent.runtime.base import Observed
 from agent.runtime.base import RuntimeFailure
 from agent.runtime.docker import DockerRuntime
 from agent.server import build_server
@@ -121,9 +123,29 @@ async def serve(cfg: AgentConfig) -> None:
             description=desc, registered_at=registered_at,
         )
 
+    overlay = Overlay(cfg.advertise.rpartition(":")[0].strip("[]"))
+    plumbed: set[str] = set()
+    plumbing = asyncio.Lock()   # the create call and the status sync may both try; one at a time
+
+    async def plumb(o: Observed) -> None:
+        """Overlay interfaces for a running container (idempotent; also re-adopts after a restart)."""
+        if not o.networks or o.state != "running" or not o.pid:
+            return
+        async with plumbing:
+            if o.id in plumbed:
+                return
+            for i, a in enumerate(o.networks):
+                await asyncio.to_thread(overlay.attach, o.pid, a.vni, a.ip, a.subnet, f"eth{i + 1}")
+            plumbed.add(o.id)
+
     etcd = EtcdClient(cfg.etcd)
-    registration = Registration(etcd, node_id, cfg.lease_ttl, node_record, runtime)
-    service = AgentService(runtime, describe, registration.request_sync)
+    async def networks_in_use(vnis: set[int]) -> None:
+        async with plumbing:
+            await asyncio.to_thread(overlay.prune, vnis)
+
+    registration = Registration(etcd, node_id, cfg.lease_ttl, node_record, runtime, plumb=plumb,
+                                plumbed=plumbed.__contains__, networks_in_use=networks_in_use)
+    service = AgentService(runtime, describe, registration.request_sync, plumb=plumb)
     server = build_server(cfg.listen, service, insecure=cfg.insecure)
     await server.start()
     log.info("agent %s (%s) serving on %s, advertised as %s", cfg.name, node_id, cfg.listen, cfg.advertise)
@@ -146,17 +168,17 @@ async def serve(cfg: AgentConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     routes = RouteTable(node_id) if cfg.host_routes else None
+    follower = NodeFollower(([routes.sync] if routes else [])
+                            + [lambda nodes: overlay.set_peers(peer_addresses(nodes, node_id))])
 
     def on_nodes(nodes: dict[str, types_pb2.Node]) -> None:
-        if routes is not None:
-            routes.offer(nodes)
+        follower.offer(nodes)
 
     view = ClusterView(etcd, zone, on_nodes)
     tasks = [asyncio.create_task(registration.run(), name="registration"),
              asyncio.create_task(watch_engine(), name="engine-events"),
              asyncio.create_task(view.run(), name="cluster-view")]
-    if routes is not None:
-        tasks.append(asyncio.create_task(routes.run(), name="routes"))
+    tasks.append(asyncio.create_task(follower.run(), name="host-network"))
     stopper = asyncio.create_task(stop.wait())
     try:
         # A loop that dies must take the agent down (and be restarted by its supervisor),

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 from google.protobuf import json_format
 
 from agent.convert import container_to_proto
-from agent.runtime.base import Runtime, RuntimeFailure
+from agent.runtime.base import Observed, Runtime, RuntimeFailure
 from protos import endpoints, etcd_keys
 from protos.etcdv3.client import EtcdClient, EtcdError
 from protos.shoal.v1 import types_pb2
@@ -34,6 +34,9 @@ class Registration:
         ttl: int,
         describe: Callable[[], Awaitable[types_pb2.Node]],
         runtime: Runtime,
+        plumb: Callable[[Observed], Awaitable[None]] | None = None,
+        plumbed: Callable[[str], bool] = lambda cid: True,
+        networks_in_use: Callable[[set[int]], Awaitable[None]] | None = None,
     ):
         if ttl < 2:
             raise ValueError(f"--lease-ttl: {ttl} is too short (minimum 2 seconds)")
@@ -42,6 +45,9 @@ class Registration:
         self.ttl = ttl
         self.describe = describe
         self.runtime = runtime
+        self.plumb = plumb
+        self.plumbed = plumbed
+        self.networks_in_use = networks_in_use
         self.registered = asyncio.Event()
         self.lease_id = 0
         self._sync_wanted = asyncio.Event()
@@ -109,13 +115,23 @@ class Registration:
                 wanted[etcd_keys.node_container(self.node_id, o.id)] = json_format.MessageToJson(
                     container_to_proto(o), indent=None
                 )
-            # DNS answers only with containers that run and pass their health check.
-            if o.id and o.ip and o.state == "running" and o.health in ("", "healthy"):
+            if o.networks and o.state == "running" and not self.plumbed(o.id) and self.plumb is not None:
+                try:
+                    await self.plumb(o)
+                except Exception as exc:
+                    log.warning("overlay interfaces of %s: %s", o.name, exc)
+            # DNS answers only with containers that run, pass their health check and are on
+            # their overlay networks; on a network the overlay address is the one to use.
+            ip = o.networks[0].ip if o.networks else o.ip
+            if (o.id and ip and o.state == "running" and o.health in ("", "healthy")
+                    and (not o.networks or self.plumbed(o.id))):
                 wanted[etcd_keys.node_endpoint(self.node_id, o.id)] = endpoints.encode(
-                    o.name, o.service, o.ip,
+                    o.name, o.service, ip,
                     [(port, proto, endpoints.PORT_NAMES.get(port, "")) for port, proto in o.exposed],
                     self.node_id,
                 )
+        if self.networks_in_use is not None:
+            await self.networks_in_use({a.vni for o in observed if o.state == "running" for a in o.networks})
         for key, value in wanted.items():
             if self._written.get(key) != value:
                 await self.etcd.put(key, value, lease=self.lease_id)

@@ -29,15 +29,16 @@ def wanted_routes(nodes: dict[str, types_pb2.Node], self_id: str) -> dict[str, s
     return out
 
 
-class RouteTable:
-    """Applies wanted routes with pyroute2, touching only the routes it installed.
+def peer_addresses(nodes: dict[str, types_pb2.Node], self_id: str) -> set[str]:
+    return {n.address.rpartition(":")[0].strip("[]") for node_id, n in nodes.items() if node_id != self_id}
 
-    pyroute2's IPRoute runs an event loop of its own, so it works in a thread: offer()
-    hands over the latest node set and run() applies it there, one sync at a time."""
 
-    def __init__(self, self_id: str):
-        self.self_id = self_id
-        self.installed: dict[str, str] = {}
+class NodeFollower:
+    """Hands the latest node set to blocking syncs (routes, overlay peers) in a thread,
+    one sync at a time: pyroute2's IPRoute runs an event loop of its own."""
+
+    def __init__(self, syncs):
+        self.syncs = syncs
         self._latest: dict[str, types_pb2.Node] | None = None
         self._wanted = asyncio.Event()
 
@@ -50,8 +51,21 @@ class RouteTable:
             await self._wanted.wait()
             self._wanted.clear()
             nodes, self._latest = self._latest, None
-            if nodes is not None:
-                await asyncio.to_thread(self.sync, nodes)
+            if nodes is None:
+                continue
+            for sync in self.syncs:
+                try:
+                    await asyncio.to_thread(sync, nodes)
+                except Exception as exc:
+                    log.warning("host network sync failed: %s", exc)
+
+
+class RouteTable:
+    """Applies wanted routes with pyroute2, touching only the routes it installed."""
+
+    def __init__(self, self_id: str):
+        self.self_id = self_id
+        self.installed: dict[str, str] = {}
 
     def sync(self, nodes: dict[str, types_pb2.Node]) -> None:
         from pyroute2 import IPRoute

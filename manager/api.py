@@ -12,6 +12,7 @@ import grpc
 from manager.containers import ContainerOps
 from manager.election import Election
 from manager.errors import ApiError
+from manager.networks import NetworkOps
 from manager.nodes import NodeOps
 from manager.peers import Peers
 from manager.services import ServiceOps
@@ -62,8 +63,9 @@ def write(method):
 
 
 class ManagerService(manager_pb2_grpc.ManagerServicer):
-    def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, election: Election,
-                 peers: Peers):
+    def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, networks: NetworkOps,
+                 election: Election, peers: Peers):
+        self.networks = networks
         self.containers = containers
         self.nodes = nodes
         self.services = services
@@ -166,3 +168,20 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
         return manager_pb2.ManagerStatus(id=e.manager_id, address=e.address, leader=e.is_leader,
                                          leader_id=e.leader_id, leader_address=e.leader_address,
                                          term=e.leader_term)
+
+    # ---- networks ----------------------------------------------------------
+    @write
+    async def CreateNetwork(self, request, context):
+        return await self.networks.create(request)
+
+    @read
+    async def ListNetworks(self, request, context):
+        return manager_pb2.NetworkList(networks=self.networks.list())
+
+    @read
+    async def InspectNetwork(self, request, context):
+        return self.networks.inspect(request.ref)
+
+    @write
+    async def RemoveNetwork(self, request, context):
+        return manager_pb2.RemoveReply(id=await self.networks.remove(request.ref))

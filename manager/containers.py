@@ -14,7 +14,8 @@ from manager import errors
 from manager.agents import AgentPool
 from manager.scheduler import NoFit, TaskRequest, place
 from manager.state import ClusterState, UnknownRef
-from manager.store import Conflict, NameTaken, Store
+from manager.networks import check_networks
+from manager.store import Conflict, NameTaken, NetworkFull, Store
 from manager.validation import InvalidField, check_run
 from protos.limits import CREATE_TIMEOUT, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
 from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
@@ -92,6 +93,7 @@ class ContainerOps:
             raise errors.InvalidArgument(str(exc)) from exc
         self._require_store()
         spec = req.spec
+        check_networks(self.state, list(spec.networks))
         task = TaskRequest(
             nano_cpus=spec.nano_cpus,
             memory=spec.memory_bytes,
@@ -120,6 +122,8 @@ class ContainerOps:
                     break
                 except NameTaken as exc:
                     raise errors.AlreadyExists(str(exc)) from exc
+                except NetworkFull as exc:
+                    raise errors.ResourceExhausted(f"--network: {exc}") from exc
                 except Conflict:
                     continue
         else:
@@ -129,7 +133,8 @@ class ContainerOps:
         stub = self.pool.stub(node.address)
         try:
             status = await stub.CreateContainer(
-                agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=spec),
+                agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=spec,
+                                                 networks=container.networks),
                 timeout=CREATE_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:

@@ -13,11 +13,7 @@ class ZoneSink:
         self.zone = zone
 
     def apply(self, key: str, value: bytes | None) -> None:
-        ep = endpoints.decode(key, value) if value is not None else None
-        if ep is None:
-            self.zone.remove(key)
-        else:
-            self.zone.put(ep)
+        endpoints.apply(self.zone, key, value)
 
     def reset(self) -> None:
         self.zone.replace_all(())

@@ -80,9 +80,8 @@ class Election:
                 doc = json.loads(kvs[0].value)
                 self._set_leader(doc.get("id", ""), doc.get("address", ""), kvs[0].create_revision)
             # Followers keep their own lease alive so they can take over at once.
-            ttl_left = await self.etcd.lease_keepalive_once(self._lease)
+            await self.etcd.lease_keepalive_once(self._lease)
             granted_at = time.monotonic()
-            del ttl_left
             await asyncio.sleep(poll)
 
     async def _lead(self) -> None:

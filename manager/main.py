@@ -12,6 +12,7 @@ from manager.api import ManagerService
 from manager.containers import ContainerOps
 from manager.dns import ZoneSink
 from manager.election import Election
+from manager.networks import NetworkOps
 from manager.nodes import NodeOps
 from manager.orphans import sweep_orphans
 from manager.peers import Peers
@@ -68,8 +69,9 @@ async def serve(cfg: ManagerConfig) -> None:
     driver = TaskDriver(state, store, pool, place_lock, cfg.strategy)
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
+    networks = NetworkOps(state, store)
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
-                             ServiceOps(state, store), election, peers)
+                             ServiceOps(state, store, networks), networks, election, peers)
     server = build_server(cfg.listen, service, insecure=cfg.insecure)
     dns_server = None
     if cfg.dns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from manager import errors
+from manager.networks import NetworkOps, check_networks
 from manager.state import ClusterState, UnknownRef
 from manager.store import Conflict, Store
 from manager.tasks import now, stamp
@@ -82,9 +83,10 @@ def _defaults(spec: types_pb2.ServiceSpec) -> None:
 
 
 class ServiceOps:
-    def __init__(self, state: ClusterState, store: Store):
+    def __init__(self, state: ClusterState, store: Store, networks: "NetworkOps"):
         self.state = state
         self.store = store
+        self.networks = networks
 
     def _resolve(self, ref: str) -> tuple[types_pb2.Service, int]:
         try:
@@ -116,6 +118,7 @@ class ServiceOps:
             check_service(clean)
         except InvalidField as exc:
             raise errors.InvalidArgument(str(exc)) from exc
+        check_networks(self.state, list(clean.task.networks))
         return clean
 
     async def create(self, spec: types_pb2.ServiceSpec) -> types_pb2.Service:
@@ -218,12 +221,16 @@ class ServiceOps:
             check_name(req.name, "NAME")
         except InvalidField as exc:
             raise errors.InvalidArgument(str(exc)) from exc
+        # A stack's services share a default overlay network, so they find each other by name.
+        default_net = f"{req.name}_default"
         wanted: dict[str, types_pb2.ServiceSpec] = {}
         for spec in req.services:
             full = types_pb2.ServiceSpec()
             full.CopyFrom(spec)
             full.name = f"{req.name}_{spec.name}"
             full.stack = req.name
+            if not full.task.networks:
+                full.task.networks.append(default_net)
             _defaults(full)
             try:
                 check_service(full)
@@ -231,6 +238,9 @@ class ServiceOps:
                 path = STACK_PATHS.get(exc.field, exc.field)
                 reason = str(exc)[len(exc.field) + 2:]
                 raise errors.InvalidArgument(f"services.{spec.name}.{path}: {reason}") from exc
+            for net in full.task.networks:
+                if net != default_net and net not in self.state.networks:
+                    raise errors.InvalidArgument(f'services.{spec.name}.networks: network "{net[:80]}" does not exist')
             wanted[full.name] = full
         for name in wanted:
             entry = self.state.services.get(name)
@@ -238,6 +248,8 @@ class ServiceOps:
                 raise errors.AlreadyExists(f'services.{name}: a service "{name}" exists outside stack {req.name}')
         # Everything is valid: only now write, so a bad file deploys nothing.
         reply = manager_pb2.DeployStackReply()
+        if default_net not in self.state.networks and any(default_net in s.task.networks for s in wanted.values()):
+            await self.networks.create(manager_pb2.CreateNetworkRequest(name=default_net), stack=req.name)
         for name, spec in sorted(wanted.items()):
             entry = self.state.services.get(name)
             if entry is None:

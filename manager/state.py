@@ -5,6 +5,7 @@ store does the I/O. Reads of the API are served from here, never from etcd.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from datetime import datetime, timezone
@@ -49,6 +50,8 @@ class ClusterState:
         self.names: dict[str, str] = {}
         self.alloc: dict[str, int] = {}
         self.services: dict[str, tuple[types_pb2.Service, int]] = {}
+        self.networks: dict[str, tuple[types_pb2.Network, int]] = {}
+        self.ipam: dict[str, dict[str, str]] = {}     # network -> {ip: container id}
         # DNS endpoint records go straight to whoever serves them (the manager's --dns zone):
         # objects with apply(key, value | None) and reset().
         self.endpoint_sinks: list = getattr(self, "endpoint_sinks", [])
@@ -123,6 +126,20 @@ class ClusterState:
                 self.services[name] = (
                     json_format.Parse(value, types_pb2.Service(), ignore_unknown_fields=True), mod_revision
                 )
+        elif key.startswith(etcd_keys.NETWORKS):
+            name = key[len(etcd_keys.NETWORKS):]
+            if value is None:
+                self.networks.pop(name, None)
+            else:
+                self.networks[name] = (
+                    json_format.Parse(value, types_pb2.Network(), ignore_unknown_fields=True), mod_revision
+                )
+        elif key.startswith(etcd_keys.IPAM):
+            network, _, ip = key[len(etcd_keys.IPAM):].partition("/")
+            if value is None:
+                self.ipam.get(network, {}).pop(ip, None)
+            else:
+                self.ipam.setdefault(network, {})[ip] = value.decode()
         elif key.startswith(etcd_keys.ALLOC):
             node_id = key[len(etcd_keys.ALLOC):]
             if value is None:
@@ -248,6 +265,21 @@ class ClusterState:
         if live:
             return max(live, key=lambda c: (c.created_at, c.id)).id
         return _unique_prefix(ref, self.containers, "container")
+
+    # ---- networks -------------------------------------------------------
+    def free_address(self, network: str, taken: set[str] = frozenset()) -> str | None:
+        """The lowest free address of a network (.1 is kept for a future gateway)."""
+        entry = self.networks.get(network)
+        if entry is None:
+            return None
+        used = self.ipam.get(network, {})
+        for i, host in enumerate(ipaddress.ip_network(entry[0].subnet).hosts()):
+            if i == 0:
+                continue
+            text = str(host)
+            if text not in used and text not in taken:
+                return text
+        return None
 
     # ---- services -------------------------------------------------------
     def tasks_of(self, service_id: str) -> list[types_pb2.Container]:

@@ -27,6 +27,10 @@ class NotLeader(Exception):
     """This manager does not hold the leadership its write was fenced with."""
 
 
+class NetworkFull(Exception):
+    pass
+
+
 class NameTaken(Exception):
     def __init__(self, name: str):
         super().__init__(f'--name: "{name}" is already in use')
@@ -127,12 +131,17 @@ class Store:
         node_id = container.node_id
         node_rev = self.state.nodes[node_id][1] if node_id in self.state.nodes else 0
         alloc_rev = self.state.alloc.get(node_id, 0)
-        value = to_json(container)
         compare = [
             Compare.mod_revision(etcd_keys.node_info(node_id), "==", node_rev),
             Compare.mod_revision(etcd_keys.alloc(node_id), "==", alloc_rev),
         ]
+        addresses = self._assign_addresses(container)
+        for key in addresses:
+            # No two containers ever get one address, whoever else allocates concurrently.
+            compare.append(Compare.create_revision(key, "==", 0))
+        value = to_json(container)
         puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id)]
+        puts += [(key, container.id) for key in addresses]
         failure = []
         if unique_name:
             compare.insert(0, Compare.create_revision(etcd_keys.name(container.name), "==", 0))
@@ -146,6 +155,42 @@ class Store:
         self._apply_puts(puts, result.revision)
         return result.revision
 
+    def _assign_addresses(self, container: types_pb2.Container) -> list[str]:
+        """Fills container.networks with the lowest free address of each network it joins."""
+        del container.networks[:]
+        keys = []
+        for name in container.spec.networks:
+            entry = self.state.networks.get(name)
+            if entry is None:
+                raise Conflict(f'network "{name}" is gone')
+            ip = self.state.free_address(name)
+            if ip is None:
+                raise NetworkFull(f'network "{name}" has no free address')
+            net = entry[0]
+            container.networks.append(types_pb2.NetworkAttachment(network=name, vni=net.vni, subnet=net.subnet, ip=ip))
+            keys.append(etcd_keys.ipam(name, ip))
+        return keys
+
+    async def release_addresses(self, container: types_pb2.Container) -> None:
+        for att in container.networks:
+            key = etcd_keys.ipam(att.network, att.ip)
+            result = await self.txn([Compare.value(key, "==", container.id)], [Op.delete(key)])
+            if result.succeeded:
+                self._apply_puts([(key, None)], result.revision)
+
+    async def put_network(self, network: types_pb2.Network) -> None:
+        key = etcd_keys.network(network.name)
+        value = to_json(network)
+        result = await self.txn([Compare.create_revision(key, "==", 0)], [Op.put(key, value)])
+        if not result.succeeded:
+            raise Conflict(f'network "{network.name}" already exists')
+        self._apply_puts([(key, value)], result.revision)
+
+    async def delete_network(self, name: str) -> None:
+        key = etcd_keys.network(name)
+        result = await self.txn([], [Op.delete(key)])
+        self._apply_puts([(key, None)], result.revision)
+
     async def update_container(self, container: types_pb2.Container) -> bool:
         """Write a new version of an existing record; False if it was removed meanwhile."""
         key = etcd_keys.container(container.id)
@@ -156,6 +201,7 @@ class Store:
         return result.succeeded
 
     async def delete_container(self, container: types_pb2.Container) -> None:
+        await self.release_addresses(container)
         key = etcd_keys.container(container.id)
         if container.service_id:
             result = await self.txn([], [Op.delete(key)])

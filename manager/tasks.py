@@ -17,7 +17,7 @@ import grpc
 from manager.agents import AgentPool
 from manager.scheduler import NoFit, TaskRequest, parse_constraint, place
 from manager.state import ClusterState
-from manager.store import Conflict, Store
+from manager.store import Conflict, NetworkFull, Store
 from protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
 from protos.shoal.v1 import agent_pb2, types_pb2
 
@@ -116,6 +116,8 @@ class TaskDriver:
                 try:
                     await self.store.place(task, unique_name=False)
                     return task
+                except NetworkFull as exc:
+                    return NoFit((str(exc),))
                 except Conflict:
                     continue
         return NoFit(("the cluster kept changing during placement",))
@@ -136,7 +138,7 @@ class TaskDriver:
                 try:
                     status = await self.pool.stub(address).CreateContainer(
                         agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec,
-                                                         service=task.service_name),
+                                                         service=task.service_name, networks=task.networks),
                         timeout=CREATE_TIMEOUT,
                     )
                 except grpc.aio.AioRpcError as exc:
@@ -171,6 +173,8 @@ class TaskDriver:
             record.desired_state = "shutdown"
             record.note = note
             await self.store.update_container(record)
+            # Its addresses are free again; history keeps them only as a note of what it had.
+            await self.store.release_addresses(record)
             log.info("task %s (%s) shut down: %s", record.name, record.id[:12], note)
         self.remove_soon(record)
 

@@ -117,12 +117,13 @@ class Updater:
             try:
                 await self._replace(svc, batch, "updated")
             except UpdateFailed as exc:
+                reason = str(exc)
                 action = svc.spec.update.failure_action or "pause"
                 if state == "rolling_back":
                     action = "pause"
-                log.warning("update of %s failed (%s): %s", name, action, exc)
+                log.warning("update of %s failed (%s): %s", name, action, reason)
                 if action == "pause":
-                    await self._save(name, lambda s: _set_status(s, "paused", f"update paused: {exc}"))
+                    await self._save(name, lambda s: _set_status(s, "paused", f"update paused: {reason}"))
                     return
                 if action == "continue":
                     skipped |= {t.slot for t in batch}
@@ -133,7 +134,7 @@ class Updater:
                         s.spec.CopyFrom(s.previous_spec)
                         s.previous_spec.CopyFrom(current)
                         s.version += 1
-                        _set_status(s, "rolling_back", f"rolling back: {exc}")
+                        _set_status(s, "rolling_back", f"rolling back: {reason}")
                     await self._save(name, back)
                     skipped.clear()
                     continue

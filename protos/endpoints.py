@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from protos.dns.zone import Endpoint, Port
+from protos.dns.zone import Endpoint, Port, Zone
 
 
 # SRV names for well-known ports (_http._tcp.web.shoal); _PORT._tcp always works too.
@@ -32,3 +32,12 @@ def decode(key: str, raw: bytes | str) -> Endpoint | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def apply(zone: Zone, key: str, value: bytes | None) -> None:
+    """One watch event into a zone: a put that cannot be read removes the old record too."""
+    ep = decode(key, value) if value is not None else None
+    if ep is None:
+        zone.remove(key)
+    else:
+        zone.put(ep)

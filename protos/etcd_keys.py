@@ -17,6 +17,8 @@ CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> 
 NAMES = ROOT + "names/"                        # names/<name>                -> <container-id> (uniqueness guard)
 ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
 SERVICES = ROOT + "services/"                  # services/<name>             -> shoal.v1.Service (spec, version, update status)
+NETWORKS = ROOT + "networks/"                  # networks/<name>             -> shoal.v1.Network (subnet, VXLAN id)
+IPAM = ROOT + "ipam/"                          # ipam/<network>/<ip>         -> <container-id> (one owner per address)
 
 # Written by the managers' election, under the leader's lease.
 LEADER = ROOT + "leader"                       # leader                      -> {"id": ..., "address": ...}
@@ -56,6 +58,14 @@ def alloc(node_id: str) -> str:
 
 def service(service_name: str) -> str:
     return SERVICES + service_name
+
+
+def network(name: str) -> str:
+    return NETWORKS + name
+
+
+def ipam(network_name: str, ip: str) -> str:
+    return f"{IPAM}{network_name}/{ip}"
 
 
 def parse_node_key(key: str) -> tuple[str, str, str] | None:

@@ -11,6 +11,7 @@ LABEL_ID = "io.shoal.id"
 LABEL_NAME = "io.shoal.name"
 LABEL_NODE = "io.shoal.node"
 LABEL_SERVICE = "io.shoal.service"   # set by the manager on the tasks of a service
+LABEL_NETWORKS = "io.shoal.networks" # JSON list of the container's overlay attachments
 
 
 class RuntimeFailure(Exception):
@@ -56,6 +57,14 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    network: str
+    vni: int
+    subnet: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     """One Shoal container as the engine reports it."""
     id: str                 # Shoal id
@@ -71,6 +80,8 @@ class Observed:
     health: str = ""        # "" (no check) | starting | healthy | unhealthy
     ip: str = ""            # address on the host's container network
     exposed: tuple[tuple[int, str], ...] = ()   # container ports (port, protocol)
+    pid: int = 0
+    networks: tuple["Attachment", ...] = ()
     service: str = ""
 
 
@@ -88,7 +99,8 @@ class EngineInfo:
 
 
 class Runtime(Protocol):
-    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "") -> Observed: ...
+    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
+                               networks: tuple[Attachment, ...] = ()) -> Observed: ...
     async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
     async def remove(self, shoal_id: str, force: bool) -> bool: ...
     async def list(self) -> list[Observed]: ...

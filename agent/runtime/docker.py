@@ -12,7 +12,7 @@ import requests.exceptions
 
 from agent.runtime import translate
 from agent.runtime.base import (
-    LABEL_ID, LABEL_MANAGED, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, Spec,
+    LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, Spec,
 )
 from agent.runtime.streams import iterate_in_thread
 
@@ -59,7 +59,8 @@ class DockerRuntime:
             raise docker.errors.NotFound(f"no container with Shoal id {shoal_id} on this node")
         return found[0]
 
-    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "") -> Observed:
+    async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
+                               networks: tuple[Attachment, ...] = ()) -> Observed:
         def run() -> Observed:
             try:
                 container = self._find_sync(shoal_id)
@@ -70,7 +71,7 @@ class DockerRuntime:
                     repo, _, tag = spec.image.partition(":")
                     self._client.images.pull(repo, tag=tag or "latest")
                 container = self._client.containers.create(
-                    **translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service,
+                    **translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
                                               dns=self.dns, dns_search=self.dns_search if self.dns else ())
                 )
             container.reload()

@@ -4,14 +4,17 @@ No I/O here: the Docker runtime feeds it dictionaries and sends what it returns.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 from agent.runtime.base import (
-    LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, LABEL_SERVICE, Observed, Port, Spec,
+    LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NETWORKS, LABEL_NODE, LABEL_SERVICE, Attachment, Observed, Port,
+    Spec,
 )
 
 
 def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service: str = "",
+                  networks: tuple[Attachment, ...] = (),
                   dns: tuple[str, ...] = (), dns_search: tuple[str, ...] = ()) -> dict[str, Any]:
     """Arguments for docker's ContainerCollection.create(). dns: the agent's own resolver,
     so containers find each other by name."""
@@ -20,6 +23,9 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service
     labels.update({LABEL_MANAGED: "true", LABEL_ID: shoal_id, LABEL_NAME: name, LABEL_NODE: node_id})
     if service:
         labels[LABEL_SERVICE] = service
+    if networks:
+        # Kept on the container so a restarted agent can re-plumb and report it.
+        labels[LABEL_NETWORKS] = json.dumps([[a.network, a.vni, a.subnet, a.ip] for a in networks])
     kwargs: dict[str, Any] = {
         "image": spec.image,
         # Engine names need two characters and must not collide with a leftover of an
@@ -112,7 +118,16 @@ def observed_from_inspect(attrs: Mapping[str, Any]) -> Observed:
         ip=_ip(attrs) if status == "running" else "",
         exposed=_exposed(attrs),
         service=labels.get(LABEL_SERVICE, ""),
+        pid=int(state.get("Pid") or 0),
+        networks=_attachments(labels.get(LABEL_NETWORKS, "")),
     )
+
+
+def _attachments(raw: str) -> tuple[Attachment, ...]:
+    try:
+        return tuple(Attachment(str(n), int(v), str(s), str(ip)) for n, v, s, ip in json.loads(raw)) if raw else ()
+    except (ValueError, TypeError):
+        return ()
 
 
 def _exposed(attrs: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:

@@ -5,28 +5,15 @@ import json
 import sys
 
 import click
-import grpc
 from google.protobuf import json_format
 
 from protos.shoal.v1 import manager_pb2, types_pb2
-from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx, rpc_error_message
+from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
+from shoal.cli.params import converter, for_each
 from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
 
 RUN_TIMEOUT = 150.0
-
-
-def _convert(parser):
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            if isinstance(value, tuple):
-                return [parser(v) for v in value]
-            return parser(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    return callback
 
 
 def ports_text(c: types_pb2.Container) -> list[str]:
@@ -49,17 +36,18 @@ def status_text(c: types_pb2.Container) -> str:
 @click.command("run", context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Print the container id and return at once.")
 @click.option("--name", default="", help="Container name (unique in the cluster).")
-@click.option("-e", "--env", multiple=True, metavar="K=V", callback=_convert(parse_key_value), help="Environment variable.")
-@click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=_convert(parse_port), help="Publish a port.")
-@click.option("-m", "--memory", metavar="SIZE", callback=_convert(parse_size), help="Memory limit and reservation (64m, 1g).")
-@click.option("--cpus", metavar="N", callback=_convert(parse_cpus), help="CPU limit and reservation (0.5, 2).")
+@click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
+@click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
+@click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
+@click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
 @click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu.")
 @click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy for this container.")
-@click.option("--label", multiple=True, metavar="K=V", callback=_convert(parse_key_value), help="Container label.")
+@click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
+@click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy, label, image, command):
+def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy, label, network, image, command):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -71,6 +59,7 @@ def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy
         labels=dict(label or []),
         constraints=list(constraint),
         strategy=strategy or "",
+        networks=list(network),
     )
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)
@@ -148,8 +137,9 @@ def logs(ctx: Ctx, follow: bool, tail: str, container: str):
 @pass_ctx
 def stop(ctx: Ctx, grace: int, containers):
     """Stop running containers."""
-    _each(ctx, containers, lambda stub, ref: stub.StopContainer(
-        manager_pb2.StopRequest(ref=ref, timeout_seconds=grace), timeout=CALL_TIMEOUT + grace))
+    stub = ctx.stub()
+    for_each(containers, lambda ref: stub.StopContainer(
+        manager_pb2.StopRequest(ref=ref, timeout_seconds=grace), timeout=CALL_TIMEOUT + grace), str)
 
 
 @click.command("rm")
@@ -158,23 +148,9 @@ def stop(ctx: Ctx, grace: int, containers):
 @pass_ctx
 def rm(ctx: Ctx, force: bool, containers):
     """Remove containers."""
-    _each(ctx, containers, lambda stub, ref: stub.RemoveContainer(
-        manager_pb2.RemoveRequest(ref=ref, force=force), timeout=CALL_TIMEOUT * 2))
-
-
-def _each(ctx: Ctx, refs, call) -> None:
-    """Like docker: act on every argument, report each failure, exit 1 if any failed."""
     stub = ctx.stub()
-    failed = False
-    for ref in refs:
-        try:
-            call(stub, ref)
-            click.echo(ref)
-        except grpc.RpcError as exc:
-            failed = True
-            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
-    if failed:
-        sys.exit(1)
+    for_each(containers, lambda ref: stub.RemoveContainer(
+        manager_pb2.RemoveRequest(ref=ref, force=force), timeout=CALL_TIMEOUT * 2), str)
 
 
 @click.command("inspect")

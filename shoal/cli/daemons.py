@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from shoal.cli.params import converter
 from shoal.units import parse_cpus, parse_key_value, parse_size
 
 
@@ -29,17 +30,6 @@ def _endpoints(ctx, param, value: str) -> list[str]:
     return urls
 
 
-def _conv(parser):
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return [parser(v) for v in value] if isinstance(value, tuple) else parser(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    return callback
-
-
 def _address(ctx, param, value):
     if value is None:
         return None
@@ -55,11 +45,11 @@ def _address(ctx, param, value):
 @click.option("--listen", callback=_address, metavar="HOST:PORT", help="Address to serve on (default: the advertised one).")
 @click.option("--docker", default="unix:///var/run/docker.sock", show_default=True, help="Local Docker Engine socket.")
 @click.option("--name", default="", help="Node name (default: the hostname).")
-@click.option("--label", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Engine label of this node.")
+@click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Engine label of this node.")
 @click.option("--state-dir", default="/var/lib/shoal/agent", show_default=True, type=click.Path(path_type=Path), help="Where the node id is kept.")
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a silent node disappears.")
-@click.option("--memory", callback=_conv(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
-@click.option("--cpus", callback=_conv(parse_cpus), metavar="N", help="CPUs offered to Shoal (default: the host's).")
+@click.option("--memory", callback=converter(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
+@click.option("--cpus", callback=converter(parse_cpus), metavar="N", help="CPUs offered to Shoal (default: the host's).")
 @click.option("--dns-listen", default="", metavar="HOST:PORT|none", help="Resolver for containers (default: the container bridge's gateway, port 53).")
 @click.option("--dns-domain", default="shoal", show_default=True, help="Cluster DNS domain (containers' search domain).")
 @click.option("--dns-upstream", default="", metavar="HOST[:PORT],...|none", help="Where other names are forwarded (default: /etc/resolv.conf).")

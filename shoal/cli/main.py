@@ -9,7 +9,7 @@ import sys
 import click
 import grpc
 
-from shoal.cli import cluster, container, node, service, stack
+from shoal.cli import cluster, container, network, node, service, stack
 from shoal.cli.context import Ctx, rpc_error_message
 from shoal.cli.daemons import agent_cmd, manager_cmd
 from shoal.cli.dev import dev_group
@@ -26,7 +26,8 @@ def cli(click_ctx: click.Context, manager: str | None):
 
 
 for command in (container.run, container.ps, container.logs, container.stop, container.rm, container.inspect,
-                node.node_group, service.service_group, stack.stack_group, cluster.cluster_group, agent_cmd, manager_cmd, dev_group):
+                node.node_group, service.service_group, stack.stack_group, cluster.cluster_group,
+                network.network_group, agent_cmd, manager_cmd, dev_group):
     cli.add_command(command)
 
 

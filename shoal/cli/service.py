@@ -2,29 +2,17 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 import click
-import grpc
 from google.protobuf import json_format
 
 from protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.container import ports_text, status_text
-from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx, rpc_error_message
+from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
+from shoal.cli.params import converter, for_each
 from shoal.durations import parse_duration
 from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
-
-
-def _conv(parser):
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return [parser(v) for v in value] if isinstance(value, tuple) else parser(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    return callback
 
 
 def _pref(text: str) -> str:
@@ -41,28 +29,29 @@ def _dur(text: str) -> int:
 # Options shared by create and update; on update, None means "unchanged".
 def task_options(fn):
     for decorator in reversed([
-        click.option("-e", "--env", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Environment variable."),
-        click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=_conv(parse_port), help="Publish a port."),
-        click.option("-m", "--memory", metavar="SIZE", callback=_conv(parse_size), help="Memory limit and reservation per task."),
-        click.option("--cpus", metavar="N", callback=_conv(parse_cpus), help="CPU limit and reservation per task."),
+        click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable."),
+        click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
+        click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation per task."),
+        click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation per task."),
         click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint."),
         click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy."),
-        click.option("--label", multiple=True, metavar="K=V", callback=_conv(parse_key_value), help="Label of the tasks' containers."),
+        click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Label of the tasks' containers."),
         click.option("--restart-condition", type=click.Choice(["none", "on-failure", "any"]), help="When to restart a task (default any)."),
         click.option("--restart-max-attempts", type=click.IntRange(0, 10000), help="Give up after N restarts (0: never)."),
-        click.option("--restart-delay", metavar="DURATION", callback=_conv(_dur), help="First restart back-off (default 5s; doubles, capped at 5m)."),
-        click.option("--restart-window", metavar="DURATION", callback=_conv(_dur), help="A run this long resets the back-off (default 10s)."),
+        click.option("--restart-delay", metavar="DURATION", callback=converter(_dur), help="First restart back-off (default 5s; doubles, capped at 5m)."),
+        click.option("--restart-window", metavar="DURATION", callback=converter(_dur), help="A run this long resets the back-off (default 10s)."),
         click.option("--update-parallelism", type=click.IntRange(0, 10000), help="Tasks updated at once (default 1; 0: all)."),
-        click.option("--update-delay", metavar="DURATION", callback=_conv(_dur), help="Delay between update batches."),
+        click.option("--update-delay", metavar="DURATION", callback=converter(_dur), help="Delay between update batches."),
         click.option("--update-failure-action", type=click.Choice(["pause", "continue", "rollback"]), help="On a failed update (default pause)."),
-        click.option("--update-monitor", metavar="DURATION", callback=_conv(_dur), help="Time a new task has to come up (default 5s)."),
+        click.option("--update-monitor", metavar="DURATION", callback=converter(_dur), help="Time a new task has to come up (default 5s)."),
         click.option("--health-cmd", metavar="CMD", help="Health check command (run with sh -c in the container)."),
-        click.option("--health-interval", metavar="DURATION", callback=_conv(_dur), help="Between health checks."),
-        click.option("--health-timeout", metavar="DURATION", callback=_conv(_dur), help="One health check's time limit."),
+        click.option("--health-interval", metavar="DURATION", callback=converter(_dur), help="Between health checks."),
+        click.option("--health-timeout", metavar="DURATION", callback=converter(_dur), help="One health check's time limit."),
         click.option("--health-retries", type=click.IntRange(0, 100), help="Failures before unhealthy."),
-        click.option("--health-start-period", metavar="DURATION", callback=_conv(_dur), help="Grace time after start."),
-        click.option("--placement-pref", multiple=True, metavar="spread=node.labels.K", callback=_conv(_pref), help="Spread tasks over a label's values."),
-        click.option("--stop-grace-period", metavar="DURATION", callback=_conv(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
+        click.option("--health-start-period", metavar="DURATION", callback=converter(_dur), help="Grace time after start."),
+        click.option("--placement-pref", multiple=True, metavar="spread=node.labels.K", callback=converter(_pref), help="Spread tasks over a label's values."),
+        click.option("--stop-grace-period", metavar="DURATION", callback=converter(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
+        click.option("--network", multiple=True, metavar="NAME", help="Overlay network the tasks join."),
     ]):
         fn = decorator(fn)
     return fn
@@ -108,6 +97,9 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
     if o.get("placement_pref"):
         del spec.preferences[:]
         spec.preferences.extend(types_pb2.PlacementPreference(spread=p) for p in o["placement_pref"])
+    if o.get("network"):
+        del t.networks[:]
+        t.networks.extend(o["network"])
     if o.get("stop_grace_period") is not None:
         spec.stop_grace_ns = o["stop_grace_period"]
     if creating:
@@ -216,21 +208,14 @@ def _scale_arg(text: str) -> tuple[str, int]:
 
 
 @service_group.command("scale")
-@click.argument("pairs", nargs=-1, required=True, metavar="NAME=N...", callback=_conv(_scale_arg))
+@click.argument("pairs", nargs=-1, required=True, metavar="NAME=N...", callback=converter(_scale_arg))
 @pass_ctx
 def service_scale(ctx: Ctx, pairs):
     """Set the number of tasks of services."""
     stub = ctx.stub()
-    failed = False
-    for name, n in pairs:
-        try:
-            stub.ScaleService(manager_pb2.ScaleServiceRequest(ref=name, replicas=n), timeout=CALL_TIMEOUT)
-            click.echo(f"{name} scaled to {n}")
-        except grpc.RpcError as exc:
-            failed = True
-            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
-    if failed:
-        sys.exit(1)
+    for_each(pairs, lambda pair: stub.ScaleService(
+        manager_pb2.ScaleServiceRequest(ref=pair[0], replicas=pair[1]), timeout=CALL_TIMEOUT),
+        lambda pair: f"{pair[0]} scaled to {pair[1]}")
 
 
 @service_group.command("update")
@@ -285,13 +270,4 @@ def service_rollback(ctx: Ctx, service: str):
 def service_rm(ctx: Ctx, services):
     """Remove services and all their tasks."""
     stub = ctx.stub()
-    failed = False
-    for ref in services:
-        try:
-            stub.RemoveService(manager_pb2.ServiceRef(ref=ref), timeout=CALL_TIMEOUT)
-            click.echo(ref)
-        except grpc.RpcError as exc:
-            failed = True
-            click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
-    if failed:
-        sys.exit(1)
+    for_each(services, lambda ref: stub.RemoveService(manager_pb2.ServiceRef(ref=ref), timeout=CALL_TIMEOUT), str)

@@ -119,6 +119,9 @@ def _reset(s: Shoal, cluster) -> None:
     if ids:
         s("rm", "-f", *ids)
     poll(lambda: not s.json("ps", "-a"), 60, interval=0.5, what="all containers and tasks to be gone")
+    networks = [n["name"] for n in s.json("network", "ls")]
+    if networks:
+        s("network", "rm", *networks)
     for name, node in s.nodes().items():
         args = []
         if node["availability"] != "active":

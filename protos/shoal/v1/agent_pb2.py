@@ -25,35 +25,35 @@ _sym_db = _symbol_database.Default()
 from protos.shoal.v1 import types_pb2 as protos_dot_shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"j\n\x16\x43reateContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07service\x18\x04 \x01(\t\"\x1f\n\x11\x41gentContainerRef\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x14StopContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"3\n\x16RemoveContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\'\n\x14RemoveContainerReply\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10\x41gentListRequest\"d\n\x0e\x41gentContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\"B\n\x12\x41gentContainerList\x12,\n\ncontainers\x18\x01 \x03(\x0b\x32\x18.shoal.v1.AgentContainer\"U\n\x11\x41gentInspectReply\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.shoal.v1.AgentContainer\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"<\n\x10\x41gentLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"\x15\n\x13\x44\x65scribeNodeRequest2\xd6\x04\n\x05\x41gent\x12N\n\x0f\x43reateContainer\x12 .shoal.v1.CreateContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12J\n\rStopContainer\x12\x1e.shoal.v1.StopContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12S\n\x0fRemoveContainer\x12 .shoal.v1.RemoveContainerRequest\x1a\x1e.shoal.v1.RemoveContainerReply\x12J\n\x0eListContainers\x12\x1a.shoal.v1.AgentListRequest\x1a\x1c.shoal.v1.AgentContainerList\x12L\n\x10InspectContainer\x12\x1b.shoal.v1.AgentContainerRef\x1a\x1b.shoal.v1.AgentInspectReply\x12\x38\n\x04Logs\x12\x1a.shoal.v1.AgentLogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12>\n\x04Wait\x12\x1b.shoal.v1.AgentContainerRef\x1a\x19.shoal.v1.ContainerStatus\x12H\n\x0c\x44\x65scribeNode\x12\x1d.shoal.v1.DescribeNodeRequest\x1a\x19.shoal.v1.NodeDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"\x99\x01\n\x16\x43reateContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07service\x18\x04 \x01(\t\x12-\n\x08networks\x18\x05 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\"\x1f\n\x11\x41gentContainerRef\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x14StopContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"3\n\x16RemoveContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\'\n\x14RemoveContainerReply\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10\x41gentListRequest\"d\n\x0e\x41gentContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\"B\n\x12\x41gentContainerList\x12,\n\ncontainers\x18\x01 \x03(\x0b\x32\x18.shoal.v1.AgentContainer\"U\n\x11\x41gentInspectReply\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.shoal.v1.AgentContainer\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"<\n\x10\x41gentLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"\x15\n\x13\x44\x65scribeNodeRequest2\xd6\x04\n\x05\x41gent\x12N\n\x0f\x43reateContainer\x12 .shoal.v1.CreateContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12J\n\rStopContainer\x12\x1e.shoal.v1.StopContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12S\n\x0fRemoveContainer\x12 .shoal.v1.RemoveContainerRequest\x1a\x1e.shoal.v1.RemoveContainerReply\x12J\n\x0eListContainers\x12\x1a.shoal.v1.AgentListRequest\x1a\x1c.shoal.v1.AgentContainerList\x12L\n\x10InspectContainer\x12\x1b.shoal.v1.AgentContainerRef\x1a\x1b.shoal.v1.AgentInspectReply\x12\x38\n\x04Logs\x12\x1a.shoal.v1.AgentLogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12>\n\x04Wait\x12\x1b.shoal.v1.AgentContainerRef\x1a\x19.shoal.v1.ContainerStatus\x12H\n\x0c\x44\x65scribeNode\x12\x1d.shoal.v1.DescribeNodeRequest\x1a\x19.shoal.v1.NodeDescriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.shoal.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATECONTAINERREQUEST']._serialized_start=70
-  _globals['_CREATECONTAINERREQUEST']._serialized_end=176
-  _globals['_AGENTCONTAINERREF']._serialized_start=178
-  _globals['_AGENTCONTAINERREF']._serialized_end=209
-  _globals['_STOPCONTAINERREQUEST']._serialized_start=211
-  _globals['_STOPCONTAINERREQUEST']._serialized_end=270
-  _globals['_REMOVECONTAINERREQUEST']._serialized_start=272
-  _globals['_REMOVECONTAINERREQUEST']._serialized_end=323
-  _globals['_REMOVECONTAINERREPLY']._serialized_start=325
-  _globals['_REMOVECONTAINERREPLY']._serialized_end=364
-  _globals['_AGENTLISTREQUEST']._serialized_start=366
-  _globals['_AGENTLISTREQUEST']._serialized_end=384
-  _globals['_AGENTCONTAINER']._serialized_start=386
-  _globals['_AGENTCONTAINER']._serialized_end=486
-  _globals['_AGENTCONTAINERLIST']._serialized_start=488
-  _globals['_AGENTCONTAINERLIST']._serialized_end=554
-  _globals['_AGENTINSPECTREPLY']._serialized_start=556
-  _globals['_AGENTINSPECTREPLY']._serialized_end=641
-  _globals['_AGENTLOGSREQUEST']._serialized_start=643
-  _globals['_AGENTLOGSREQUEST']._serialized_end=703
-  _globals['_DESCRIBENODEREQUEST']._serialized_start=705
-  _globals['_DESCRIBENODEREQUEST']._serialized_end=726
-  _globals['_AGENT']._serialized_start=729
-  _globals['_AGENT']._serialized_end=1327
+  _globals['_CREATECONTAINERREQUEST']._serialized_start=71
+  _globals['_CREATECONTAINERREQUEST']._serialized_end=224
+  _globals['_AGENTCONTAINERREF']._serialized_start=226
+  _globals['_AGENTCONTAINERREF']._serialized_end=257
+  _globals['_STOPCONTAINERREQUEST']._serialized_start=259
+  _globals['_STOPCONTAINERREQUEST']._serialized_end=318
+  _globals['_REMOVECONTAINERREQUEST']._serialized_start=320
+  _globals['_REMOVECONTAINERREQUEST']._serialized_end=371
+  _globals['_REMOVECONTAINERREPLY']._serialized_start=373
+  _globals['_REMOVECONTAINERREPLY']._serialized_end=412
+  _globals['_AGENTLISTREQUEST']._serialized_start=414
+  _globals['_AGENTLISTREQUEST']._serialized_end=432
+  _globals['_AGENTCONTAINER']._serialized_start=434
+  _globals['_AGENTCONTAINER']._serialized_end=534
+  _globals['_AGENTCONTAINERLIST']._serialized_start=536
+  _globals['_AGENTCONTAINERLIST']._serialized_end=602
+  _globals['_AGENTINSPECTREPLY']._serialized_start=604
+  _globals['_AGENTINSPECTREPLY']._serialized_end=689
+  _globals['_AGENTLOGSREQUEST']._serialized_start=691
+  _globals['_AGENTLOGSREQUEST']._serialized_end=751
+  _globals['_DESCRIBENODEREQUEST']._serialized_start=753
+  _globals['_DESCRIBENODEREQUEST']._serialized_end=774
+  _globals['_AGENT']._serialized_start=777
+  _globals['_AGENT']._serialized_end=1375
 # @@protoc_insertion_point(module_scope)

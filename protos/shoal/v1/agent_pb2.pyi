@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateContainerRequest(_message.Message):
-    __slots__ = ("id", "name", "spec", "service")
+    __slots__ = ("id", "name", "spec", "service", "networks")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: _types_pb2.ContainerSpec
     service: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ..., service: _Optional[str] = ...) -> None: ...
+    networks: _containers.RepeatedCompositeFieldContainer[_types_pb2.NetworkAttachment]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ..., service: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[_types_pb2.NetworkAttachment, _Mapping]]] = ...) -> None: ...
 
 class AgentContainerRef(_message.Message):
     __slots__ = ("id",)

@@ -145,6 +145,26 @@ class ManagerStub:
                 request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.SerializeToString,
                 response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/shoal.v1.Manager/CreateNetwork',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Network.FromString,
+                _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/shoal.v1.Manager/ListNetworks',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkList.FromString,
+                _registered_method=True)
+        self.InspectNetwork = channel.unary_unary(
+                '/shoal.v1.Manager/InspectNetwork',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Network.FromString,
+                _registered_method=True)
+        self.RemoveNetwork = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveNetwork',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+                _registered_method=True)
 
 
 class ManagerServicer:
@@ -282,6 +302,30 @@ class ManagerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -394,6 +438,26 @@ def add_ManagerServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.FromString,
                     response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.SerializeToString,
+            ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Network.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.ListNetworksRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkList.SerializeToString,
+            ),
+            'InspectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectNetwork,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Network.SerializeToString,
+            ),
+            'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetwork,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -990,6 +1054,114 @@ class Manager:
             '/shoal.v1.Manager/Status',
             protos_dot_shoal_dot_v1_dot_manager__pb2.StatusRequest.SerializeToString,
             protos_dot_shoal_dot_v1_dot_manager__pb2.ManagerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/CreateNetwork',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.CreateNetworkRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Network.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ListNetworks',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.ListNetworksRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/InspectNetwork',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_types__pb2.Network.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveNetwork',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,7 +17,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class ContainerSpec(_message.Message):
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -54,7 +55,8 @@ class ContainerSpec(_message.Message):
     strategy: str
     health: HealthCheck
     entrypoint: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ...) -> None: ...
+    networks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("test", "interval_ns", "timeout_ns", "retries", "start_period_ns")
@@ -93,7 +95,7 @@ class ContainerStatus(_message.Message):
     def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., health: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before")
+    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before", "networks")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +111,7 @@ class Container(_message.Message):
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: ContainerSpec
@@ -124,7 +127,40 @@ class Container(_message.Message):
     restarts: int
     note: str
     not_before: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., spec_version: _Optional[int] = ..., restarts: _Optional[int] = ..., note: _Optional[str] = ..., not_before: _Optional[str] = ...) -> None: ...
+    networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., spec_version: _Optional[int] = ..., restarts: _Optional[int] = ..., note: _Optional[str] = ..., not_before: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ...) -> None: ...
+
+class NetworkAttachment(_message.Message):
+    __slots__ = ("network", "vni", "subnet", "ip")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    VNI_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    vni: int
+    subnet: str
+    ip: str
+    def __init__(self, network: _Optional[str] = ..., vni: _Optional[int] = ..., subnet: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
+
+class Network(_message.Message):
+    __slots__ = ("id", "name", "driver", "subnet", "vni", "created_at", "stack", "containers")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    VNI_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    driver: str
+    subnet: str
+    vni: int
+    created_at: str
+    stack: str
+    containers: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., driver: _Optional[str] = ..., subnet: _Optional[str] = ..., vni: _Optional[int] = ..., created_at: _Optional[str] = ..., stack: _Optional[str] = ..., containers: _Optional[int] = ...) -> None: ...
 
 class RestartPolicy(_message.Message):
     __slots__ = ("condition", "max_attempts", "delay_ns", "window_ns")

@@ -1,0 +1,103 @@
+"""Overlay network operations: a subnet and a VXLAN id per network, addresses from etcd."""
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from manager import errors
+from manager.state import ClusterState
+from manager.store import Conflict, Store
+from manager.tasks import now, stamp
+from manager.validation import InvalidField, check_name
+from protos.shoal.v1 import manager_pb2, types_pb2
+
+POOL = ipaddress.ip_network("10.240.0.0/12")
+FIRST_VNI = 4096
+MAX_NETWORKS_PER_CONTAINER = 4
+
+
+def check_networks(state: ClusterState, names, field: str = "--network") -> None:
+    if len(names) > MAX_NETWORKS_PER_CONTAINER:
+        raise errors.InvalidArgument(f"{field}: at most {MAX_NETWORKS_PER_CONTAINER} networks")
+    if len(set(names)) != len(names):
+        raise errors.InvalidArgument(f"{field}: a network is named twice")
+    for name in names:
+        if name not in state.networks:
+            raise errors.InvalidArgument(f'{field}: network "{name[:80]}" does not exist (shoal network create {name[:80]})')
+
+
+class NetworkOps:
+    def __init__(self, state: ClusterState, store: Store):
+        self.state = state
+        self.store = store
+
+    def _view(self, net: types_pb2.Network) -> types_pb2.Network:
+        view = types_pb2.Network()
+        view.CopyFrom(net)
+        view.containers = len(self.state.ipam.get(net.name, {}))
+        return view
+
+    def _resolve(self, ref: str) -> types_pb2.Network:
+        if ref in self.state.networks:
+            return self.state.networks[ref][0]
+        hits = [n for n, _ in self.state.networks.values() if ref and n.id.startswith(ref)]
+        if len(hits) != 1:
+            raise errors.NotFound(f'network "{ref[:80]}": no such network' if not hits
+                                  else f'network "{ref[:80]}": id prefix is ambiguous')
+        return hits[0]
+
+    def _free_subnet(self) -> str:
+        taken = [ipaddress.ip_network(n.subnet) for n, _ in self.state.networks.values()]
+        for candidate in POOL.subnets(new_prefix=24):
+            if not any(candidate.overlaps(t) for t in taken):
+                return str(candidate)
+        raise errors.ResourceExhausted(f"--subnet: the pool {POOL} is used up; give one")
+
+    async def create(self, req: manager_pb2.CreateNetworkRequest, stack: str = "") -> types_pb2.Network:
+        try:
+            check_name(req.name, "NAME")
+        except InvalidField as exc:
+            raise errors.InvalidArgument(str(exc)) from exc
+        if (req.driver or "overlay") != "overlay":
+            raise errors.InvalidArgument(f'--driver: "{req.driver[:40]}" is not supported (overlay)')
+        if req.name in self.state.networks:
+            raise errors.AlreadyExists(f'NAME: network "{req.name}" already exists')
+        if req.subnet:
+            try:
+                subnet = ipaddress.ip_network(req.subnet, strict=True)
+            except ValueError as exc:
+                raise errors.InvalidArgument(f'--subnet: "{req.subnet[:60]}" is not a network ({exc})') from None
+            if subnet.version != 4 or not 16 <= subnet.prefixlen <= 28 or not subnet.is_private:
+                raise errors.InvalidArgument(f"--subnet: {subnet} must be a private IPv4 network from /16 to /28")
+            for other, _ in self.state.networks.values():
+                if subnet.overlaps(ipaddress.ip_network(other.subnet)):
+                    raise errors.InvalidArgument(f"--subnet: {subnet} overlaps network {other.name} ({other.subnet})")
+            text = str(subnet)
+        else:
+            text = self._free_subnet()
+        used = {n.vni for n, _ in self.state.networks.values()}
+        vni = next(v for v in range(FIRST_VNI, FIRST_VNI + 1_000_000) if v not in used)
+        net = types_pb2.Network(id=secrets.token_hex(12), name=req.name, driver="overlay", subnet=text, vni=vni,
+                                created_at=stamp(now()), stack=stack)
+        try:
+            await self.store.put_network(net)
+        except Conflict as exc:
+            raise errors.AlreadyExists(f"NAME: {exc}") from exc
+        return self._view(net)
+
+    def list(self) -> list[types_pb2.Network]:
+        return sorted((self._view(n) for n, _ in self.state.networks.values()), key=lambda n: n.name)
+
+    def inspect(self, ref: str) -> types_pb2.Network:
+        return self._view(self._resolve(ref))
+
+    async def remove(self, ref: str) -> str:
+        net = self._resolve(ref)
+        users = {c.spec.image and c.name for c, _ in self.state.containers.values()
+                 if net.name in c.spec.networks and c.desired_state != "shutdown"}
+        users |= {svc.spec.name for svc, _ in self.state.services.values() if net.name in svc.spec.task.networks}
+        if users or self.state.ipam.get(net.name):
+            raise errors.FailedPrecondition(
+                f"network {net.name} is in use by {', '.join(sorted(users)[:5]) or 'containers'}: remove them first")
+        await self.store.delete_network(net.name)
+        return net.id
