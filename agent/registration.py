@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from agent.convert import container_to_proto
 from agent.runtime.base import Observed, Runtime, RuntimeFailure
 from protos import endpoints, etcd_keys
-from protos.etcdv3.client import EtcdClient, EtcdError
+from protos.etcdv3.client import EtcdClient, EtcdError, EtcdUnavailable
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.registration")
@@ -85,6 +85,7 @@ class Registration:
 
     async def _keep_alive(self) -> None:
         interval = self.ttl / 3
+        last_ok = time.monotonic()
         next_beat = time.monotonic() + interval
         next_sync = time.monotonic() + RESYNC_SECONDS
         while True:
@@ -96,8 +97,14 @@ class Registration:
                 pass
             now = time.monotonic()
             if now >= next_beat:
-                await self.etcd.lease_keepalive_once(self.lease_id)
                 next_beat = now + interval
+                try:
+                    # A call stuck on a reconnecting channel must not stall the heartbeat.
+                    await asyncio.wait_for(self.etcd.lease_keepalive_once(self.lease_id), interval)
+                    last_ok = now
+                except TimeoutError:
+                    if time.monotonic() - last_ok > self.ttl:
+                        raise EtcdUnavailable("no lease keep-alive answered within the TTL") from None
             if self._sync_wanted.is_set() or now >= next_sync:
                 self._sync_wanted.clear()
                 await self._sync_status()

@@ -49,6 +49,10 @@ def write(method):
     async def wrapper(self, request, context):
         if self.election.is_leader:
             return await _guarded(context, lambda: method(self, request, context))
+        if not self.containers.store.healthy.is_set():
+            # Without etcd there is no leader either; say what is really wrong.
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "etcd: the manager has lost its connection to etcd; try again shortly")
         forwarded = any(k == FORWARDED for k, _ in (context.invocation_metadata() or ()))
         leader = self.election.leader_address
         if forwarded or not leader or self.election.leader_id == self.election.manager_id:

@@ -14,7 +14,7 @@ import time
 from typing import Callable
 
 from protos import etcd_keys
-from protos.etcdv3.client import Compare, EtcdClient, EtcdError, Op
+from protos.etcdv3.client import Compare, EtcdClient, EtcdError, EtcdUnavailable, Op
 
 log = logging.getLogger("shoal.manager.election")
 
@@ -50,9 +50,9 @@ class Election:
                 await self._campaign()
                 delay = 0.2
                 self._step_down("the leader key or our lease is gone")
-            except EtcdError as exc:
-                log.warning("election: %s", exc)
-                self._step_down(f"etcd: {exc}")
+            except (EtcdError, TimeoutError) as exc:
+                log.warning("election: %s", exc or "etcd did not answer in time")
+                self._step_down(f"etcd: {exc or 'no answer in time'}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -80,18 +80,32 @@ class Election:
                 doc = json.loads(kvs[0].value)
                 self._set_leader(doc.get("id", ""), doc.get("address", ""), kvs[0].create_revision)
             # Followers keep their own lease alive so they can take over at once.
-            await self.etcd.lease_keepalive_once(self._lease)
-            granted_at = time.monotonic()
+            sent = time.monotonic()
+            try:
+                await asyncio.wait_for(self.etcd.lease_keepalive_once(self._lease), poll * 2)
+                granted_at = sent
+            except TimeoutError:
+                if time.monotonic() - granted_at > self.ttl:
+                    raise EtcdUnavailable("no lease keep-alive answered within the TTL") from None
             await asyncio.sleep(poll)
 
     async def _lead(self) -> None:
         interval = self.ttl / 3
+        last_ok = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             sent = time.monotonic()
-            await self.etcd.lease_keepalive_once(self._lease)
+            try:
+                # One slow call (a connection still re-establishing after an etcd restart) must
+                # not stall the heartbeat: give up on it and try again at the next beat.
+                await asyncio.wait_for(self.etcd.lease_keepalive_once(self._lease), interval)
+            except TimeoutError:
+                if time.monotonic() - last_ok > self.ttl:
+                    raise EtcdUnavailable("no lease keep-alive answered within the TTL") from None
+                continue
+            last_ok = sent
             self._lease_deadline = sent + self.ttl * 2 / 3
-            kv = await self.etcd.get(etcd_keys.LEADER)
+            kv = await asyncio.wait_for(self.etcd.get(etcd_keys.LEADER), interval)
             if kv is None or kv.create_revision != self.term:
                 log.warning("leader key is gone or changed hands; stepping down")
                 return

@@ -144,6 +144,9 @@ class Reconciler:
                     if t is not keep:
                         await self.driver.shutdown(t, "duplicate")
         wanted = sorted(eligible) if global_mode else list(range(1, svc.spec.replicas + 1))
+        # Re-read: the shutdowns above changed records, and why a task ended (its note) decides
+        # whether its replacement waits out a restart back-off.
+        tasks = [self.state.containers[t.id][0] for t in tasks if t.id in self.state.containers]
         history: dict = defaultdict(list)
         for t in tasks:
             history[key(t)].append(t)

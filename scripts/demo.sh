@@ -40,8 +40,24 @@ show ps
 step "When nothing fits, Shoal says why"
 "$SHOAL" run -d --constraint node.labels.zone==mars $IMAGE true || true
 
+step "A service on an overlay network, found by name from another container"
+show network create demo
+show service create --name hello --replicas 3 --network demo --stop-grace-period 1s $IMAGE sh -c 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www'
+for _ in $(seq 100); do
+  [ "$("$SHOAL" service ls --format json | .venv/bin/python -c 'import json,sys; print([s["replicas"] for s in json.load(sys.stdin) if s["name"]=="hello"][0])')" = "3/3" ] && break
+  sleep 0.2
+done
+show service ps hello
+show run --network demo $IMAGE sh -c 'nslookup hello | tail -n +4; wget -qO- http://hello:8080/; wget -qO- http://hello:8080/'
+"$SHOAL" service rm hello >/dev/null
+
 step "Clean up the demo containers (the cluster stays up)"
-"$SHOAL" rm -f $("$SHOAL" ps -a --format json | .venv/bin/python -c 'import json,sys; print(" ".join(c["id"] for c in json.load(sys.stdin)))') >/dev/null
+"$SHOAL" rm -f $("$SHOAL" ps -a --format json | .venv/bin/python -c 'import json,sys; print(" ".join(c["id"] for c in json.load(sys.stdin) if not c["service"]))') >/dev/null
+for _ in $(seq 100); do
+  [ "$("$SHOAL" ps -a --format json)" = "[]" ] && break
+  sleep 0.2
+done
+"$SHOAL" network rm demo >/dev/null
 show ps -a
 
 cat <<'MSG'

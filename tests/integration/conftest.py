@@ -96,7 +96,8 @@ def cluster(tmp_path_factory):
     finally:
         if upstream is not None:
             upstream.close()
-        c.down(keep_logs=False)
+        # SHOAL_TEST_KEEP_LOGS=1 keeps the daemons' logs (in pytest's tmp dir) to debug a failure.
+        c.down(keep_logs=bool(os.environ.get("SHOAL_TEST_KEEP_LOGS")))
 
 
 @pytest.fixture
