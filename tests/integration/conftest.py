@@ -109,27 +109,30 @@ def shoal(cluster):
 
 
 def _reset(s: Shoal, cluster) -> None:
-    """Every test starts from an empty cluster with all nodes active and unlabelled."""
+    """Every test starts from an empty cluster with all nodes active and unlabelled. Done over
+    gRPC in-process: the CLI itself is what the tests exercise, not the clean-up."""
+    from protos.shoal.v1 import manager_pb2
+    from shoal.client import connect
+
     for host in cluster.hosts:
         cluster.start_host(host)  # starts only what a test killed
-    poll(lambda: len(s.nodes()) == len(cluster.hosts), 30, what="all nodes ready")
-    services = [x["name"] for x in s.json("service", "ls")]
-    if services:
-        s("service", "rm", *services)
-    ids = [c["id"] for c in s.json("ps", "-a") if not c["service"]]
-    if ids:
-        s("rm", "-f", *ids)
-    poll(lambda: not s.json("ps", "-a"), 60, interval=0.5, what="all containers and tasks to be gone")
-    networks = [n["name"] for n in s.json("network", "ls")]
-    if networks:
-        s("network", "rm", *networks)
-    for name, node in s.nodes().items():
-        args = []
-        if node["availability"] != "active":
-            args += ["--availability", "active"]
-        for key in node.get("labels", {}):
-            args += ["--label-rm", key]
-        if args:
-            s("node", "update", *args, name)
-
-
+    channel, stub = connect(cluster.manager_address)
+    t = 30
+    try:
+        poll(lambda: len(stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes) == len(cluster.hosts), 30,
+             what="all nodes ready")
+        for svc in stub.ListServices(manager_pb2.ListServicesRequest(), timeout=t).services:
+            stub.RemoveService(manager_pb2.ServiceRef(ref=svc.spec.name), timeout=t)
+        for c in stub.ListContainers(manager_pb2.ListContainersRequest(all=True), timeout=t).containers:
+            if not c.service_id:
+                stub.RemoveContainer(manager_pb2.RemoveRequest(ref=c.id, force=True), timeout=t)
+        poll(lambda: not stub.ListContainers(manager_pb2.ListContainersRequest(all=True), timeout=t).containers, 60,
+             interval=0.3, what="all containers and tasks to be gone")
+        for net in stub.ListNetworks(manager_pb2.ListNetworksRequest(), timeout=t).networks:
+            stub.RemoveNetwork(manager_pb2.NetworkRef(ref=net.name), timeout=t)
+        for node in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes:
+            if node.availability != "active" or node.labels:
+                stub.UpdateNode(manager_pb2.UpdateNodeRequest(ref=node.id, label_rm=list(node.labels),
+                                                              availability="active"), timeout=t)
+    finally:
+        channel.close()
