@@ -5,13 +5,13 @@ import asyncio
 import logging
 import random
 import secrets
-from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import grpc
 
 from manager import errors
 from manager.agents import AgentPool
+from manager.clock import now, stamp
 from manager.scheduler import NoFit, TaskRequest, place
 from manager.state import ClusterState, UnknownRef
 from manager.networks import check_networks
@@ -25,9 +25,6 @@ log = logging.getLogger("shoal.manager.containers")
 PLACEMENT_ATTEMPTS = 8
 WAIT_TIMEOUT = 24 * 3600.0
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
@@ -103,7 +100,7 @@ class ContainerOps:
         strategy = spec.strategy or self.strategy
         container = types_pb2.Container(
             id=secrets.token_hex(16), spec=spec, desired_state="running",
-            status=types_pb2.ContainerStatus(state="pending"), created_at=_now(),
+            status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
         )
         for _ in range(PLACEMENT_ATTEMPTS):
             async with self._place_lock:

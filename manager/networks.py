@@ -7,7 +7,7 @@ import secrets
 from manager import errors
 from manager.state import ClusterState
 from manager.store import Conflict, Store
-from manager.tasks import now, stamp
+from manager.clock import now, stamp
 from manager.validation import InvalidField, check_name
 from protos.shoal.v1 import manager_pb2, types_pb2
 

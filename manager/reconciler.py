@@ -12,7 +12,8 @@ from typing import Callable
 from manager.scheduler import NoFit, parse_constraint
 from manager.state import ClusterState
 from manager.store import NotLeader, Store
-from manager.tasks import TaskDriver, now, parse_stamp
+from manager.clock import now, parse_stamp
+from manager.tasks import TaskDriver
 from manager.updater import Updater
 from protos.etcdv3.client import EtcdError
 from protos.shoal.v1 import types_pb2

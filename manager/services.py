@@ -8,7 +8,7 @@ from manager import errors
 from manager.networks import NetworkOps, check_networks
 from manager.state import ClusterState, UnknownRef
 from manager.store import Conflict, Store
-from manager.tasks import now, stamp
+from manager.clock import now, stamp
 from manager.validation import InvalidField, check_name, check_run
 from protos.shoal.v1 import manager_pb2, types_pb2
 

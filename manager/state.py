@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
+from manager.clock import now, parse_stamp
 from manager.scheduler import NodeSnapshot
 from protos import etcd_keys
 from protos.shoal.v1 import agent_pb2, types_pb2
@@ -300,19 +299,9 @@ class ClusterState:
 REPORT_GRACE_SECONDS = 15
 
 
-def _recent(stamp: str) -> bool:
-    # Docker writes nanoseconds ("...:53.182987654Z"); fromisoformat takes at most microseconds.
-    m = re.fullmatch(r"([0-9T:-]{19})(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", stamp)
-    if not m:
-        return False
-    try:
-        t = datetime.fromisoformat(m.group(1) + "." + (m.group(2) or "0")[:6].ljust(6, "0")
-                                   + ("+00:00" if m.group(3) in (None, "Z") else m.group(3)))
-    except ValueError:
-        return False
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return abs((datetime.now(timezone.utc) - t).total_seconds()) < REPORT_GRACE_SECONDS
+def _recent(text: str) -> bool:
+    t = parse_stamp(text)
+    return t is not None and abs((now() - t).total_seconds()) < REPORT_GRACE_SECONDS
 
 
 def _unique_prefix(ref: str, table: dict, kind: str) -> str:

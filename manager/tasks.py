@@ -10,11 +10,12 @@ import asyncio
 import logging
 import random
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import grpc
 
 from manager.agents import AgentPool
+from manager.clock import now, stamp
 from manager.scheduler import NoFit, TaskRequest, parse_constraint, place
 from manager.state import ClusterState
 from manager.store import Conflict, NetworkFull, Store
@@ -25,24 +26,6 @@ log = logging.getLogger("shoal.manager.tasks")
 
 DEFAULT_STOP_GRACE_S = 10
 MAX_CONCURRENT_AGENT_CALLS = 32
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def stamp(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds")
-
-
-def parse_stamp(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def task_name(service: types_pb2.Service, slot: int, node_name: str = "") -> str:

@@ -15,7 +15,8 @@ from typing import Callable
 from manager.scheduler import NoFit
 from manager.state import ClusterState
 from manager.store import Conflict, NotLeader, Store
-from manager.tasks import TaskDriver, now, stamp
+from manager.clock import now, stamp
+from manager.tasks import TaskDriver
 from protos.etcdv3.client import EtcdError
 from protos.shoal.v1 import types_pb2
 
