@@ -18,15 +18,13 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from tests.integration.polling import poll
+
 
 ETCD_BINARY = os.environ.get("SHOAL_TEST_ETCD", shutil.which("etcd") or "/usr/bin/etcd")
 _LIVE: dict[int, subprocess.Popen] = {}
@@ -37,20 +35,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition"
-) -> T:
-    """Poll ``predicate`` until it returns something truthy or ``timeout`` elapses."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass(frozen=True)
@@ -169,7 +153,7 @@ class EtcdServer:
         raise KeyError(name)
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
-        wait_until(self.healthy, timeout, interval=0.05, what=f"etcd at {self.endpoint} to be healthy")
+        poll(self.healthy, timeout, interval=0.05, what=f"etcd at {self.endpoint} to be healthy")
 
     def kill(self) -> None:
         """SIGKILL the process (simulated crash); the data dir stays for a restart."""

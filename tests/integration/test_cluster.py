@@ -189,7 +189,7 @@ def test_drain_keeps_new_containers_off(shoal):
 
 def test_killed_agent_leaves_and_its_restart_readopts_without_duplicates(shoal, cluster):
     host = cluster.hosts[1]
-    shoal("run", "-d", "--name", "keep", "--constraint", f"node.hostname!=nothing", "--constraint",
+    shoal("run", "-d", "--name", "keep", "--constraint", "node.hostname!=nothing", "--constraint",
           f"node.name=={host.name}", *IDLE)
     before = {c["name"]: c for c in shoal.json("ps")}["keep"]
     cluster.kill_agent(host)

@@ -21,6 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.integration.polling import poll
+
 import pytest
 
 from shoal import devhosts, devimage
@@ -66,17 +68,6 @@ def short_state_dir(tmp_path_factory, name: str) -> Path:
     if len(str(d)) > 40:
         d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
     return d / "state"
-
-
-def poll(check, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not true within {timeout} s (last: {last!r})")
 
 
 def recorded_pids(state_dir: Path) -> list[tuple[str, int, int]]:
@@ -194,7 +185,7 @@ def test_published_port_reachable_from_other_host(xcluster):
             r = c.host_exec(h2, ["/bin/busybox", "wget", "-qO-", url], timeout=10)
             return r.stdout.strip() if r.returncode == 0 else None
 
-        assert poll(fetch, 20, f"wget {url} from {h2.name}") == "shoal-from-h1"
+        assert poll(fetch, 20, interval=0.1, what=f"wget {url} from {h2.name}") == "shoal-from-h1"
         ctr.reload()
         assert ctr.status == "running"
     finally:
@@ -323,7 +314,7 @@ def test_agent_and_manager_lifecycle(tmp_path_factory):
         c.kill_agent(h)
         pid, start = before["agent:shoaly-h1"]
         assert not _running(pid, start)
-        poll(lambda: not _accepts(h.ip, 7071), 5, "agent port closed")
+        poll(lambda: not _accepts(h.ip, 7071), 5, interval=0.1, what="agent port closed")
         # the record says dead, seen from a fresh object too
         assert DevCluster.load(state_dir).status()["procs"]["agent:shoaly-h1"]["running"] is False
         with pytest.raises(DevClusterError, match="no agent"):
@@ -349,7 +340,7 @@ def test_agent_and_manager_lifecycle(tmp_path_factory):
         pids = recorded_pids(state_dir)
         dockerd = [(p, s) for k, p, s in pids if k == "dockerd:shoaly-h1"][0]
         assert _signal(*dockerd, signal.SIGKILL)
-        poll(lambda: not _running(*dockerd), 10, "dockerd killed")
+        poll(lambda: not _running(*dockerd), 10, interval=0.1, what="dockerd killed")
         assert _running(cpid, cstart)  # the container outlives its dockerd
 
         c.down()
