@@ -265,3 +265,57 @@ class NetworkRef(_message.Message):
     REF_FIELD_NUMBER: _ClassVar[int]
     ref: str
     def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class RemoveNodeRequest(_message.Message):
+    __slots__ = ("ref", "force")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    force: bool
+    def __init__(self, ref: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("token", "role", "node_id", "csr")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CSR_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    role: str
+    node_id: str
+    csr: bytes
+    def __init__(self, token: _Optional[str] = ..., role: _Optional[str] = ..., node_id: _Optional[str] = ..., csr: _Optional[bytes] = ...) -> None: ...
+
+class JoinReply(_message.Message):
+    __slots__ = ("certificate", "ca", "ca_key", "common_name")
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CA_FIELD_NUMBER: _ClassVar[int]
+    CA_KEY_FIELD_NUMBER: _ClassVar[int]
+    COMMON_NAME_FIELD_NUMBER: _ClassVar[int]
+    certificate: bytes
+    ca: bytes
+    ca_key: bytes
+    common_name: str
+    def __init__(self, certificate: _Optional[bytes] = ..., ca: _Optional[bytes] = ..., ca_key: _Optional[bytes] = ..., common_name: _Optional[str] = ...) -> None: ...
+
+class RenewRequest(_message.Message):
+    __slots__ = ("csr",)
+    CSR_FIELD_NUMBER: _ClassVar[int]
+    csr: bytes
+    def __init__(self, csr: _Optional[bytes] = ...) -> None: ...
+
+class JoinTokenRequest(_message.Message):
+    __slots__ = ("role", "rotate")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    rotate: bool
+    def __init__(self, role: _Optional[str] = ..., rotate: _Optional[bool] = ...) -> None: ...
+
+class JoinTokenReply(_message.Message):
+    __slots__ = ("role", "token")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    token: str
+    def __init__(self, role: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...

@@ -85,6 +85,11 @@ class ManagerStub:
                 request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.SerializeToString,
                 response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.Node.FromString,
                 _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveNode',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+                _registered_method=True)
         self.CreateService = channel.unary_unary(
                 '/shoal.v1.Manager/CreateService',
                 request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.CreateServiceRequest.SerializeToString,
@@ -165,6 +170,21 @@ class ManagerStub:
                 request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
                 response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/shoal.v1.Manager/Join',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.FromString,
+                _registered_method=True)
+        self.Renew = channel.unary_unary(
+                '/shoal.v1.Manager/Renew',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RenewRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.FromString,
+                _registered_method=True)
+        self.JoinToken = channel.unary_unary(
+                '/shoal.v1.Manager/JoinToken',
+                request_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenReply.FromString,
+                _registered_method=True)
 
 
 class ManagerServicer:
@@ -225,6 +245,12 @@ class ManagerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNode(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -326,6 +352,26 @@ class ManagerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """Served on the join listener only (TLS without client certificates); the token authenticates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Renew(self, request, context):
+        """mTLS: a new certificate for the caller's own name and role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JoinToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -378,6 +424,11 @@ def add_ManagerServicer_to_server(servicer, server):
                     servicer.UpdateNode,
                     request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.FromString,
                     response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.Node.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
             ),
             'CreateService': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateService,
@@ -458,6 +509,21 @@ def add_ManagerServicer_to_server(servicer, server):
                     servicer.RemoveNetwork,
                     request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.FromString,
                     response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.SerializeToString,
+            ),
+            'Renew': grpc.unary_unary_rpc_method_handler(
+                    servicer.Renew,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.RenewRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.SerializeToString,
+            ),
+            'JoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.JoinToken,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -730,6 +796,33 @@ class Manager:
             '/shoal.v1.Manager/UpdateNode',
             protos_dot_shoal_dot_v1_dot_manager__pb2.UpdateNodeRequest.SerializeToString,
             protos_dot_shoal_dot_v1_dot_types__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveNode',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveNodeRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1162,6 +1255,87 @@ class Manager:
             '/shoal.v1.Manager/RemoveNetwork',
             protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
             protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/Join',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.JoinRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Renew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/Renew',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.RenewRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.JoinReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/JoinToken',
+            protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_manager__pb2.JoinTokenReply.FromString,
             options,
             channel_credentials,
             insecure,

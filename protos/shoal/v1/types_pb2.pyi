@@ -17,7 +17,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class ContainerSpec(_message.Message):
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -56,7 +57,8 @@ class ContainerSpec(_message.Message):
     health: HealthCheck
     entrypoint: _containers.RepeatedScalarFieldContainer[str]
     networks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ...) -> None: ...
+    secret_env: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("test", "interval_ns", "timeout_ns", "retries", "start_period_ns")
