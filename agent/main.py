@@ -17,10 +17,16 @@ from agent.routes import NodeFollower, RouteTable, peer_addresses
 from agent.runtime.base import Observed
 from agent.runtime.base import RuntimeFailure
 from agent.runtime.docker import DockerRuntime
+from agent import revocations
 from agent.server import build_server
+from pki import ca as ca_mod
+from pki import files
+from pki.grpc_tls import Revocations
+from pki.join import JoinRefused, join, join_address, remote_renewer
+from pki.renewal import Holder, keep_renewed
 from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
-from protos.etcdv3.client import EtcdClient
+from protos.etcdv3.client import EtcdClient, TlsConfig
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent")
@@ -45,6 +51,47 @@ class AgentConfig:
     dns_upstreams: list[tuple[str, int]] | None = None   # None: the host's /etc/resolv.conf
     dns_ttl: int = 5
     host_routes: bool = False
+    join_token: str = ""
+    managers: list[str] = field(default_factory=list)   # API addresses: joins go to port + 1
+    etcd_tls: dict[str, Path] = field(default_factory=dict)
+
+
+class ConfigError(Exception):
+    pass
+
+
+async def node_credentials(cfg: AgentConfig, node_id: str) -> files.Credentials:
+    """The node's certificate from the state dir, or a new one by joining with the token."""
+    creds = files.load(cfg.state_dir, "node")
+    if creds is not None and creds.identity.common_name == node_id and \
+            creds.identity.not_after > datetime.now(timezone.utc):
+        return creds
+    if not cfg.join_token:
+        why = "has expired" if creds is not None else "does not exist yet"
+        raise ConfigError(f"--join-token: this node's certificate {why}; give the agent join token "
+                          "(`shoal cluster join-token agent` prints it)")
+    last = ""
+    for manager in cfg.managers:
+        try:
+            creds, _ = await join(join_address(manager), cfg.join_token, ca_mod.ROLE_AGENT, node_id)
+        except (JoinRefused, OSError) as exc:
+            last = str(exc)
+            log.warning("join via %s failed: %s", manager, exc)
+            continue
+        files.save(cfg.state_dir, "node", creds)
+        log.info("joined the cluster as node %s (certificate serial %s)", node_id, creds.identity.serial)
+        return creds
+    raise ConfigError(f"--join-token: could not join ({last})")
+
+
+def etcd_tls(cfg: AgentConfig, creds: files.Credentials | None) -> TlsConfig | None:
+    if not any(u.startswith("https://") for u in cfg.etcd):
+        return None
+    def pick(name: str, default: bytes | None) -> bytes | None:
+        path = cfg.etcd_tls.get(name)
+        return path.read_bytes() if path else default
+    return TlsConfig(ca=pick("ca", creds.ca if creds else None), cert=pick("cert", creds.cert if creds else None),
+                     key=pick("key", creds.key if creds else None))
 
 
 def load_node_id(state_dir: Path) -> str:
@@ -80,6 +127,10 @@ async def serve(cfg: AgentConfig) -> None:
     if cfg.insecure:
         log.warning("WARNING: --insecure: the agent API is served WITHOUT TLS; anyone who can reach %s controls this host's containers", cfg.listen)
     node_id = load_node_id(cfg.state_dir)
+    holder: Holder | None = None
+    if not cfg.insecure:
+        holder = Holder(cfg.state_dir, "node", await node_credentials(cfg, node_id))
+    revoked = Revocations()
     runtime = DockerRuntime(cfg.docker, node_id, dns_search=(cfg.dns_domain,))
     registered_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     engine = await runtime.info()
@@ -138,7 +189,7 @@ async def serve(cfg: AgentConfig) -> None:
                 await asyncio.to_thread(overlay.attach, o.pid, a.vni, a.ip, a.subnet, f"eth{i + 1}")
             plumbed.add(o.id)
 
-    etcd = EtcdClient(cfg.etcd)
+    etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, holder.current if holder else None))
     async def networks_in_use(vnis: set[int]) -> None:
         async with plumbing:
             await asyncio.to_thread(overlay.prune, vnis)
@@ -146,7 +197,7 @@ async def serve(cfg: AgentConfig) -> None:
     registration = Registration(etcd, node_id, cfg.lease_ttl, node_record, runtime, plumb=plumb,
                                 plumbed=plumbed.__contains__, networks_in_use=networks_in_use)
     service = AgentService(runtime, describe, registration.request_sync, plumb=plumb)
-    server = build_server(cfg.listen, service, insecure=cfg.insecure)
+    server = build_server(cfg.listen, service, (lambda: holder.current) if holder else None, revoked)
     await server.start()
     log.info("agent %s (%s) serving on %s, advertised as %s", cfg.name, node_id, cfg.listen, cfg.advertise)
 
@@ -179,6 +230,10 @@ async def serve(cfg: AgentConfig) -> None:
              asyncio.create_task(watch_engine(), name="engine-events"),
              asyncio.create_task(view.run(), name="cluster-view")]
     tasks.append(asyncio.create_task(follower.run(), name="host-network"))
+    tasks.append(asyncio.create_task(revocations.follow(etcd, revoked), name="revocations"))
+    if holder is not None:
+        tasks.append(asyncio.create_task(
+            keep_renewed(holder, remote_renewer(cfg.managers, lambda: holder.current)), name="renewal"))
     stopper = asyncio.create_task(stop.wait())
     try:
         # A loop that dies must take the agent down (and be restarted by its supervisor),

@@ -11,12 +11,15 @@ import grpc
 
 from manager.containers import ContainerOps
 from manager.election import Election
+from manager import errors
 from manager.errors import ApiError
+from manager.membership import Membership
 from manager.networks import NetworkOps
 from manager.nodes import NodeOps
 from manager.peers import Peers
 from manager.services import ServiceOps
 from manager.store import NotLeader
+from pki.grpc_tls import caller
 from protos.etcdv3.client import EtcdError
 from protos.shoal.v1 import manager_pb2, manager_pb2_grpc
 
@@ -68,7 +71,8 @@ def write(method):
 
 class ManagerService(manager_pb2_grpc.ManagerServicer):
     def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, networks: NetworkOps,
-                 election: Election, peers: Peers):
+                 election: Election, peers: Peers, membership: Membership | None = None):
+        self.membership = membership
         self.networks = networks
         self.containers = containers
         self.nodes = nodes
@@ -189,3 +193,29 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     @write
     async def RemoveNetwork(self, request, context):
         return manager_pb2.RemoveReply(id=await self.networks.remove(request.ref))
+
+    # ---- membership --------------------------------------------------------
+    def _members(self) -> Membership:
+        if self.membership is None:
+            raise errors.FailedPrecondition("this manager runs with --insecure: it has no CA and issues no certificates")
+        return self.membership
+
+    @write
+    async def RemoveNode(self, request, context):
+        removed = await self._members().remove_node(request)
+        return manager_pb2.RemoveReply(id=removed[0])
+
+    @read
+    async def Join(self, request, context):
+        return await self._members().join(request)
+
+    @read
+    async def Renew(self, request, context):
+        who = caller(context)
+        if who is None:
+            raise errors.Unauthenticated("Renew: a client certificate is required")
+        return await self._members().renew(who, request)
+
+    @write
+    async def JoinToken(self, request, context):
+        return await self._members().join_token(request)

@@ -28,3 +28,7 @@ class Unavailable(ApiError):
 
 class ResourceExhausted(ApiError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unauthenticated(ApiError):
+    code = grpc.StatusCode.UNAUTHENTICATED

@@ -5,7 +5,9 @@ import asyncio
 import logging
 import secrets
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 
 from manager.agents import AgentPool
 from manager.api import ManagerService
@@ -17,7 +19,9 @@ from manager.nodes import NodeOps
 from manager.orphans import sweep_orphans
 from manager.peers import Peers
 from manager.reconciler import Reconciler
-from manager.server import build_server
+from manager.bootstrap import init_etcd
+from manager.membership import Membership
+from manager.server import Security, build_server
 from manager.services import ServiceOps
 from manager.state import ClusterState
 from manager.store import Store
@@ -25,7 +29,12 @@ from manager.tasks import TaskDriver
 from manager.updater import Updater
 from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
-from protos.etcdv3.client import EtcdClient, EtcdError
+from pki import ca as ca_mod
+from pki import files
+from pki.cluster_files import load_authority
+from pki.join import join, join_address
+from pki.renewal import Holder, keep_renewed, local_renewer
+from protos.etcdv3.client import EtcdClient, EtcdError, TlsConfig
 
 log = logging.getLogger("shoal.manager")
 
@@ -41,6 +50,46 @@ class ManagerConfig:
     dns: str = ""                     # HOST:PORT to serve the cluster zone on; "": off
     dns_domain: str = "shoal"
     dns_upstreams: tuple[tuple[str, int], ...] = ()
+    state_dir: Path = Path("/var/lib/shoal/manager")
+    join_listen: str = ""             # "": the API port + 1
+    join_token: str = ""              # to join an existing cluster as a further manager
+    join_manager: str = ""            # API address of a manager of that cluster
+    cert_lifetime: timedelta = ca_mod.DEFAULT_LIFETIME
+    etcd_tls: dict[str, Path] = field(default_factory=dict)   # "ca", "cert", "key": overrides
+
+
+class ConfigError(Exception):
+    pass
+
+
+async def load_credentials(cfg: ManagerConfig) -> tuple[files.Credentials, ca_mod.Authority]:
+    """The manager's certificate and the CA key: from the state dir, or by joining with a manager token."""
+    creds = files.load(cfg.state_dir, "manager")
+    authority = load_authority(cfg.state_dir)
+    if creds is None or authority is None:
+        if not cfg.join_token:
+            raise ConfigError(f"--state-dir: {cfg.state_dir} holds no manager credentials; run `shoal cluster init "
+                              f"--state-dir {cfg.state_dir}` for a new cluster, or give --join-token and --join")
+        if not cfg.join_manager:
+            raise ConfigError("--join: the API address of a manager of the cluster is needed with --join-token")
+        creds, ca_key = await join(join_address(cfg.join_manager), cfg.join_token, ca_mod.ROLE_MANAGER)
+        files.write_private(cfg.state_dir / "ca.key", ca_key)
+        files.save(cfg.state_dir, "manager", creds)
+        authority = ca_mod.Authority.load(creds.ca, ca_key)
+        log.info("joined the cluster as manager %s", creds.identity.common_name)
+    if creds.ca != authority.pem:
+        raise ConfigError(f"--state-dir: {cfg.state_dir}/manager.pem is not from the CA in ca.pem")
+    return creds, authority
+
+
+def etcd_tls(cfg: ManagerConfig, creds: files.Credentials | None) -> TlsConfig | None:
+    if not any(u.startswith("https://") for u in cfg.etcd):
+        return None
+    def pick(name: str, default: bytes | None) -> bytes | None:
+        path = cfg.etcd_tls.get(name)
+        return path.read_bytes() if path else default
+    return TlsConfig(ca=pick("ca", creds.ca if creds else None), cert=pick("cert", creds.cert if creds else None),
+                     key=pick("key", creds.key if creds else None))
 
 
 async def _first_load(store: Store) -> None:
@@ -58,21 +107,33 @@ async def _first_load(store: Store) -> None:
 async def serve(cfg: ManagerConfig) -> None:
     if cfg.insecure:
         log.warning("WARNING: --insecure: the manager API is served WITHOUT TLS; anyone who can reach %s controls the cluster", cfg.listen)
-    manager_id = secrets.token_hex(6)
-    etcd = EtcdClient(cfg.etcd)
+    holder: Holder | None = None
+    authority = None
+    if cfg.insecure:
+        manager_id = secrets.token_hex(6)
+        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, None))
+    else:
+        creds, authority = await load_credentials(cfg)
+        holder = Holder(cfg.state_dir, "manager", creds)
+        manager_id = creds.identity.common_name
+        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, creds))
     state = ClusterState()
     election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
     store = Store(etcd, state, term=lambda: election.term if election.is_leader else 0)
-    pool = AgentPool(insecure=cfg.insecure)
-    peers = Peers(insecure=cfg.insecure)
+    pool = AgentPool(holder, state.node_at)
+    peers = Peers(holder)
     place_lock = asyncio.Lock()
     driver = TaskDriver(state, store, pool, place_lock, cfg.strategy)
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
     networks = NetworkOps(state, store)
+    membership = Membership(state, store, authority, cfg.cert_lifetime) if authority else None
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
-                             ServiceOps(state, store, networks), networks, election, peers)
-    server = build_server(cfg.listen, service, insecure=cfg.insecure)
+                             ServiceOps(state, store, networks), networks, election, peers, membership)
+    security = None
+    if holder is not None:
+        security = Security(lambda: holder.current, state.revoked, cfg.join_listen or join_address(cfg.listen))
+    server = build_server(cfg.listen, service, security)
     dns_server = None
     if cfg.dns:
         zone = Zone(cfg.dns_domain)
@@ -82,8 +143,15 @@ async def serve(cfg: ManagerConfig) -> None:
         await dns_server.start(host, int(port))
         log.info("DNS for *.%s on %s", cfg.dns_domain, cfg.dns)
     await _first_load(store)
+    if authority is not None:
+        # Refuses to serve a cluster whose etcd holds another CA; creates the join tokens once.
+        await init_etcd(etcd, authority)
     await server.start()
-    log.info("manager %s serving on %s (strategy %s)", manager_id, cfg.listen, cfg.strategy)
+    if security is not None:
+        log.info("manager %s serving on %s with mutual TLS, joins on %s (strategy %s)", manager_id, cfg.listen,
+                 security.join_listen, cfg.strategy)
+    else:
+        log.info("manager %s serving on %s (strategy %s)", manager_id, cfg.listen, cfg.strategy)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,6 +163,11 @@ async def serve(cfg: ManagerConfig) -> None:
         asyncio.create_task(reconciler.run(), name="reconciler"),
         asyncio.create_task(sweep_orphans(state, store, pool, lambda: election.is_leader), name="orphans"),
     ]
+    if holder is not None and authority is not None:
+        who = holder.current.identity
+        tasks.append(asyncio.create_task(keep_renewed(holder, local_renewer(authority, cfg.cert_lifetime,
+                                                                            who.common_name, who.role)),
+                                         name="renewal"))
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from manager.channels import Channels
+from pki.ca import MANAGER_NAME
+from pki.renewal import Holder
 from protos.shoal.v1 import manager_pb2_grpc
 
 
 class Peers(Channels[manager_pb2_grpc.ManagerStub]):
-    def __init__(self, *, insecure: bool):
-        super().__init__(manager_pb2_grpc.ManagerStub, insecure=insecure)
+    def __init__(self, holder: Holder | None):
+        super().__init__(manager_pb2_grpc.ManagerStub, holder, lambda address: MANAGER_NAME)

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from manager.clock import now, parse_stamp
 from manager.scheduler import NodeSnapshot
+from pki.grpc_tls import Revocations
 from protos import etcd_keys
 from protos.shoal.v1 import agent_pb2, types_pb2
 
@@ -51,6 +52,11 @@ class ClusterState:
         self.services: dict[str, tuple[types_pb2.Service, int]] = {}
         self.networks: dict[str, tuple[types_pb2.Network, int]] = {}
         self.ipam: dict[str, dict[str, str]] = {}     # network -> {ip: container id}
+        self.join_tokens: dict[str, str] = {}          # role -> token text
+        self.issued: dict[str, dict[str, dict]] = {}   # common name -> {serial: {"role", "not_after"}}
+        # Shared with the TLS role check: kept as the same object across clear().
+        self.revoked: Revocations = getattr(self, "revoked", None) or Revocations()
+        self.revoked.replace(())
         # DNS endpoint records go straight to whoever serves them (the manager's --dns zone):
         # objects with apply(key, value | None) and reset().
         self.endpoint_sinks: list = getattr(self, "endpoint_sinks", [])
@@ -139,12 +145,34 @@ class ClusterState:
                 self.ipam.get(network, {}).pop(ip, None)
             else:
                 self.ipam.setdefault(network, {})[ip] = value.decode()
+        elif key.startswith(etcd_keys.PKI):
+            self._apply_pki(key, value)
         elif key.startswith(etcd_keys.ALLOC):
             node_id = key[len(etcd_keys.ALLOC):]
             if value is None:
                 self.alloc.pop(node_id, None)
             else:
                 self.alloc[node_id] = mod_revision
+
+    def _apply_pki(self, key: str, value: bytes | None) -> None:
+        if key.startswith(etcd_keys.REVOKED):
+            serial = key[len(etcd_keys.REVOKED):]
+            if value is None:
+                self.revoked.discard(serial)
+            else:
+                self.revoked.add(serial)
+        elif key.startswith(etcd_keys.JOIN_TOKENS):
+            role = key[len(etcd_keys.JOIN_TOKENS):]
+            if value is None:
+                self.join_tokens.pop(role, None)
+            else:
+                self.join_tokens[role] = value.decode()
+        elif key.startswith(etcd_keys.ISSUED):
+            cn, _, serial = key[len(etcd_keys.ISSUED):].partition("/")
+            if value is None:
+                self.issued.get(cn, {}).pop(serial, None)
+            else:
+                self.issued.setdefault(cn, {})[serial] = json.loads(value)
 
     def forget_tombstones(self, up_to_revision: int) -> None:
         """Once the watch has delivered a revision, no older echo can arrive."""
@@ -212,6 +240,11 @@ class ClusterState:
                 group_tasks=groups,
             ))
         return out
+
+    def node_at(self, address: str) -> str | None:
+        """The one live node advertising `address` (None if none or several claim it)."""
+        hits = [node_id for node_id, (node, _) in self.nodes.items() if node.address == address]
+        return hits[0] if len(hits) == 1 else None
 
     def resolve_node(self, ref: str) -> str:
         for node_id, (node, _) in self.nodes.items():

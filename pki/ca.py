@@ -20,7 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 ROLE_MANAGER = "manager"
 ROLE_AGENT = "agent"
 ROLE_ADMIN = "admin"
-ROLES = (ROLE_MANAGER, ROLE_AGENT, ROLE_ADMIN)
+ROLE_ETCD = "etcd"      # etcd's serving certificate: no Shoal API accepts it
+ROLES = (ROLE_MANAGER, ROLE_AGENT, ROLE_ADMIN, ROLE_ETCD)
 
 # The DNS name every manager certificate carries: clients verify the manager by role,
 # whichever address they dialled.

@@ -73,6 +73,9 @@ class Revocations:
     def add(self, serial: str) -> None:
         self._serials.add(serial)
 
+    def discard(self, serial: str) -> None:
+        self._serials.discard(serial)
+
     def __contains__(self, serial: str) -> bool:
         return serial in self._serials
 

@@ -20,6 +20,13 @@ SERVICES = ROOT + "services/"                  # services/<name>             -> 
 NETWORKS = ROOT + "networks/"                  # networks/<name>             -> shoal.v1.Network (subnet, VXLAN id)
 IPAM = ROOT + "ipam/"                          # ipam/<network>/<ip>         -> <container-id> (one owner per address)
 
+# The cluster's PKI, written by the managers. Agents may read only revoked/ (etcd roles).
+PKI = ROOT + "pki/"
+PKI_CA = PKI + "ca"                            # ca                          -> PEM of the cluster CA certificate (never its key)
+JOIN_TOKENS = PKI + "tokens/"                  # tokens/<agent|manager>      -> the join token (managers only can read it)
+ISSUED = PKI + "issued/"                       # issued/<common name>/<serial> -> {"role", "not_after"}
+REVOKED = PKI + "revoked/"                     # revoked/<serial>            -> {"common_name", "role", "not_after", "revoked_at"}
+
 # Written by the managers' election, under the leader's lease.
 LEADER = ROOT + "leader"                       # leader                      -> {"id": ..., "address": ...}
 
@@ -81,3 +88,15 @@ def parse_node_key(key: str) -> tuple[str, str, str] | None:
     if len(parts) == 3 and parts[1] == "endpoints":
         return parts[0], "endpoint", parts[2]
     return None
+
+
+def join_token(role: str) -> str:
+    return JOIN_TOKENS + role
+
+
+def issued(common_name: str, serial: str) -> str:
+    return f"{ISSUED}{common_name}/{serial}"
+
+
+def revoked(serial: str) -> str:
+    return REVOKED + serial

@@ -7,6 +7,12 @@ from pathlib import Path
 
 import grpc
 
+from datetime import datetime, timezone
+
+from pki import files
+from pki.ca import MANAGER_NAME
+from pki.files import Credentials
+from pki.grpc_tls import channel_credentials, expect_name
 from protos.limits import GRPC_OPTIONS
 from protos.shoal.v1 import manager_pb2_grpc
 
@@ -47,17 +53,46 @@ def resolve_manager(flag: str | None) -> str:
     raise NoManager("--manager: no manager address (give --manager HOST:PORT, set SHOAL_MANAGER, or run `shoal dev up`)")
 
 
+def resolve_credentials(tls_dir: str | None, insecure: bool) -> Credentials | None:
+    """--tls-dir (or $SHOAL_TLS_DIR: ca.pem, admin.pem, admin.key), else the context's files.
+    None only with --insecure, for a manager started with --insecure."""
+    if insecure:
+        return None
+    tls_dir = tls_dir or os.environ.get("SHOAL_TLS_DIR")
+    if tls_dir:
+        creds = files.load(Path(tls_dir), "admin")
+        where = f"--tls-dir {tls_dir}"
+    else:
+        ctx = read_context()
+        where = str(DEFAULT_CONTEXT)
+        try:
+            creds = Credentials(Path(ctx["ca"]).read_bytes(), Path(ctx["cert"]).read_bytes(),
+                                Path(ctx["key"]).read_bytes()) if ctx.get("cert") else None
+        except OSError as exc:
+            raise NoManager(f"{where}: cannot read the admin certificate ({exc})") from exc
+    if creds is None:
+        raise NoManager(f"{where}: no admin certificate (run `shoal cluster init` or `shoal dev up`, "
+                        "or give --tls-dir; --insecure only for a manager started with --insecure)")
+    try:
+        who = creds.identity
+    except ValueError as exc:
+        raise NoManager(f"{where}: the admin certificate is unreadable ({exc})") from exc
+    if who.not_after <= datetime.now(timezone.utc):
+        raise NoManager(f"{where}: the admin certificate expired at {who.not_after.isoformat(timespec='seconds')}")
+    return creds
+
+
 CONNECT_TIMEOUT = 3.0
 
 
-def connect(address: str) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
+def connect(address: str, creds: Credentials | None) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
     """address may list several managers (comma-separated): the first that answers is used;
     any manager serves reads and forwards writes to the leader."""
     addresses = [a.strip() for a in address.split(",") if a.strip()]
     if len(addresses) == 1:
-        return _channel(addresses[0])
+        return _channel(addresses[0], creds)
     for candidate in addresses:
-        channel, stub = _channel(candidate)
+        channel, stub = _channel(candidate, creds)
         try:
             grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
             return channel, stub
@@ -66,7 +101,11 @@ def connect(address: str) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
     raise NoManager(f"--manager: none of {', '.join(addresses)} answered within {CONNECT_TIMEOUT:.0f} s")
 
 
-def _channel(address: str) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
-    # TLS arrives with the cluster CA; until then the manager itself only runs with --insecure.
-    channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+def _channel(address: str, creds: Credentials | None) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
+    if creds is None:
+        channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+    else:
+        # Any manager of the cluster will do: the name checked is the role's, not the address.
+        channel = grpc.secure_channel(address, channel_credentials(creds.ca, creds),
+                                      options=[*GRPC_OPTIONS, *expect_name(MANAGER_NAME)])
     return channel, manager_pb2_grpc.ManagerStub(channel)

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from pki import cluster_files, files
 from shoal import devhosts, devimage
 
 STATE_FILE = "cluster.json"
@@ -340,9 +341,15 @@ def _tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _etcd_healthy(url: str) -> bool:
+def _etcd_healthy(url: str, tls_dir: Path | None = None) -> bool:
+    opener = _NO_PROXY_OPENER
+    if url.startswith("https://") and tls_dir is not None:
+        import ssl
+        ctx = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+        ctx.load_cert_chain(str(tls_dir / "manager.pem"), str(tls_dir / "manager.key"))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
     try:
-        with _NO_PROXY_OPENER.open(url + "/health", timeout=2) as r:
+        with opener.open(url + "/health", timeout=2) as r:
             body = json.loads(r.read().decode() or "{}")
     except (OSError, ValueError, urllib.error.URLError):
         return False
@@ -390,6 +397,7 @@ class DevCluster:
         start_agents: bool = True,
         start_manager: bool = True,
         python: str = sys.executable,
+        agent_token: str | None = None,
     ):
         self.state_dir = Path(state_dir).absolute()
         self.name = name
@@ -407,6 +415,7 @@ class DevCluster:
         self.start_agents = start_agents
         self.start_manager = start_manager
         self.python = python
+        self.agent_token = agent_token   # None: asked from the manager once it runs
         self.n_hosts = int(hosts)
 
         if self.n_hosts < 1:
@@ -454,16 +463,33 @@ class DevCluster:
 
     @property
     def manager_address(self) -> str:
-        return f"127.0.0.1:{self.manager_port}"
+        """On the bridge: the CLI and the hosts (for joining and renewals) reach it there."""
+        return f"{self.bridge_ip}:{self.manager_port}"
+
+    @property
+    def manager_dir(self) -> Path:
+        """The manager's state dir: the cluster CA, its key and the manager's certificate."""
+        return self.state_dir / "manager"
+
+    @property
+    def admin_dir(self) -> Path:
+        """The admin client certificate (ca.pem, admin.pem, admin.key) for the CLI."""
+        return self.state_dir / "admin"
 
     @property
     def etcd_url(self) -> str:
-        return f"http://127.0.0.1:{self.etcd_port}"
+        return f"https://127.0.0.1:{self.etcd_port}"
 
     @property
     def etcd_bridge_url(self) -> str:
         """etcd as the hosts reach it."""
-        return f"http://{self.bridge_ip}:{self.etcd_port}"
+        return f"https://{self.bridge_ip}:{self.etcd_port}"
+
+    def admin_credentials(self) -> files.Credentials:
+        creds = files.load(self.admin_dir, "admin")
+        if creds is None:
+            raise DevClusterError(f"{self.admin_dir}: no admin certificate (is the dev cluster up?)")
+        return creds
 
     @property
     def state_file(self) -> Path:
@@ -587,7 +613,7 @@ class DevCluster:
 
     # -- process records ------------------------------------------------------------
 
-    def _spawn(self, key: str, argv: list[str], log: Path) -> dict[str, Any]:
+    def _spawn(self, key: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab", buffering=0) as logf:
             logf.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
@@ -598,7 +624,7 @@ class DevCluster:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
-                env=_child_env(),
+                env={**_child_env(), **(env or {})},
                 cwd=str(self.state_dir),
             )
         st = _proc_stat(p.pid)
@@ -678,7 +704,8 @@ class DevCluster:
 
     def _etcd_argv(self) -> list[str]:
         p, peer = self.etcd_port, self.etcd_port + 1
-        client_urls = f"http://127.0.0.1:{p},http://{self.bridge_ip}:{p}"
+        client_urls = f"https://127.0.0.1:{p},https://{self.bridge_ip}:{p}"
+        ca, cert, key = files.paths(self.manager_dir, "etcd-server")
         return [
             _which("etcd"),
             "--name", self.name,
@@ -690,6 +717,9 @@ class DevCluster:
             "--initial-cluster", f"{self.name}=http://127.0.0.1:{peer}",
             "--initial-cluster-state", "new",
             "--initial-cluster-token", f"{self.name}-dev",
+            # Clients must show a certificate of the cluster CA, as in production.
+            "--cert-file", str(cert), "--key-file", str(key),
+            "--trusted-ca-file", str(ca), "--client-cert-auth",
         ]  # fmt: skip
 
     def _dockerd_argv(self, h: DevHost) -> list[str]:
@@ -709,7 +739,7 @@ class DevCluster:
         argv = [
             _which("nsenter"), f"--net={h.netns_path}",
             self.python, "-m", "shoal", "agent",
-            "--insecure",
+            "--manager", self.manager_address,
             "--etcd", self.etcd_bridge_url,
             "--advertise", h.agent_address,
             "--listen", h.agent_address,
@@ -731,7 +761,7 @@ class DevCluster:
     def _manager_argv(self) -> list[str]:
         argv = [
             self.python, "-m", "shoal", "manager",
-            "--insecure",
+            "--state-dir", str(self.manager_dir),
             "--etcd", self.etcd_url,
             "--listen", self.manager_address,
             "--strategy", self.strategy,
@@ -848,6 +878,9 @@ class DevCluster:
             for sub in ("data", "exec", "agent"):
                 (h.dir / sub).mkdir(parents=True, exist_ok=True)
 
+        progress("cluster CA and certificates")
+        created = cluster_files.create_files(self.manager_dir, self.admin_dir, cluster=self.name)
+        cluster_files.etcd_server_credentials(created.authority, self.manager_dir, ("127.0.0.1", self.bridge_ip))
         progress(f"etcd on 127.0.0.1:{self.etcd_port} and {self.bridge_ip}:{self.etcd_port}")
         (self.state_dir / "etcd").mkdir(mode=0o700, exist_ok=True)
         self._spawn("etcd", self._etcd_argv(), self.etcd_log())
@@ -855,7 +888,7 @@ class DevCluster:
             progress(f"dockerd on {h.name}")
             self._spawn(f"dockerd:{h.name}", self._dockerd_argv(h), self.dockerd_log(h))
 
-        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url), ETCD_READY_TIMEOUT, self.etcd_log())
+        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
         for h in self.hosts:
             self._wait_ready(
                 f"dockerd:{h.name}",
@@ -884,11 +917,41 @@ class DevCluster:
             progress(f"manager on {self.manager_address}")
             self._start_manager()
         if self.start_agents:
+            token = self.join_token("agent")
             for h in self.hosts:
                 progress(f"agent on {h.name} {h.agent_address}")
-                self._spawn(f"agent:{h.name}", self._agent_argv(h), self.agent_log(h))
+                # In the environment, not argv: a join token is a secret (`ps` shows argv).
+                self._spawn(f"agent:{h.name}", self._agent_argv(h), self.agent_log(h),
+                            env={"SHOAL_JOIN_TOKEN": token})
             for h in self.hosts:
                 self._wait_agent(h)
+
+    def join_token(self, role: str) -> str:
+        """The manager's current join token for role, asked over the admin API like `shoal cluster join-token`."""
+        cached = self.manager_dir / f"{role}-join.token"
+        if self.agent_token is not None and role == "agent":
+            files.write_private(cached, self.agent_token.encode())
+        if cached.exists():
+            # Kept next to the CA key it is worth less than, for restarts of hosts that never joined.
+            return cached.read_text().strip()
+        from protos.shoal.v1 import manager_pb2
+        from shoal.client import connect
+
+        channel, stub = connect(self.manager_address, self.admin_credentials())
+        deadline = time.monotonic() + MANAGER_READY_TIMEOUT
+        try:
+            while True:
+                try:
+                    token = stub.JoinToken(manager_pb2.JoinTokenRequest(role=role), timeout=5).token
+                    files.write_private(cached, token.encode())
+                    return token
+                except Exception as e:  # grpc.RpcError; the manager may not lead yet
+                    if time.monotonic() > deadline:
+                        raise DevClusterError(f"no {role} join token from the manager: {e}; "
+                                              f"log: {self.manager_log()}") from None
+                    time.sleep(0.2)
+        finally:
+            channel.close()
 
     def _docker_ping(self, h: DevHost) -> bool:
         if not h.docker_socket.exists():
@@ -909,7 +972,7 @@ class DevCluster:
         self._wait_ready(
             "manager",
             "manager",
-            lambda: _tcp_accepts("127.0.0.1", self.manager_port),
+            lambda: _tcp_accepts(self.bridge_ip, self.manager_port),
             MANAGER_READY_TIMEOUT,
             self.manager_log(),
         )
@@ -959,7 +1022,9 @@ class DevCluster:
             raise DevClusterError(f"agent on {h.name} is running already (pid {self._proc(key)['pid']})")
         rec = self._proc(key)
         argv = rec["argv"] if rec else self._agent_argv(h)
-        self._spawn(key, argv, self.agent_log(h))
+        # A host that joined keeps its certificate; one that never did needs the token.
+        env = None if files.load(h.dir / "agent", "node") else {"SHOAL_JOIN_TOKEN": self.join_token("agent")}
+        self._spawn(key, argv, self.agent_log(h), env=env)
         self._wait_agent(h)
 
     def kill_manager(self) -> None:
@@ -1009,7 +1074,7 @@ class DevCluster:
         if self._proc_running("etcd"):
             raise DevClusterError("etcd is running already")
         self._spawn("etcd", self._etcd_argv(), self.etcd_log())
-        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url), ETCD_READY_TIMEOUT, self.etcd_log())
+        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
 
     def status(self) -> dict[str, Any]:
         """What is recorded and whether each piece is there now."""

@@ -15,7 +15,15 @@ Behaviour in brief:
   that the request never left the client (connection could not be established);
   if a mutation fails after it may have reached a server, the outcome is unknown
   and :class:`EtcdUnavailable` is raised at once instead of applying it twice.
-* Other gRPC errors become :class:`EtcdError` carrying etcd's message.
+* Other gRPC errors become :class:`EtcdError` carrying etcd's message; the
+  ones callers act on have subclasses: :class:`EtcdPermissionDenied` (auth is
+  on and the caller's user/roles do not allow the request, for KV, Txn, Lease
+  and Watch alike), :class:`EtcdNotFound` (a user, role or lease that does not
+  exist; :class:`LeaseNotFound` is one) and :class:`EtcdAlreadyExists` (adding
+  a user or role that exists, so callers can be idempotent).
+* The Auth API (users, roles, permissions, enabling auth) is here too. Shoal's
+  etcd users have no password: with ``--client-cert-auth`` etcd takes the user
+  name from the client certificate's CN.
 * :meth:`EtcdClient.watch_prefix` never fails silently: a broken stream yields
   :class:`WatchInterrupted` once, reconnects with capped exponential back-off,
   yields :class:`WatchResumed` and continues exactly after the last delivered
@@ -25,21 +33,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
 
-from protos.etcdv3 import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from protos.etcdv3 import auth_pb2, kv_pb2, rpc_pb2, rpc_pb2_grpc
 
 __all__ = [
     "Compare",
+    "EtcdAlreadyExists",
     "EtcdClient",
     "EtcdError",
+    "EtcdNotFound",
+    "EtcdPermissionDenied",
     "EtcdUnavailable",
     "Event",
+    "KeyPermission",
     "KeyValue",
     "LeaseNotFound",
     "Op",
@@ -101,7 +113,25 @@ class EtcdUnavailable(EtcdError):
     """No endpoint answered within the timeout (or a mutation's outcome is unknown)."""
 
 
-class LeaseNotFound(EtcdError):
+class EtcdPermissionDenied(EtcdError):
+    """Auth is enabled and the caller's user (its certificate's CN) may not do this:
+    its roles grant no such permission on the key(s), or the user does not exist."""
+
+
+class EtcdNotFound(EtcdError):
+    """The named user, role or lease does not exist.
+
+    Caveat (etcd 3.4): auth management requests (user/role add, delete, grant,
+    auth disable...) from a caller whose CN is no etcd user also get "user name not
+    found", about the caller, not the target; a caller that is a user without the
+    root role gets :class:`EtcdPermissionDenied`."""
+
+
+class EtcdAlreadyExists(EtcdError):
+    """The user or role to add already exists."""
+
+
+class LeaseNotFound(EtcdNotFound):
     """The lease expired, was revoked or never existed."""
 
 
@@ -156,7 +186,33 @@ class WatchResumed:
 class TlsConfig:
     ca: bytes
     cert: bytes | None = None
-    key: bytes | None = None
+    key: bytes | None = field(default=None, repr=False)  # the private key stays out of reprs
+
+
+_PERMS = {
+    "read": auth_pb2.Permission.READ,
+    "write": auth_pb2.Permission.WRITE,
+    "readwrite": auth_pb2.Permission.READWRITE,
+}
+_PERM_NAMES = {v: k for k, v in _PERMS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPermission:
+    """One permission of a role: ``perm`` on ``[key, range_end)`` (only ``key`` when
+    ``range_end`` is empty)."""
+
+    perm: str  # "read" | "write" | "readwrite"
+    key: str
+    range_end: str
+
+    @property
+    def prefix(self) -> bool:
+        """True when the range is "every key starting with ``key``" (etcdctl --prefix)."""
+        key, range_end = _enc(self.key), _enc(self.range_end)
+        if key == b"\0" and range_end == b"\0":
+            return True  # the empty prefix: every key
+        return bool(key) and range_end == _prefix_end(key)
 
 
 _CMP_RESULT = {
@@ -295,6 +351,12 @@ def _range(key: str, prefix: bool) -> tuple[bytes, bytes]:
     return k, _prefix_end(k)
 
 
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what} name must be a non-empty string, got {name!r}")
+    return name
+
+
 def _range_request(key: bytes, range_end: bytes) -> rpc_pb2.RangeRequest:
     return rpc_pb2.RangeRequest(
         key=key,
@@ -359,14 +421,39 @@ async def _await_connection(channel: grpc.aio.Channel, deadline: float) -> str |
     return None
 
 
+# etcd's auth errors (rpctypes): FAILED_PRECONDITION "etcdserver: user name not
+# found" / "role name not found" / "user name already exists" / "role name already exists".
+_NOT_FOUND_MARKERS = ("user name not found", "role name not found")
+
+
 def _map_error(err: grpc.aio.AioRpcError) -> EtcdError:
-    code = err.code()
-    details = err.details() or code.name
+    return _error_for(err.code(), err.details() or err.code().name)
+
+
+def _error_for(code: grpc.StatusCode, details: str) -> EtcdError:
     if code in _RETRYABLE:
         return EtcdUnavailable(details, code)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return EtcdPermissionDenied(details, code)
     if code == grpc.StatusCode.NOT_FOUND and "lease not found" in details:
         return LeaseNotFound(details, code)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        if "already exists" in details:
+            return EtcdAlreadyExists(details, code)
+        if any(marker in details for marker in _NOT_FOUND_MARKERS):
+            return EtcdNotFound(details, code)
     return EtcdError(details, code)
+
+
+def _watch_refused(reason: str) -> EtcdError:
+    """The error for a watch etcd cancelled at creation. etcd 3.4 answers a watch the
+    user may not read with created + canceled and cancel_reason
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied"."""
+    if "permission denied" in reason.lower():
+        return EtcdPermissionDenied(
+            f"etcd refused the watch: {reason}", grpc.StatusCode.PERMISSION_DENIED
+        )
+    return EtcdError(f"etcd refused the watch: {reason or 'canceled'}")
 
 
 @dataclass
@@ -379,6 +466,7 @@ class _Endpoint:
     watch: Any = None
     lease: Any = None
     maintenance: Any = None
+    auth: Any = None
 
 
 def _parse_endpoint(url: str, tls: TlsConfig | None) -> _Endpoint:
@@ -458,7 +546,7 @@ class EtcdClient:
         self._closed = True
         for ep in self._endpoints:
             channel, ep.channel = ep.channel, None
-            ep.kv = ep.watch = ep.lease = ep.maintenance = None
+            ep.kv = ep.watch = ep.lease = ep.maintenance = ep.auth = None
             if channel is not None:
                 await channel.close()
 
@@ -480,6 +568,7 @@ class EtcdClient:
             ep.watch = rpc_pb2_grpc.WatchStub(ep.channel)
             ep.lease = rpc_pb2_grpc.LeaseStub(ep.channel)
             ep.maintenance = rpc_pb2_grpc.MaintenanceStub(ep.channel)
+            ep.auth = rpc_pb2_grpc.AuthStub(ep.channel)
         return ep
 
     async def _call(
@@ -651,6 +740,119 @@ class EtcdClient:
             return -1
         return resp.TTL if resp.TTL > 0 else -1
 
+    # -- auth
+    #
+    # Mutations that fail after they may have reached etcd raise EtcdUnavailable
+    # (outcome unknown) like put/delete; re-running one then raises
+    # EtcdAlreadyExists / EtcdNotFound if it had been applied. Enabling, disabling
+    # and granting are no-ops in etcd when already done, so they are retried freely.
+
+    async def auth_enable(self) -> None:
+        """Turn authentication on. etcd requires a user "root" holding the role "root"
+        first; after this, every request is checked against its user's roles."""
+        req = rpc_pb2.AuthEnableRequest()
+        await self._call(lambda ep, t: ep.auth.AuthEnable(req, timeout=t), idempotent=True)
+
+    async def auth_disable(self) -> None:
+        """Turn authentication off (needs the root role once auth is on)."""
+        req = rpc_pb2.AuthDisableRequest()
+        await self._call(lambda ep, t: ep.auth.AuthDisable(req, timeout=t), idempotent=True)
+
+    async def user_add(self, name: str) -> None:
+        """Add a user without a password (it authenticates by client certificate CN).
+        Raises :class:`EtcdAlreadyExists` if it exists."""
+        req = rpc_pb2.AuthUserAddRequest(
+            name=_check_name(name, "user"), options=auth_pb2.UserAddOptions(no_password=True)
+        )
+        await self._call(lambda ep, t: ep.auth.UserAdd(req, timeout=t), idempotent=False)
+
+    async def user_delete(self, name: str) -> None:
+        """Delete a user. Raises :class:`EtcdNotFound` if there is no such user."""
+        req = rpc_pb2.AuthUserDeleteRequest(name=_check_name(name, "user"))
+        await self._call(lambda ep, t: ep.auth.UserDelete(req, timeout=t), idempotent=False)
+
+    async def user_get(self, name: str) -> list[str]:
+        """The roles of a user. Raises :class:`EtcdNotFound` if there is no such user."""
+        req = rpc_pb2.AuthUserGetRequest(name=_check_name(name, "user"))
+        resp = await self._call(lambda ep, t: ep.auth.UserGet(req, timeout=t), idempotent=True)
+        return list(resp.roles)
+
+    async def user_list(self) -> list[str]:
+        req = rpc_pb2.AuthUserListRequest()
+        resp = await self._call(lambda ep, t: ep.auth.UserList(req, timeout=t), idempotent=True)
+        return list(resp.users)
+
+    async def user_grant_role(self, user: str, role: str) -> None:
+        """Grant ``role`` to ``user`` (a no-op if already granted). The role "root"
+        need not be added first; any other role must exist (else :class:`EtcdNotFound`)."""
+        req = rpc_pb2.AuthUserGrantRoleRequest(
+            user=_check_name(user, "user"), role=_check_name(role, "role")
+        )
+        await self._call(lambda ep, t: ep.auth.UserGrantRole(req, timeout=t), idempotent=True)
+
+    async def user_revoke_role(self, user: str, role: str) -> None:
+        """Revoke ``role`` from ``user``; etcd answers a plain :class:`EtcdError` when
+        the role was not granted."""
+        req = rpc_pb2.AuthUserRevokeRoleRequest(
+            name=_check_name(user, "user"), role=_check_name(role, "role")
+        )
+        await self._call(lambda ep, t: ep.auth.UserRevokeRole(req, timeout=t), idempotent=False)
+
+    async def role_add(self, name: str) -> None:
+        """Add a role. Raises :class:`EtcdAlreadyExists` if it exists."""
+        req = rpc_pb2.AuthRoleAddRequest(name=_check_name(name, "role"))
+        await self._call(lambda ep, t: ep.auth.RoleAdd(req, timeout=t), idempotent=False)
+
+    async def role_delete(self, name: str) -> None:
+        """Delete a role (it is also revoked from every user holding it). Raises
+        :class:`EtcdNotFound` if there is no such role."""
+        req = rpc_pb2.AuthRoleDeleteRequest(role=_check_name(name, "role"))
+        await self._call(lambda ep, t: ep.auth.RoleDelete(req, timeout=t), idempotent=False)
+
+    async def role_get(self, name: str) -> list[KeyPermission]:
+        """The permissions of a role. Raises :class:`EtcdNotFound` if there is no such role."""
+        req = rpc_pb2.AuthRoleGetRequest(role=_check_name(name, "role"))
+        resp = await self._call(lambda ep, t: ep.auth.RoleGet(req, timeout=t), idempotent=True)
+        return [
+            KeyPermission(_PERM_NAMES.get(p.permType, str(p.permType)), _dec(p.key), _dec(p.range_end))
+            for p in resp.perm
+        ]
+
+    async def role_list(self) -> list[str]:
+        req = rpc_pb2.AuthRoleListRequest()
+        resp = await self._call(lambda ep, t: ep.auth.RoleList(req, timeout=t), idempotent=True)
+        return list(resp.roles)
+
+    async def role_grant_permission(
+        self, role: str, key: str, *, prefix: bool, perm: str
+    ) -> None:
+        """Grant ``perm`` ("read" | "write" | "readwrite") on ``key`` to ``role``; with
+        ``prefix`` on every key starting with ``key`` (as ``etcdctl role grant-permission
+        --prefix``). Granting the same range again replaces its permission type."""
+        if perm not in _PERMS:
+            raise ValueError(f"perm must be one of {sorted(_PERMS)}, got {perm!r}")
+        k, range_end = _range(key, prefix)
+        if not k:
+            raise ValueError("key must not be empty (use prefix=True with \"\" for every key)")
+        req = rpc_pb2.AuthRoleGrantPermissionRequest(
+            name=_check_name(role, "role"),
+            perm=auth_pb2.Permission(permType=_PERMS[perm], key=k, range_end=range_end),
+        )
+        await self._call(
+            lambda ep, t: ep.auth.RoleGrantPermission(req, timeout=t), idempotent=True
+        )
+
+    async def role_revoke_permission(self, role: str, key: str, *, prefix: bool) -> None:
+        """Revoke the permission granted on exactly this key or prefix; etcd answers a
+        plain :class:`EtcdError` when there is none."""
+        k, range_end = _range(key, prefix)
+        req = rpc_pb2.AuthRoleRevokePermissionRequest(
+            role=_check_name(role, "role"), key=k, range_end=range_end
+        )
+        await self._call(
+            lambda ep, t: ep.auth.RoleRevokePermission(req, timeout=t), idempotent=False
+        )
+
     # -- watch
 
     def watch_prefix(
@@ -695,7 +897,7 @@ class EtcdClient:
                 if resp.canceled:
                     if resp.compact_revision:
                         raise WatchCompacted(resp.compact_revision)
-                    raise EtcdError(f"etcd refused the watch: {resp.cancel_reason or 'canceled'}")
+                    raise _watch_refused(resp.cancel_reason)
                 if interrupted:
                     interrupted = False
                     yield WatchResumed(next_rev)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import click
 import grpc
 
-from shoal.client import connect, resolve_manager
+from shoal.client import connect, resolve_credentials, resolve_manager
 
 CALL_TIMEOUT = 30.0
 
@@ -14,11 +14,14 @@ CALL_TIMEOUT = 30.0
 @dataclass
 class Ctx:
     manager_flag: str | None = None
+    tls_dir: str | None = None
+    insecure: bool = False
     _stub: object = field(default=None, repr=False)
 
     def stub(self):
         if self._stub is None:
-            _, self._stub = connect(resolve_manager(self.manager_flag))
+            _, self._stub = connect(resolve_manager(self.manager_flag),
+                                    resolve_credentials(self.tls_dir, self.insecure))
         return self._stub
 
 
@@ -28,7 +31,14 @@ pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
 def rpc_error_message(exc: grpc.RpcError) -> str:
     code = exc.code()
     details = exc.details() or code.name
-    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in details.lower():
+    lowered = details.lower()
+    if code == grpc.StatusCode.UNAVAILABLE and ("certificate_verify_failed" in lowered or "handshake" in lowered):
+        return ("TLS: the manager's certificate does not verify against this context's CA "
+                f"(another cluster, or not a Shoal manager): {details}")
+    if code == grpc.StatusCode.UNAVAILABLE and ("socket closed" in lowered or "connection reset" in lowered):
+        return ("TLS: the manager closed the connection during the handshake: our client certificate is "
+                f"refused (from another CA, expired, or revoked), or the manager serves no TLS: {details}")
+    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in lowered:
         return f"manager unreachable: {details}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"the manager did not answer in time ({details})"

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from shoal.cli.params import converter
+from shoal.durations import parse_duration
 from shoal.units import parse_cpus, parse_key_value, parse_size
 
 
@@ -39,6 +40,28 @@ def _address(ctx, param, value):
     return value
 
 
+def _lifetime(ctx, param, value):
+    from datetime import timedelta
+    try:
+        ns = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    if ns < 10 * 10**9:
+        raise click.BadParameter("must be at least 10s", ctx=ctx, param=param)
+    return timedelta(microseconds=ns // 1000)
+
+
+def _etcd_tls_options(f):
+    for name in ("key", "cert", "cacert"):
+        f = click.option(f"--etcd-{name}", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help=f"etcd client TLS {name} (default: this host's cluster certificate)")(f)
+    return f
+
+
+def _etcd_tls(cacert, cert, key) -> dict:
+    return {k: v for k, v in (("ca", cacert), ("cert", cert), ("key", key)) if v}
+
+
 @click.command("agent")
 @click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
 @click.option("--advertise", required=True, callback=_address, metavar="HOST:PORT", help="Address the manager uses to reach this agent.")
@@ -46,7 +69,9 @@ def _address(ctx, param, value):
 @click.option("--docker", default="unix:///var/run/docker.sock", show_default=True, help="Local Docker Engine socket.")
 @click.option("--name", default="", help="Node name (default: the hostname).")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Engine label of this node.")
-@click.option("--state-dir", default="/var/lib/shoal/agent", show_default=True, type=click.Path(path_type=Path), help="Where the node id is kept.")
+@click.option("--state-dir", default="/var/lib/shoal/agent", show_default=True, type=click.Path(path_type=Path), help="Where the node id and the node's certificate are kept.")
+@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Agent join token (`shoal cluster join-token agent`); needed until the node has its certificate.")
+@click.option("--manager", "managers", metavar="HOST:PORT[,...]", default="", help="Manager API address(es): joining (port+1) and certificate renewal.")
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a silent node disappears.")
 @click.option("--memory", callback=converter(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
 @click.option("--cpus", callback=converter(parse_cpus), metavar="N", help="CPUs offered to Shoal (default: the host's).")
@@ -55,24 +80,35 @@ def _address(ctx, param, value):
 @click.option("--dns-upstream", default="", metavar="HOST[:PORT],...|none", help="Where other names are forwarded (default: /etc/resolv.conf).")
 @click.option("--dns-ttl", default=5, show_default=True, type=click.IntRange(0, 3600))
 @click.option("--host-routes", is_flag=True, help="Route the other hosts' container subnets via those hosts (one L2 segment).")
-@click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
+@_etcd_tls_options
+@click.option("--insecure", is_flag=True, help="Serve WITHOUT TLS or authentication (tests of old setups only).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, lease_ttl, memory, cpus, dns_listen,
-              dns_domain, dns_upstream, dns_ttl, host_routes, insecure, log_level):
+def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, join_token, managers, lease_ttl, memory, cpus,
+              dns_listen, dns_domain, dns_upstream, dns_ttl, host_routes, etcd_cacert, etcd_cert, etcd_key, insecure,
+              log_level):
     """Run the agent of this host."""
-    from agent.main import AgentConfig, serve
+    from agent.main import AgentConfig, ConfigError, serve
 
-    if not insecure:
-        raise click.UsageError("--insecure: mutual TLS is not available yet; start the agent with --insecure")
+    manager_list = [m.strip() for m in managers.split(",") if m.strip()]
+    for m in manager_list:
+        host, sep, port = m.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise click.BadParameter(f'"{m}" is not HOST:PORT', param_hint="--manager")
+    if not insecure and not manager_list:
+        raise click.UsageError("--manager: the manager address is needed to join and to renew the node's certificate")
     _setup_logging(log_level)
     cfg = AgentConfig(
         etcd=etcd, advertise=advertise, listen=listen or advertise, docker=docker, name=name,
         labels=dict(label or []), state_dir=state_dir, lease_ttl=lease_ttl,
         memory_bytes=memory or 0, nano_cpus=cpus or 0, insecure=insecure,
         dns_listen=dns_listen, dns_domain=dns_domain, dns_upstreams=_upstreams(dns_upstream), dns_ttl=dns_ttl,
-        host_routes=host_routes,
+        host_routes=host_routes, join_token=join_token or "", managers=manager_list,
+        etcd_tls=_etcd_tls(etcd_cacert, etcd_cert, etcd_key),
     )
-    asyncio.run(serve(cfg))
+    try:
+        asyncio.run(serve(cfg))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _upstreams(text: str) -> list[tuple[str, int]] | None:
@@ -100,17 +136,28 @@ def _upstreams(text: str) -> list[tuple[str, int]] | None:
 @click.option("--dns", "dns", callback=_address, metavar="HOST:PORT", help="Also serve the cluster's DNS zone here.")
 @click.option("--dns-domain", default="shoal", show_default=True)
 @click.option("--dns-upstream", default="none", show_default=True, metavar="HOST[:PORT],...|none", help="Where other names are forwarded.")
-@click.option("--insecure", is_flag=True, help="Serve without TLS (required until the cluster CA lands).")
+@click.option("--state-dir", default="/var/lib/shoal/manager", show_default=True, type=click.Path(path_type=Path), help="The CA and this manager's certificate (`shoal cluster init` writes them).")
+@click.option("--join-listen", callback=_address, metavar="HOST:PORT", help="Where hosts without a certificate join (default: the --listen port + 1).")
+@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Manager join token, to join an existing cluster as a further manager.")
+@click.option("--join", "join_manager", callback=_address, metavar="HOST:PORT", help="API address of a manager of the cluster to join.")
+@click.option("--cert-lifetime", default="2160h", show_default=True, callback=_lifetime, metavar="DURATION", help="Lifetime of the certificates this manager issues.")
+@_etcd_tls_options
+@click.option("--insecure", is_flag=True, help="Serve WITHOUT TLS or authentication (tests of old setups only).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, dns_upstream, insecure, log_level):
+def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, dns_upstream, state_dir, join_listen,
+                join_token, join_manager, cert_lifetime, etcd_cacert, etcd_cert, etcd_key, insecure, log_level):
     """Run a manager (start several against one etcd for high availability)."""
-    from manager.main import ManagerConfig, serve
+    from manager.main import ConfigError, ManagerConfig, serve
 
-    if not insecure:
-        raise click.UsageError("--insecure: mutual TLS is not available yet; start the manager with --insecure")
     if listen.startswith(("0.0.0.0:", "[::]:")) and not advertise:
         raise click.UsageError("--advertise: required when --listen is a wildcard address")
     _setup_logging(log_level)
-    asyncio.run(serve(ManagerConfig(etcd=etcd, listen=listen, advertise=advertise or listen, strategy=strategy,
-                                    lease_ttl=lease_ttl, insecure=insecure, dns=dns or "", dns_domain=dns_domain,
-                                    dns_upstreams=tuple(_upstreams(dns_upstream) or ()))))
+    cfg = ManagerConfig(etcd=etcd, listen=listen, advertise=advertise or listen, strategy=strategy,
+                        lease_ttl=lease_ttl, insecure=insecure, dns=dns or "", dns_domain=dns_domain,
+                        dns_upstreams=tuple(_upstreams(dns_upstream) or ()), state_dir=state_dir,
+                        join_listen=join_listen or "", join_token=join_token or "", join_manager=join_manager or "",
+                        cert_lifetime=cert_lifetime, etcd_tls=_etcd_tls(etcd_cacert, etcd_cert, etcd_key))
+    try:
+        asyncio.run(serve(cfg))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None

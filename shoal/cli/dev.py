@@ -16,9 +16,9 @@ DEFAULT_STATE_DIR = Path("/var/lib/shoal/dev")
 READY_TIMEOUT = 90.0
 
 
-def wait_for_nodes(address: str, count: int, timeout: float = READY_TIMEOUT) -> list:
+def wait_for_nodes(address: str, creds, count: int, timeout: float = READY_TIMEOUT) -> list:
     """Polls the manager until `count` nodes are ready; returns them."""
-    channel, stub = connect(address)
+    channel, stub = connect(address, creds)
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     try:
@@ -66,10 +66,11 @@ def dev_up(hosts: int, state_dir: Path, strategy: str, host_memory: str | None, 
         with console.status("starting the dev cluster") as status:
             cluster.up(progress=lambda msg: (status.update(msg), console.log(msg)))
             status.update("waiting for the nodes to register")
-            wait_for_nodes(cluster.manager_address, hosts)
+            wait_for_nodes(cluster.manager_address, cluster.admin_credentials(), hosts)
     except DevClusterError as exc:
         raise click.ClickException(str(exc)) from None
-    write_context({"manager": cluster.manager_address, "dev_state_dir": str(state_dir)})
+    from pki.cluster_files import context_doc
+    write_context({**context_doc(cluster.manager_address, cluster.admin_dir), "dev_state_dir": str(state_dir)})
     click.echo(f"dev cluster up: {hosts} hosts, manager {cluster.manager_address}")
     click.echo(f"context written to {DEFAULT_CONTEXT}; try: shoal node ls")
 

@@ -18,11 +18,13 @@ from shoal.client import NoManager
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--manager", envvar="SHOAL_MANAGER", metavar="HOST:PORT", help="Manager address (else $SHOAL_MANAGER, else the dev context).")
+@click.option("--tls-dir", envvar="SHOAL_TLS_DIR", metavar="DIR", help="ca.pem, admin.pem, admin.key (else the context's).")
+@click.option("--insecure", is_flag=True, help="Plaintext, for a manager started with --insecure.")
 @click.version_option("0.1.0", prog_name="shoal")
 @click.pass_context
-def cli(click_ctx: click.Context, manager: str | None):
+def cli(click_ctx: click.Context, manager: str | None, tls_dir: str | None, insecure: bool):
     """Shoal: run containers across a cluster of Docker hosts."""
-    click_ctx.obj = Ctx(manager_flag=manager)
+    click_ctx.obj = Ctx(manager_flag=manager, tls_dir=tls_dir, insecure=insecure)
 
 
 for command in (container.run, container.ps, container.logs, container.stop, container.rm, container.inspect,

@@ -32,10 +32,19 @@ def free_port() -> int:
 class Shoal:
     """Runs the real `shoal` CLI against the test cluster's manager."""
     manager: str
+    tls_dir: str = ""
+
+    def at(self, manager: str) -> "Shoal":
+        """The same CLI, pointed at other manager address(es)."""
+        return Shoal(manager, self.tls_dir)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ, SHOAL_CONFIG_DIR="/nonexistent-shoal-config", SHOAL_TLS_DIR=self.tls_dir)
+        env.pop("SHOAL_MANAGER", None)
+        return env
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        env = dict(os.environ, SHOAL_CONFIG_DIR="/nonexistent-shoal-config")
-        env.pop("SHOAL_MANAGER", None)
+        env = self._env()
         r = subprocess.run([sys.executable, "-m", "shoal", "--manager", self.manager, *args],
                            capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
         if check and r.returncode != 0:
@@ -46,7 +55,7 @@ class Shoal:
         return json.loads(self(*args, "--format", "json").stdout)
 
     def popen(self, *args: str) -> subprocess.Popen:
-        env = dict(os.environ, SHOAL_CONFIG_DIR="/nonexistent-shoal-config")
+        env = self._env()
         return subprocess.Popen([sys.executable, "-m", "shoal", "--manager", self.manager, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
 
@@ -80,7 +89,7 @@ def cluster(tmp_path_factory):
         c.up()
         # The hosts' "upstream DNS": on the test bridge this fixture made, never the machine's resolvers.
         upstream = FakeResolver(BRIDGE_IP, UPSTREAM_PORT, UPSTREAM_NAMES)
-        wait_for_nodes(c.manager_address, 3)
+        wait_for_nodes(c.manager_address, c.admin_credentials(), 3)
         yield c
     finally:
         if upstream is not None:
@@ -91,7 +100,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def shoal(cluster):
-    s = Shoal(cluster.manager_address)
+    s = Shoal(cluster.manager_address, str(cluster.admin_dir))
     _reset(s, cluster)
     yield s
     _reset(s, cluster)
@@ -105,7 +114,7 @@ def _reset(s: Shoal, cluster) -> None:
 
     for host in cluster.hosts:
         cluster.start_host(host)  # starts only what a test killed
-    channel, stub = connect(cluster.manager_address)
+    channel, stub = connect(cluster.manager_address, cluster.admin_credentials())
     t = 30
     try:
         poll(lambda: len(stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes) == len(cluster.hosts), 30,

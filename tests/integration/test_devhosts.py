@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import os
 import signal
 import shutil
@@ -195,13 +196,27 @@ def test_published_port_reachable_from_other_host(xcluster):
 
 @needs_root_hosts
 def test_etcd_health_on_loopback_and_bridge(xcluster):
+    """etcd serves TLS only and wants a client certificate of the cluster CA, from the machine and from a host."""
     c = xcluster
-    with NO_PROXY.open(c.etcd_url + "/health", timeout=5) as r:
-        assert json.loads(r.read())["health"] == "true"
-    # hosts reach etcd at the bridge address
-    r = c.host_exec(c.hosts[1], ["/bin/busybox", "wget", "-qO-", c.etcd_bridge_url + "/health"])
-    assert r.returncode == 0, r
-    assert json.loads(r.stdout)["health"] == "true"
+    probe = (
+        "import ssl, sys, urllib.request\n"
+        "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+        "if len(sys.argv) > 3: ctx.load_cert_chain(sys.argv[3], sys.argv[4])\n"
+        "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))\n"
+        "try:\n"
+        "    print(opener.open(sys.argv[1] + '/health', timeout=5).read().decode())\n"
+        "except Exception as e:\n"
+        "    print('refused', type(e).__name__); sys.exit(1)\n"
+    )
+    m = c.manager_dir
+    with_cert = [str(m / "ca.pem"), str(m / "manager.pem"), str(m / "manager.key")]
+    r = subprocess.run([sys.executable, "-c", probe, c.etcd_url, *with_cert], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and json.loads(r.stdout)["health"] == "true", r
+    r = c.host_exec(c.hosts[1], [sys.executable, "-c", probe, c.etcd_bridge_url, *with_cert])
+    assert r.returncode == 0 and json.loads(r.stdout)["health"] == "true", r
+    # Without a client certificate: refused (no plaintext, no anonymous access).
+    r = subprocess.run([sys.executable, "-c", probe, c.etcd_url, with_cert[0]], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and r.stdout.startswith("refused"), r
 
 
 @needs_root_hosts
@@ -293,20 +308,21 @@ def test_agent_and_manager_lifecycle(tmp_path_factory):
         host_cpus=1.5,
         lease_ttl=6,
         python=fake,
+        agent_token="SHOAL-1-" + "0" * 64 + "-" + "f" * 32,   # the fake manager issues none
     )
     try:
         c.up()
         (h,) = c.hosts
         assert h.agent_address == "10.213.98.11:7071"
-        assert c.manager_address == f"127.0.0.1:{mport}"
+        assert c.manager_address == f"10.213.98.1:{mport}"
         # the agent listens inside the host netns, reachable from the root ns over the bridge
         with socket.create_connection((h.ip, 7071), timeout=2):
             pass
-        with socket.create_connection(("127.0.0.1", mport), timeout=2):
+        with socket.create_connection(("10.213.98.1", mport), timeout=2):
             pass
         log = c.agent_log(h).read_text()
-        for expected in ("--etcd', 'http://10.213.98.1:", "--name', 'shoaly-h1'", "--memory', '536870912'",
-                         "--cpus', '1.5'", "--lease-ttl', '6'", "--insecure'", f"--docker', 'unix://{h.docker_socket}'"):
+        for expected in ("--etcd', 'https://10.213.98.1:", "--name', 'shoaly-h1'", "--memory', '536870912'",
+                         "--cpus', '1.5'", "--lease-ttl', '6'", "--manager', '10.213.98.1:", f"--docker', 'unix://{h.docker_socket}'"):
             assert expected in log, (expected, log)
         assert "--strategy', 'spread'" in c.manager_log().read_text()
 
@@ -376,6 +392,7 @@ def test_failed_up_tears_down_and_names_the_log(tmp_path_factory):
         etcd_port=free_port_pair(),
         manager_port=free_port(),
         python=fake,
+        agent_token="SHOAL-1-" + "0" * 64 + "-" + "f" * 32,
     )
     try:
         with pytest.raises(DevClusterError) as ei:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -19,14 +20,19 @@ IMAGE = "shoal/busybox:latest"
 
 class ExtraManager:
     def __init__(self, cluster, log_dir: Path):
+        """Joins the running cluster with the manager token, as a second manager host would."""
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log = log_dir / f"manager-{self.port}.log"
+        self.state_dir = log_dir / f"manager-{self.port}"
+        env = dict(os.environ, SHOAL_JOIN_TOKEN=cluster.join_token("manager"))
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "shoal", "manager", "--insecure", "--etcd", cluster.etcd_url,
-                 "--listen", self.address, "--lease-ttl", str(LEASE_TTL), "--log-level", "debug"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                [sys.executable, "-m", "shoal", "manager", "--etcd", cluster.etcd_url,
+                 "--state-dir", str(self.state_dir), "--join", cluster.manager_address,
+                 "--listen", self.address, "--join-listen", f"127.0.0.1:{free_port()}",
+                 "--lease-ttl", str(LEASE_TTL), "--log-level", "debug"],
+                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True, env=env,
             )
 
     def stop(self):
@@ -37,7 +43,7 @@ class ExtraManager:
 
 
 def status(shoal, address):
-    r = type(shoal)(address)("cluster", "status", "--format", "json", check=False, timeout=20)
+    r = shoal.at(address)("cluster", "status", "--format", "json", check=False, timeout=20)
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
@@ -69,11 +75,11 @@ def test_followers_forward_writes_and_serve_reads(shoal, cluster, managers):
     addresses = [cluster.manager_address] + [m.address for m in managers]
     leader, st = poll(lambda: leader_of(shoal, addresses), 20, what="a leader")
     follower = next(a for a in addresses if a != leader)
-    via = type(shoal)(follower)
+    via = shoal.at(follower)
     via("service", "create", "--name", "fwd", "--replicas", "2", "--stop-grace-period", "1s", IMAGE, "sleep", "600")
     poll(lambda: len([t for t in via.json("service", "ps", "fwd") if t["state"] == "running"]) == 2, 30,
          what="the forwarded service to run")
-    assert type(shoal)(",".join(["127.0.0.1:1", follower])).json("service", "ls")[0]["name"] == "fwd"
+    assert shoal.at(",".join(["127.0.0.1:1", follower])).json("service", "ls")[0]["name"] == "fwd"
 
 
 def test_killed_leader_is_replaced_and_the_service_converges_to_exactly_20(shoal, cluster, managers):
@@ -81,10 +87,9 @@ def test_killed_leader_is_replaced_and_the_service_converges_to_exactly_20(shoal
     by_address = {m.address: m for m in managers}
     leader, st = poll(lambda: leader_of(shoal, addresses), 20, what="a leader")
     survivors = [a for a in addresses if a != leader]
-    cli = type(shoal)(",".join(survivors))
-    creating = subprocess.Popen([sys.executable, "-m", "shoal", "--manager", leader, "service", "create", "--name",
-                                 "twenty", "--replicas", "20", "--stop-grace-period", "1s", IMAGE, "sleep", "600"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = shoal.at(",".join(survivors))
+    creating = shoal.at(leader).popen("service", "create", "--name", "twenty", "--replicas", "20",
+                                      "--stop-grace-period", "1s", IMAGE, "sleep", "600")
     creating.wait(timeout=30)
     # Kill the leader while it is placing the 20 tasks.
     poll(lambda: any(s["name"] == "twenty" for s in cli.json("service", "ls")), 10, interval=0.05,
@@ -119,13 +124,13 @@ def test_a_paused_leader_is_deposed_and_cannot_write_after_its_term(shoal, clust
         leader, st = poll(lambda: leader_of(shoal, [m.address for m in managers]), LEASE_TTL + 5, what="an extra leader")
         cluster.start_manager_process()
     paused = next(m for m in managers if m.address == leader)
-    cli = type(shoal)(",".join(a for a in addresses if a != leader))
+    cli = shoal.at(",".join(a for a in addresses if a != leader))
     cli("service", "create", "--name", "busy", "--replicas", "3", "--stop-grace-period", "1s", IMAGE, "sleep", "600")
     paused.proc.send_signal(signal.SIGSTOP)
     try:
         others = [a for a in addresses if a != leader]
         new_leader, new_st = poll(lambda: leader_of(shoal, others), LEASE_TTL * 3, what="a leader while it is paused")
-        type(shoal)(new_leader)("service", "scale", "busy=5")
+        shoal.at(new_leader)("service", "scale", "busy=5")
     finally:
         paused.proc.send_signal(signal.SIGCONT)
     # Once resumed, the old leader notices it lost the term; none of its commits may come after the new term began.

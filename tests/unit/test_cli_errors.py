@@ -44,13 +44,29 @@ def test_no_manager_is_a_runtime_error():
 
 def test_unreachable_manager_is_a_runtime_error():
     # Port 1 on loopback: nothing listens there, the connection is refused at once.
-    r = shoal("--manager", "127.0.0.1:1", "ps")
+    r = shoal("--insecure", "--manager", "127.0.0.1:1", "ps")
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "manager unreachable" in r.stderr
 
 
-def test_daemons_refuse_plaintext_without_insecure():
-    r = shoal("manager", "--etcd", "http://127.0.0.1:2379")
-    assert r.returncode == 2
-    assert "--insecure" in r.stderr
+def test_no_client_certificate_is_a_one_line_error():
+    r = shoal("--manager", "127.0.0.1:1", "ps")
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "no admin certificate" in r.stderr and "--insecure" in r.stderr
+
+
+def test_manager_without_credentials_or_insecure_refuses_to_start(tmp_path):
+    r = shoal("manager", "--etcd", "http://127.0.0.1:1", "--state-dir", str(tmp_path / "m"))
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "shoal cluster init" in r.stderr and "--state-dir" in r.stderr
+
+
+def test_agent_without_certificate_or_token_refuses_to_start(tmp_path):
+    r = shoal("agent", "--etcd", "http://127.0.0.1:1", "--advertise", "127.0.0.1:7999",
+              "--manager", "127.0.0.1:1", "--state-dir", str(tmp_path / "a"))
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "--join-token" in r.stderr

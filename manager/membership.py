@@ -1,0 +1,138 @@
+"""Who belongs to the cluster: join tokens, certificates issued on join and renewal, node removal
+with revocation. Any manager holding the CA key serves joins; token rotation and node removal are
+writes (the leader's, fenced like every other)."""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import timedelta
+
+from manager import errors
+from manager.clock import now, stamp
+from manager.state import ClusterState, UnknownRef
+from manager.store import Store
+from pki import ca as ca_mod
+from pki import tokens
+from pki.identity import Identity, of_cert
+from protos import etcd_keys
+from protos.etcdv3.client import Op
+from protos.shoal.v1 import manager_pb2
+
+log = logging.getLogger("shoal.manager.membership")
+
+JOIN_ROLES = (ca_mod.ROLE_AGENT, ca_mod.ROLE_MANAGER)
+
+
+class Membership:
+    def __init__(self, state: ClusterState, store: Store, authority: ca_mod.Authority,
+                 lifetime: timedelta = ca_mod.DEFAULT_LIFETIME, etcd_users=None):
+        self.state = state
+        self.store = store
+        self.authority = authority
+        self.lifetime = lifetime
+        self.digest = ca_mod.digest(authority.pem)
+        self.etcd_users = etcd_users     # grants each joined identity its etcd role; None: etcd has no auth
+
+    # ---- joining ---------------------------------------------------------
+    def _token_ok(self, role: str, text: str) -> bool:
+        stored = self.state.join_tokens.get(role)
+        if not stored:
+            return False
+        try:
+            offered = tokens.parse(text)
+        except ValueError:
+            return False
+        return offered.ca_digest == self.digest and tokens.same_secret(offered.secret, tokens.parse(stored).secret)
+
+    async def join(self, req: manager_pb2.JoinRequest) -> manager_pb2.JoinReply:
+        if req.role not in JOIN_ROLES:
+            raise errors.InvalidArgument(f'role: "{req.role[:20]}" is not agent or manager')
+        if not self._token_ok(req.role, req.token):
+            # Which part was wrong is not said: a guesser learns nothing.
+            log.warning("join refused: a wrong or rotated %s token was offered", req.role)
+            raise errors.Unauthenticated(f"token: not a valid {req.role} join token for this cluster")
+        if req.role == ca_mod.ROLE_AGENT:
+            common_name = req.node_id
+            if common_name in self.state.nodes:
+                raise errors.FailedPrecondition(
+                    f"node_id: node {common_name} is up with its own certificate; remove it first (shoal node rm)")
+            if any(v.get("role") == ca_mod.ROLE_MANAGER for v in self.state.issued.get(common_name, {}).values()):
+                raise errors.FailedPrecondition(f"node_id: {common_name} names a manager")
+        else:
+            common_name = "mgr-" + secrets.token_hex(6)
+        reply = await self._issue(req.csr, common_name, req.role)
+        if req.role == ca_mod.ROLE_MANAGER:
+            # A manager signs joins and renewals itself; the manager token is worth the CA key.
+            reply.ca_key = ca_mod.key_pem(self.authority.key)
+        return reply
+
+    async def renew(self, who: Identity, req: manager_pb2.RenewRequest) -> manager_pb2.JoinReply:
+        return await self._issue(req.csr, who.common_name, who.role)
+
+    async def _issue(self, csr: bytes, common_name: str, role: str) -> manager_pb2.JoinReply:
+        try:
+            public_key = ca_mod.csr_public_key(csr)
+        except ca_mod.CsrError as exc:
+            raise errors.InvalidArgument(str(exc)) from exc
+        cert = ca_mod.issue_for_role(self.authority, public_key, common_name, role, self.lifetime)
+        who = of_cert(cert)
+        if self.etcd_users is not None:
+            await self.etcd_users.ensure(common_name, role)
+        # Recorded so that `node rm` can revoke every certificate the node still holds.
+        await self.store.etcd.put(etcd_keys.issued(common_name, who.serial),
+                                  json.dumps({"role": role, "not_after": stamp(who.not_after)}))
+        log.info("issued a %s certificate (serial %s, until %s) to %s", role, who.serial, stamp(who.not_after),
+                 common_name)
+        return manager_pb2.JoinReply(certificate=ca_mod.cert_pem(cert), ca=self.authority.pem,
+                                     common_name=common_name)
+
+    # ---- tokens ------------------------------------------------------------
+    async def join_token(self, req: manager_pb2.JoinTokenRequest) -> manager_pb2.JoinTokenReply:
+        if req.role not in JOIN_ROLES:
+            raise errors.InvalidArgument(f'ROLE: "{req.role[:20]}" is not agent or manager')
+        current = self.state.join_tokens.get(req.role)
+        if req.rotate or not current:
+            current = str(tokens.new(self.digest))
+            key = etcd_keys.join_token(req.role)
+            await self.store.txn([], [Op.put(key, current)])
+            self.state.apply(key, current.encode(), self.state.revision)
+            log.info("the %s join token was %s", req.role, "rotated" if req.rotate else "created")
+        return manager_pb2.JoinTokenReply(role=req.role, token=current)
+
+    # ---- leaving -------------------------------------------------------------
+    def _resolve(self, ref: str) -> str:
+        try:
+            return self.state.resolve_node(ref)
+        except UnknownRef:
+            pass
+        # A node that is down is known only by the certificates it was issued.
+        agents = sorted(cn for cn, certs in self.state.issued.items()
+                        if any(v.get("role") == ca_mod.ROLE_AGENT for v in certs.values()))
+        hits = [cn for cn in agents if cn == ref] or [cn for cn in agents if ref and cn.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise errors.NotFound(f'node "{ref[:80]}" not found')
+        raise errors.InvalidArgument(f'NODE: "{ref[:80]}" matches {len(hits)} nodes; give more of the id')
+
+    async def remove_node(self, req: manager_pb2.RemoveNodeRequest) -> list[str]:
+        node_id = self._resolve(req.ref)
+        if node_id in self.state.nodes and not req.force:
+            raise errors.FailedPrecondition(
+                f"node {req.ref}: it is up; drain it and stop its agent first, or use --force")
+        when = now()
+        revoked = len(self.state.issued.get(node_id, {}))
+        ops = []
+        for serial, info in self.state.issued.get(node_id, {}).items():
+            ops.append(Op.put(etcd_keys.revoked(serial), json.dumps(
+                {"common_name": node_id, "role": info.get("role", ""), "not_after": info.get("not_after", ""),
+                 "revoked_at": stamp(when)})))
+            ops.append(Op.delete(etcd_keys.issued(node_id, serial)))
+        ops += [Op.delete(etcd_keys.node_prefix(node_id), prefix=True), Op.delete(etcd_keys.node_conf(node_id)),
+                Op.delete(etcd_keys.alloc(node_id))]
+        await self.store.txn([], ops)
+        if self.etcd_users is not None:
+            await self.etcd_users.remove(node_id)
+        log.info("node %s removed; %d certificate(s) revoked", node_id, revoked)
+        return [node_id]
