@@ -22,6 +22,7 @@ from agent.server import build_server
 from pki import ca as ca_mod
 from pki import files
 from pki.grpc_tls import Revocations
+from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address, remote_renewer
 from pki.renewal import Holder, keep_renewed
 from protos.dns.server import DnsServer
@@ -74,6 +75,11 @@ async def node_credentials(cfg: AgentConfig, node_id: str) -> files.Credentials:
     for manager in cfg.managers:
         try:
             creds, _ = await join(join_address(manager), cfg.join_token, ca_mod.ROLE_AGENT, node_id)
+        except CaMismatch as exc:
+            # A manager that is not of the token's cluster: an attack or a mistake; stop at once.
+            raise ConfigError(str(exc)) from None
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         except (JoinRefused, OSError) as exc:
             last = str(exc)
             log.warning("join via %s failed: %s", manager, exc)
@@ -190,6 +196,8 @@ async def serve(cfg: AgentConfig) -> None:
             plumbed.add(o.id)
 
     etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, holder.current if holder else None))
+    if holder is not None and etcd_tls(cfg, holder.current) is not None:
+        holder.listeners.append(lambda creds: etcd.set_tls(etcd_tls(cfg, creds)))
     async def networks_in_use(vnis: set[int]) -> None:
         async with plumbing:
             await asyncio.to_thread(overlay.prune, vnis)

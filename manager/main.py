@@ -20,6 +20,7 @@ from manager.orphans import sweep_orphans
 from manager.peers import Peers
 from manager.reconciler import Reconciler
 from manager.bootstrap import init_etcd
+from manager.etcd_users import EtcdUsers
 from manager.membership import Membership
 from manager.server import Security, build_server
 from manager.services import ServiceOps
@@ -31,10 +32,12 @@ from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
 from pki import ca as ca_mod
 from pki import files
-from pki.cluster_files import load_authority
-from pki.join import join, join_address
+from pki.cluster_files import InitError, load_authority
+from pki.fetch import CaMismatch
+from pki.join import JoinRefused, join, join_address
 from pki.renewal import Holder, keep_renewed, local_renewer
-from protos.etcdv3.client import EtcdClient, EtcdError, TlsConfig
+from protos.etcdv3.client import (EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable,
+                                  TlsConfig)
 
 log = logging.getLogger("shoal.manager")
 
@@ -72,7 +75,10 @@ async def load_credentials(cfg: ManagerConfig) -> tuple[files.Credentials, ca_mo
                               f"--state-dir {cfg.state_dir}` for a new cluster, or give --join-token and --join")
         if not cfg.join_manager:
             raise ConfigError("--join: the API address of a manager of the cluster is needed with --join-token")
-        creds, ca_key = await join(join_address(cfg.join_manager), cfg.join_token, ca_mod.ROLE_MANAGER)
+        try:
+            creds, ca_key = await join(join_address(cfg.join_manager), cfg.join_token, ca_mod.ROLE_MANAGER)
+        except (CaMismatch, JoinRefused, ValueError, OSError) as exc:
+            raise ConfigError(str(exc)) from None
         files.write_private(cfg.state_dir / "ca.key", ca_key)
         files.save(cfg.state_dir, "manager", creds)
         authority = ca_mod.Authority.load(creds.ca, ca_key)
@@ -104,6 +110,18 @@ async def _first_load(store: Store) -> None:
             delay = min(delay * 2, 2.0)
 
 
+async def _first_call(call) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await call()
+            return
+        except EtcdUnavailable as exc:
+            log.warning("etcd not reachable yet: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 async def serve(cfg: ManagerConfig) -> None:
     if cfg.insecure:
         log.warning("WARNING: --insecure: the manager API is served WITHOUT TLS; anyone who can reach %s controls the cluster", cfg.listen)
@@ -117,6 +135,8 @@ async def serve(cfg: ManagerConfig) -> None:
         holder = Holder(cfg.state_dir, "manager", creds)
         manager_id = creds.identity.common_name
         etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, creds))
+        if etcd_tls(cfg, creds) is not None:
+            holder.listeners.append(lambda fresh: etcd.set_tls(etcd_tls(cfg, fresh)))
     state = ClusterState()
     election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
     store = Store(etcd, state, term=lambda: election.term if election.is_leader else 0)
@@ -127,7 +147,8 @@ async def serve(cfg: ManagerConfig) -> None:
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
     networks = NetworkOps(state, store)
-    membership = Membership(state, store, authority, cfg.cert_lifetime) if authority else None
+    etcd_users = EtcdUsers(etcd) if authority and etcd_tls(cfg, None) is not None else None
+    membership = Membership(state, store, authority, cfg.cert_lifetime, etcd_users) if authority else None
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
                              ServiceOps(state, store, networks), networks, election, peers, membership)
     security = None
@@ -142,10 +163,22 @@ async def serve(cfg: ManagerConfig) -> None:
         dns_server = DnsServer(zone, upstreams=cfg.dns_upstreams)
         await dns_server.start(host, int(port))
         log.info("DNS for *.%s on %s", cfg.dns_domain, cfg.dns)
+    if etcd_users is not None:
+        try:
+            await _first_call(lambda: etcd_users.bootstrap(manager_id))
+        except (EtcdPermissionDenied, EtcdNotFound) as exc:
+            raise ConfigError(f"--etcd: etcd has authentication on and {manager_id} is not a root user there "
+                              f"({exc}); join with a manager token instead of copying a state dir") from None
+    elif not cfg.insecure:
+        log.warning("WARNING: etcd at %s is plaintext: anyone who reaches it controls the cluster; use https "
+                    "with client certificates", ",".join(cfg.etcd))
     await _first_load(store)
     if authority is not None:
         # Refuses to serve a cluster whose etcd holds another CA; creates the join tokens once.
-        await init_etcd(etcd, authority)
+        try:
+            await init_etcd(etcd, authority)
+        except InitError as exc:
+            raise ConfigError(f"--etcd: {exc}") from None
     await server.start()
     if security is not None:
         log.info("manager %s serving on %s with mutual TLS, joins on %s (strategy %s)", manager_id, cfg.listen,

@@ -16,7 +16,7 @@ from pki import ca as ca_mod
 from pki import tokens
 from pki.identity import Identity, of_cert
 from protos import etcd_keys
-from protos.etcdv3.client import Op
+from protos.etcdv3.client import LeaseNotFound, Op
 from protos.shoal.v1 import manager_pb2
 
 log = logging.getLogger("shoal.manager.membership")
@@ -131,8 +131,15 @@ class Membership:
             ops.append(Op.delete(etcd_keys.issued(node_id, serial)))
         ops += [Op.delete(etcd_keys.node_prefix(node_id), prefix=True), Op.delete(etcd_keys.node_conf(node_id)),
                 Op.delete(etcd_keys.alloc(node_id))]
+        info = await self.store.etcd.get(etcd_keys.node_info(node_id))
         await self.store.txn([], ops)
         if self.etcd_users is not None:
             await self.etcd_users.remove(node_id)
+        if info is not None and info.lease:
+            # etcd lets any client keep any lease alive; revoking it ends a forced node's records for good.
+            try:
+                await self.store.etcd.lease_revoke(info.lease)
+            except LeaseNotFound:
+                pass
         log.info("node %s removed; %d certificate(s) revoked", node_id, revoked)
         return [node_id]

@@ -55,7 +55,8 @@ class ClusterState:
         self.join_tokens: dict[str, str] = {}          # role -> token text
         self.issued: dict[str, dict[str, dict]] = {}   # common name -> {serial: {"role", "not_after"}}
         # Shared with the TLS role check: kept as the same object across clear().
-        self.revoked: Revocations = getattr(self, "revoked", None) or Revocations()
+        revoked = getattr(self, "revoked", None)
+        self.revoked: Revocations = revoked if revoked is not None else Revocations()
         self.revoked.replace(())
         # DNS endpoint records go straight to whoever serves them (the manager's --dns zone):
         # objects with apply(key, value | None) and reset().

@@ -103,7 +103,7 @@ class RoleCheck(grpc.aio.ServerInterceptor):
             return grpc.StatusCode.UNAUTHENTICATED, f"{method}: certificate {who.serial} of {who} has been revoked"
         if who.role not in roles:
             return (grpc.StatusCode.PERMISSION_DENIED,
-                    f"{method}: a {who.role} certificate may not call this (needs {' or '.join(sorted(roles))})")
+                    f"{method}: {'an' if who.role[:1] in 'aeiou' else 'a'} {who.role} certificate may not call this (needs {' or '.join(sorted(roles))})")
         return None
 
     async def intercept_service(self, continuation, details):

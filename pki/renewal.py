@@ -22,6 +22,7 @@ class Holder:
         self.stem = stem
         self._creds = creds
         self.generation = 0       # bumped on every replacement, so channel caches know to rebuild
+        self.listeners: list[Callable[[Credentials], None]] = []
 
     @property
     def current(self) -> Credentials:
@@ -31,6 +32,8 @@ class Holder:
         files.save(self.directory, self.stem, creds)
         self._creds = creds
         self.generation += 1
+        for listener in self.listeners:
+            listener(creds)
 
 
 def renew_at(creds: Credentials) -> datetime:

@@ -398,6 +398,7 @@ class DevCluster:
         start_manager: bool = True,
         python: str = sys.executable,
         agent_token: str | None = None,
+        cert_lifetime: str | None = None,
     ):
         self.state_dir = Path(state_dir).absolute()
         self.name = name
@@ -416,6 +417,7 @@ class DevCluster:
         self.start_manager = start_manager
         self.python = python
         self.agent_token = agent_token   # None: asked from the manager once it runs
+        self.cert_lifetime = cert_lifetime
         self.n_hosts = int(hosts)
 
         if self.n_hosts < 1:
@@ -770,6 +772,8 @@ class DevCluster:
             argv += ["--lease-ttl", str(int(self.lease_ttl))]
         if self.manager_dns:
             argv += ["--dns", self.manager_dns, "--dns-upstream", self.dns_upstream]
+        if self.cert_lifetime:
+            argv += ["--cert-lifetime", self.cert_lifetime]
         return argv
 
     # -- up ---------------------------------------------------------------------------
@@ -879,7 +883,13 @@ class DevCluster:
                 (h.dir / sub).mkdir(parents=True, exist_ok=True)
 
         progress("cluster CA and certificates")
-        created = cluster_files.create_files(self.manager_dir, self.admin_dir, cluster=self.name)
+        lifetime = {}
+        if self.cert_lifetime:
+            from datetime import timedelta
+
+            from shoal.durations import parse_duration
+            lifetime["lifetime"] = timedelta(microseconds=parse_duration(self.cert_lifetime) // 1000)
+        created = cluster_files.create_files(self.manager_dir, self.admin_dir, cluster=self.name, **lifetime)
         cluster_files.etcd_server_credentials(created.authority, self.manager_dir, ("127.0.0.1", self.bridge_ip))
         progress(f"etcd on 127.0.0.1:{self.etcd_port} and {self.bridge_ip}:{self.etcd_port}")
         (self.state_dir / "etcd").mkdir(mode=0o700, exist_ok=True)

@@ -71,6 +71,7 @@ MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
 # by default) and pings without an active stream, so stay above that.
 KEEPALIVE_TIME_MS = 10_000
 KEEPALIVE_TIMEOUT_MS = 5_000
+RETIRE_GRACE = 30.0
 WATCH_BACKOFF_START = 0.1
 WATCH_BACKOFF_CAP = 2.0
 _UNARY_RETRY_BACKOFF_START = 0.05
@@ -527,6 +528,7 @@ class EtcdClient:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._tls = tls
+        self._retiring: set[asyncio.Task] = set()
         self._timeout = float(timeout)
         self._endpoints = [_parse_endpoint(e, tls) for e in endpoints]
         self._preferred = 0
@@ -544,6 +546,8 @@ class EtcdClient:
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._retiring):
+            task.cancel()
         for ep in self._endpoints:
             channel, ep.channel = ep.channel, None
             ep.kv = ep.watch = ep.lease = ep.maintenance = ep.auth = None
@@ -555,6 +559,18 @@ class EtcdClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def set_tls(self, tls: TlsConfig) -> None:
+        """New client credentials (a renewed certificate): new connections use them at once; the old
+        channels get RETIRE_GRACE seconds for calls in flight (a watch then resumes on a new channel)."""
+        self._tls = tls
+        for ep in self._endpoints:
+            channel, ep.channel = ep.channel, None
+            ep.kv = ep.watch = ep.lease = ep.maintenance = ep.auth = None
+            if channel is not None:
+                task = asyncio.get_running_loop().create_task(channel.close(grace=RETIRE_GRACE))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
 
     # -- plumbing
 

@@ -4,10 +4,14 @@ Exit codes: 2 for usage errors, 1 for runtime errors; every error is one line.
 """
 from __future__ import annotations
 
+import os
 import sys
 
-import click
-import grpc
+# gRPC core prints refused TLS handshakes to stderr at INFO; the CLI's errors are one line of its own.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import click  # noqa: E402
+import grpc  # noqa: E402
 
 from shoal.cli import cluster, container, network, node, service, stack
 from shoal.cli.context import Ctx, rpc_error_message

@@ -78,3 +78,13 @@ def node_update(ctx: Ctx, label_add, label_rm, availability, node):
         timeout=CALL_TIMEOUT,
     )
     click.echo(n.id)
+
+
+@node_group.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Also when the node is still up.")
+@click.argument("node")
+@pass_ctx
+def node_rm(ctx: Ctx, force: bool, node: str):
+    """Remove a node: revoke its certificates and its etcd identity; its tasks are placed elsewhere."""
+    reply = ctx.stub().RemoveNode(manager_pb2.RemoveNodeRequest(ref=node, force=force), timeout=CALL_TIMEOUT)
+    click.echo(reply.id)

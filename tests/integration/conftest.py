@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.polling import poll  # noqa: F401  (the tests import it from here)
+from tests.integration.polling import poll
+from tests.integration.ports import free_port, free_port_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_TTL = 5
@@ -20,12 +20,6 @@ HOST_MEMORY = 256 << 20
 BRIDGE_IP = "10.213.8.1"
 UPSTREAM_PORT = 5354
 UPSTREAM_NAMES = {"example.test": "192.0.2.10"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -81,7 +75,7 @@ def cluster(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("devcluster")
     c = DevCluster(
         state_dir, name="shoalt", hosts=3, subnet="10.213.8.0/24", docker_bip_base="10.214.20.0",
-        etcd_port=free_port(), manager_port=free_port(), agent_port=7071, host_memory=HOST_MEMORY,
+        etcd_port=free_port_pair(), manager_port=free_port_pair(), agent_port=7071, host_memory=HOST_MEMORY,
         lease_ttl=LEASE_TTL, dns_upstream=f"{BRIDGE_IP}:{UPSTREAM_PORT}", manager_dns=f"127.0.0.1:{free_port()}",
     )
     upstream = None

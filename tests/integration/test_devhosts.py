@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.integration.polling import poll
+from tests.integration.ports import free_port, free_port_pair
 
 import pytest
 
@@ -38,29 +39,6 @@ needs_root_hosts = pytest.mark.skipif(
 )
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port_pair() -> int:
-    """A port p on 127.0.0.1 with p and p+1 free (etcd client + peer)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p >= 65535:
-            continue
-        try:
-            with socket.socket() as s2:
-                s2.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port pair")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def short_state_dir(tmp_path_factory, name: str) -> Path:

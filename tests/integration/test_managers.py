@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LEASE_TTL, ROOT, free_port, poll
+from tests.integration.conftest import LEASE_TTL, ROOT, poll
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 IMAGE = "shoal/busybox:latest"

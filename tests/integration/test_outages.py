@@ -14,7 +14,9 @@ IDLE = ["shoal/busybox:latest", "sleep", "3600"]
 
 
 def etcdctl(cluster, *args: str) -> str:
-    r = subprocess.run(["etcdctl", f"--endpoints={cluster.etcd_url}", "--dial-timeout=3s", *args],
+    m = cluster.manager_dir   # the manager's certificate: an etcd user with the root role
+    tls = [f"--cacert={m / 'ca.pem'}", f"--cert={m / 'manager.pem'}", f"--key={m / 'manager.key'}"]
+    r = subprocess.run(["etcdctl", f"--endpoints={cluster.etcd_url}", "--dial-timeout=3s", *tls, *args],
                        capture_output=True, text=True, timeout=30, env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     return r.stdout

@@ -95,3 +95,19 @@ def test_resolution_by_name_and_unique_prefix(state):
         state.resolve_container("zzz")
     assert state.resolve_node("h2") == "n2"
     assert state.resolve_node("n1") == "n1"
+
+
+def test_revocations_are_followed_and_survive_a_reload():
+    from manager.state import ClusterState
+    from protos import etcd_keys
+
+    state = ClusterState()
+    shared = state.revoked          # the TLS role check holds this very object
+    state.apply(etcd_keys.revoked("ab12"), b"{}", 5)
+    assert "ab12" in shared
+    state.clear()                   # a reload after a compaction
+    assert state.revoked is shared and "ab12" not in shared
+    state.apply(etcd_keys.revoked("cd34"), b"{}", 7)
+    assert "cd34" in shared
+    state.apply(etcd_keys.revoked("cd34"), None, 8)
+    assert "cd34" not in shared
