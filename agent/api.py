@@ -8,12 +8,18 @@ from typing import Awaitable, Callable
 
 import grpc
 
-from agent.convert import container_to_proto, spec_from_proto, status_to_proto
+from agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
 from agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
 from protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
 from protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
 log = logging.getLogger("shoal.agent.api")
+MAX_TAIL = 100_000   # lines, as the manager's validation; -1: all
+
+
+def _show(value: str, limit: int = 80) -> str:
+    """A request value quoted in a message: shortened, control characters escaped (one line)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value[:limit])
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: RuntimeFailure):
@@ -28,13 +34,13 @@ async def _abort(context: grpc.aio.ServicerContext, exc: RuntimeFailure):
 def _require_id(value: str) -> str:
     # Ids are made by the manager; anything else is a caller bug, not a name to look up.
     if not value or len(value) > 64 or not value.isalnum():
-        raise ValueError(f'id: "{value[:80]}" is not a container id')
+        raise ValueError(f'id: "{_show(value)}" is not a container id')
     return value
 
 
 def _require_name(value: str) -> str:
     if not value or len(value) > 63 or not (value[0].isalnum() and all(c.isalnum() or c in "_.-" for c in value)):
-        raise ValueError(f'service: "{value[:80]}" is not a valid name')
+        raise ValueError(f'service: "{_show(value)}" is not a valid name')
     return value
 
 
@@ -44,7 +50,8 @@ def _require_attachment(a: Attachment) -> None:
         if ipaddress.ip_address(a.ip) not in net or not 1 <= a.vni < 1 << 24:
             raise ValueError
     except ValueError:
-        raise ValueError(f"networks: {a.network[:40]} {a.ip[:40]} in {a.subnet[:40]} (vni {a.vni}) is not valid") from None
+        raise ValueError(f"networks: {_show(a.network, 40)} {_show(a.ip, 40)} in {_show(a.subnet, 40)} "
+                         f"(vni {a.vni}) is not valid") from None
 
 
 def _unary(method):
@@ -116,10 +123,13 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     @_unary
     async def InspectContainer(self, request, context):
         observed, doc = await self.runtime.inspect(_require_id(request.id))
-        return agent_pb2.AgentInspectReply(container=container_to_proto(observed), engine_json=doc)
+        # Config.Env holds the secret values too: never let them out.
+        return agent_pb2.AgentInspectReply(container=container_to_proto(observed), engine_json=redact_engine_json(doc))
 
     async def Logs(self, request, context):
         try:
+            if request.tail > MAX_TAIL:
+                raise ValueError(f"tail: {request.tail} is more than {MAX_TAIL} lines")
             tail = request.tail if request.tail >= 0 else -1
             async for stream, data in self.runtime.logs(_require_id(request.id), request.follow, tail):
                 # Chunks stay well under the message size limit.

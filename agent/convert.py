@@ -1,11 +1,22 @@
 """Between the wire messages (shoal.v1) and the runtime's plain types."""
 from __future__ import annotations
 
+import json
+
 from agent.runtime.base import Health, Observed, Port, Spec
 from protos.shoal.v1 import agent_pb2, types_pb2
 
 
+# The keys of a container's secret environment values, comma-separated, kept on the container
+# so the agent can redact its engine document after a restart too (users cannot set io.shoal.*).
+LABEL_SECRET_ENV = "io.shoal.secret-env"
+SECRET_PLACEHOLDER = "<secret>"
+
+
 def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
+    labels = dict(msg.labels)
+    if msg.secret_env:
+        labels[LABEL_SECRET_ENV] = ",".join(sorted(set(msg.secret_env)))
     return Spec(
         image=msg.image,
         command=tuple(msg.command),
@@ -13,7 +24,7 @@ def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
         ports=tuple(Port(p.host_port, p.container_port, p.protocol or "tcp") for p in msg.ports),
         memory_bytes=msg.memory_bytes,
         nano_cpus=msg.nano_cpus,
-        labels=tuple(sorted(msg.labels.items())),
+        labels=tuple(sorted(labels.items())),
         entrypoint=tuple(msg.entrypoint),
         health=Health(
             test=tuple(msg.health.test), interval_ns=msg.health.interval_ns, timeout_ns=msg.health.timeout_ns,
@@ -39,3 +50,25 @@ def status_to_proto(o: Observed) -> types_pb2.ContainerStatus:
 
 def container_to_proto(o: Observed) -> agent_pb2.AgentContainer:
     return agent_pb2.AgentContainer(id=o.id, name=o.name, image=o.image, status=status_to_proto(o))
+
+
+def redact_engine_json(doc: str) -> str:
+    """The engine's inspect document with the values of the secret environment variables (named
+    by the container's LABEL_SECRET_ENV) replaced by a placeholder. A document that cannot be
+    read is dropped rather than passed on."""
+    if not doc:
+        return doc
+    try:
+        data = json.loads(doc)
+        config = data.get("Config") or {}
+        keys = set(filter(None, str((config.get("Labels") or {}).get(LABEL_SECRET_ENV, "")).split(",")))
+        env = config.get("Env")
+    except (ValueError, AttributeError):
+        return ""
+    if not keys or not env:
+        return doc
+    if not isinstance(env, list):
+        return ""
+    config["Env"] = [f"{str(item).partition('=')[0]}={SECRET_PLACEHOLDER}"
+                     if str(item).partition("=")[0] in keys else item for item in env]
+    return json.dumps(data, sort_keys=True)

@@ -9,22 +9,30 @@ from typing import AsyncIterator
 
 import grpc
 
-from manager import errors
+from manager import errors, redact
 from manager.agents import AgentPool
 from manager.clock import now, stamp
 from manager.scheduler import NoFit, TaskRequest, place
 from manager.state import ClusterState, UnknownRef
 from manager.networks import check_networks
 from manager.store import Conflict, NameTaken, NetworkFull, Store
-from manager.validation import InvalidField, check_run
-from protos.limits import CREATE_TIMEOUT, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
+from manager.validation import InvalidField, check_ref, check_run, check_stop_timeout, check_tail
+from protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
 from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.containers")
 
 PLACEMENT_ATTEMPTS = 8
 WAIT_TIMEOUT = 24 * 3600.0
+REF = "CONTAINER"
 
+
+def _checked(check, *args):
+    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
+    try:
+        return check(*args)
+    except InvalidField as exc:
+        raise errors.InvalidArgument(str(exc)) from exc
 
 
 def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
@@ -54,6 +62,7 @@ class ContainerOps:
             raise errors.Unavailable("etcd: the manager has lost its connection to etcd; try again shortly")
 
     def resolve(self, ref: str) -> types_pb2.Container:
+        _checked(check_ref, ref, REF)
         try:
             cid = self.state.resolve_container(ref)
         except UnknownRef as exc:
@@ -84,10 +93,7 @@ class ContainerOps:
                 return name
 
     async def run(self, req: manager_pb2.RunRequest) -> types_pb2.Container:
-        try:
-            constraints = check_run(req)
-        except InvalidField as exc:
-            raise errors.InvalidArgument(str(exc)) from exc
+        constraints = _checked(check_run, req)
         self._require_store()
         spec = req.spec
         check_networks(self.state, list(spec.networks))
@@ -142,7 +148,7 @@ class ContainerOps:
             raise
         container.status.CopyFrom(status)
         await self.store.update_container(container)
-        return self.state.container_view(container.id)
+        return redact.container(self.state.container_view(container.id))
 
     async def _undo_placement(self, stub, container: types_pb2.Container) -> None:
         """A failed create leaves no ghost: neither a record nor a half-made container."""
@@ -156,19 +162,20 @@ class ContainerOps:
 
     def list(self, all_: bool) -> list[types_pb2.Container]:
         views = self.state.container_views()
-        if all_:
-            return views
-        return [c for c in views if c.status.state in ("running", "pending") and c.desired_state == "running"]
+        if not all_:
+            views = [c for c in views if c.status.state in ("running", "pending") and c.desired_state == "running"]
+        return redact.containers(views)
 
     async def inspect(self, ref: str) -> manager_pb2.InspectContainerReply:
         c = self.resolve(ref)
-        reply = manager_pb2.InspectContainerReply(container=c)
+        reply = manager_pb2.InspectContainerReply(container=redact.container(c))
         if c.node_id in self.state.nodes:
             try:
                 got = await self.pool.stub(self._node_address(c)).InspectContainer(
                     agent_pb2.AgentContainerRef(id=c.id), timeout=UNARY_TIMEOUT
                 )
-                reply.engine_json = got.engine_json
+                # The agent redacts it too; an agent of an older version may not.
+                reply.engine_json = redact.engine_json(got.engine_json, c.spec.secret_env)
             except grpc.aio.AioRpcError as exc:
                 log.info("inspect %s: engine document unavailable: %s", c.name, exc.details())
         return reply
@@ -180,6 +187,7 @@ class ContainerOps:
             )
 
     async def stop(self, ref: str, timeout: int) -> types_pb2.Container:
+        _checked(check_stop_timeout, timeout)
         self._require_store()
         c = self.resolve(ref)
         self._not_a_task(c, "stop")
@@ -197,7 +205,7 @@ class ContainerOps:
         record = self._record(c.id)
         record.status.CopyFrom(status)
         await self.store.update_container(record)
-        return self.state.container_view(c.id)
+        return redact.container(self.state.container_view(c.id))
 
     async def remove(self, ref: str, force: bool) -> str:
         self._require_store()
@@ -220,13 +228,22 @@ class ContainerOps:
         return c.id
 
     async def logs(self, ref: str, follow: bool, tail: int) -> AsyncIterator[types_pb2.LogChunk]:
+        """Relays the agent's stream one chunk at a time: the next chunk is read from the agent
+        only once the client's side took the last (gRPC flow control both ways), so a slow or
+        stalled reader of a follow stream holds the agent back instead of filling the manager."""
+        _checked(check_tail, tail)
         c = self.resolve(ref)
         stub = self.pool.stub(self._node_address(c))
         call = stub.Logs(agent_pb2.AgentLogsRequest(id=c.id, follow=follow, tail=tail),
                          timeout=None if follow else UNARY_TIMEOUT * 4)
         try:
             async for chunk in call:
-                yield chunk
+                if len(chunk.data) <= LOG_CHUNK_BYTES:
+                    yield chunk
+                    continue
+                # An agent of another version may send bigger chunks: keep ours bounded.
+                for i in range(0, len(chunk.data), LOG_CHUNK_BYTES):
+                    yield types_pb2.LogChunk(data=chunk.data[i:i + LOG_CHUNK_BYTES], stream=chunk.stream)
         except grpc.aio.AioRpcError as exc:
             raise _agent_error(c.node_name, exc) from exc
         finally:

@@ -12,6 +12,8 @@ from manager import errors
 from manager.clock import now, stamp
 from manager.state import ClusterState, UnknownRef
 from manager.store import Store
+from manager.validation import (InvalidField, check_join_request, check_join_token_request, check_remove_node,
+                                check_renew_request)
 from pki import ca as ca_mod
 from pki import tokens
 from pki.identity import Identity, of_cert
@@ -21,7 +23,13 @@ from protos.shoal.v1 import manager_pb2
 
 log = logging.getLogger("shoal.manager.membership")
 
-JOIN_ROLES = (ca_mod.ROLE_AGENT, ca_mod.ROLE_MANAGER)
+
+
+def _checked(check, req) -> None:
+    try:
+        check(req)
+    except InvalidField as exc:
+        raise errors.InvalidArgument(str(exc)) from exc
 
 
 class Membership:
@@ -46,8 +54,7 @@ class Membership:
         return offered.ca_digest == self.digest and tokens.same_secret(offered.secret, tokens.parse(stored).secret)
 
     async def join(self, req: manager_pb2.JoinRequest) -> manager_pb2.JoinReply:
-        if req.role not in JOIN_ROLES:
-            raise errors.InvalidArgument(f'role: "{req.role[:20]}" is not agent or manager')
+        _checked(check_join_request, req)
         if not self._token_ok(req.role, req.token):
             # Which part was wrong is not said: a guesser learns nothing.
             log.warning("join refused: a wrong or rotated %s token was offered", req.role)
@@ -68,6 +75,7 @@ class Membership:
         return reply
 
     async def renew(self, who: Identity, req: manager_pb2.RenewRequest) -> manager_pb2.JoinReply:
+        _checked(check_renew_request, req)
         return await self._issue(req.csr, who.common_name, who.role)
 
     async def _issue(self, csr: bytes, common_name: str, role: str) -> manager_pb2.JoinReply:
@@ -89,8 +97,7 @@ class Membership:
 
     # ---- tokens ------------------------------------------------------------
     async def join_token(self, req: manager_pb2.JoinTokenRequest) -> manager_pb2.JoinTokenReply:
-        if req.role not in JOIN_ROLES:
-            raise errors.InvalidArgument(f'ROLE: "{req.role[:20]}" is not agent or manager')
+        _checked(check_join_token_request, req)
         current = self.state.join_tokens.get(req.role)
         if req.rotate or not current:
             current = str(tokens.new(self.digest))
@@ -117,6 +124,7 @@ class Membership:
         raise errors.InvalidArgument(f'NODE: "{ref[:80]}" matches {len(hits)} nodes; give more of the id')
 
     async def remove_node(self, req: manager_pb2.RemoveNodeRequest) -> list[str]:
+        _checked(check_remove_node, req)
         node_id = self._resolve(req.ref)
         if node_id in self.state.nodes and not req.force:
             raise errors.FailedPrecondition(

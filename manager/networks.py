@@ -8,22 +8,28 @@ from manager import errors
 from manager.state import ClusterState
 from manager.store import Conflict, Store
 from manager.clock import now, stamp
-from manager.validation import InvalidField, check_name
+from manager.validation import (
+    InvalidField, check_create_network, check_network_names, check_ref, show,
+)
 from protos.shoal.v1 import manager_pb2, types_pb2
 
 POOL = ipaddress.ip_network("10.240.0.0/12")
 FIRST_VNI = 4096
-MAX_NETWORKS_PER_CONTAINER = 4
+
+
+def _checked(check, *args):
+    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
+    try:
+        return check(*args)
+    except InvalidField as exc:
+        raise errors.InvalidArgument(str(exc)) from exc
 
 
 def check_networks(state: ClusterState, names, field: str = "--network") -> None:
-    if len(names) > MAX_NETWORKS_PER_CONTAINER:
-        raise errors.InvalidArgument(f"{field}: at most {MAX_NETWORKS_PER_CONTAINER} networks")
-    if len(set(names)) != len(names):
-        raise errors.InvalidArgument(f"{field}: a network is named twice")
+    _checked(check_network_names, names, field)
     for name in names:
         if name not in state.networks:
-            raise errors.InvalidArgument(f'{field}: network "{name[:80]}" does not exist (shoal network create {name[:80]})')
+            raise errors.InvalidArgument(f'{field}: network "{show(name)}" does not exist (shoal network create {show(name)})')
 
 
 class NetworkOps:
@@ -38,6 +44,7 @@ class NetworkOps:
         return view
 
     def _resolve(self, ref: str) -> types_pb2.Network:
+        _checked(check_ref, ref, "NETWORK")
         if ref in self.state.networks:
             return self.state.networks[ref][0]
         hits = [n for n, _ in self.state.networks.values() if ref and n.id.startswith(ref)]
@@ -54,21 +61,10 @@ class NetworkOps:
         raise errors.ResourceExhausted(f"--subnet: the pool {POOL} is used up; give one")
 
     async def create(self, req: manager_pb2.CreateNetworkRequest, stack: str = "") -> types_pb2.Network:
-        try:
-            check_name(req.name, "NAME")
-        except InvalidField as exc:
-            raise errors.InvalidArgument(str(exc)) from exc
-        if (req.driver or "overlay") != "overlay":
-            raise errors.InvalidArgument(f'--driver: "{req.driver[:40]}" is not supported (overlay)')
+        subnet = _checked(check_create_network, req)
         if req.name in self.state.networks:
             raise errors.AlreadyExists(f'NAME: network "{req.name}" already exists')
-        if req.subnet:
-            try:
-                subnet = ipaddress.ip_network(req.subnet, strict=True)
-            except ValueError as exc:
-                raise errors.InvalidArgument(f'--subnet: "{req.subnet[:60]}" is not a network ({exc})') from None
-            if subnet.version != 4 or not 16 <= subnet.prefixlen <= 28 or not subnet.is_private:
-                raise errors.InvalidArgument(f"--subnet: {subnet} must be a private IPv4 network from /16 to /28")
+        if subnet is not None:
             for other, _ in self.state.networks.values():
                 if subnet.overlaps(ipaddress.ip_network(other.subnet)):
                     raise errors.InvalidArgument(f"--subnet: {subnet} overlaps network {other.name} ({other.subnet})")

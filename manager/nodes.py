@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from manager import errors
-from manager.state import AVAILABILITIES, ClusterState, NodeConf, UnknownRef
+from manager.state import ClusterState, NodeConf, UnknownRef
 from manager.store import Conflict, Store
-from manager.validation import InvalidField, check_labels
+from manager.validation import MAX_LABELS, InvalidField, check_ref, check_update_node, show
 from protos.shoal.v1 import manager_pb2, types_pb2
 
 
@@ -14,6 +14,10 @@ class NodeOps:
         self.store = store
 
     def resolve(self, ref: str) -> str:
+        try:
+            check_ref(ref, "NODE")
+        except InvalidField as exc:
+            raise errors.InvalidArgument(str(exc)) from exc
         try:
             return self.state.resolve_node(ref)
         except UnknownRef as exc:
@@ -26,12 +30,8 @@ class NodeOps:
         return self.state.node_view(self.resolve(ref))
 
     async def update(self, req: manager_pb2.UpdateNodeRequest) -> types_pb2.Node:
-        if req.availability and req.availability not in AVAILABILITIES:
-            raise errors.InvalidArgument(
-                f'--availability: "{req.availability[:40]}" is not one of {", ".join(AVAILABILITIES)}'
-            )
         try:
-            check_labels(req.label_add, "--label-add")
+            check_update_node(req)
         except InvalidField as exc:
             raise errors.InvalidArgument(str(exc)) from exc
         node_id = self.resolve(req.ref)
@@ -40,11 +40,11 @@ class NodeOps:
             conf = NodeConf(labels=dict(entry[0].labels), availability=entry[0].availability) if entry else NodeConf()
             for key in req.label_rm:
                 if key not in conf.labels and key not in req.label_add:
-                    raise errors.InvalidArgument(f'--label-rm: node has no label "{key[:80]}"')
+                    raise errors.InvalidArgument(f'--label-rm: node has no label "{show(key)}"')
                 conf.labels.pop(key, None)
             conf.labels.update(req.label_add)
-            if len(conf.labels) > 64:
-                raise errors.InvalidArgument("--label-add: a node has at most 64 labels")
+            if len(conf.labels) > MAX_LABELS:
+                raise errors.InvalidArgument(f"--label-add: a node has at most {MAX_LABELS} labels")
             if req.availability:
                 conf.availability = req.availability
             try:

@@ -4,82 +4,27 @@ from __future__ import annotations
 
 import secrets
 
-from manager import errors
+from manager import errors, redact
 from manager.networks import NetworkOps, check_networks
 from manager.state import ClusterState, UnknownRef
 from manager.store import Conflict, Store
 from manager.clock import now, stamp
-from manager.validation import InvalidField, check_name, check_run
+from manager.validation import (
+    MAX_REPLICAS, MODES, STACK_PATHS, InvalidField, apply_service_defaults, check_deploy_stack, check_list_services,
+    check_name, check_ref, check_replicas, check_service, check_update_service, show, stack_network,
+)
 from protos.shoal.v1 import manager_pb2, types_pb2
 
-MAX_REPLICAS = 10_000
-MAX_DURATION_NS = 24 * 3600 * 10**9
-MODES = ("replicated", "global")
-CONDITIONS = ("none", "on-failure", "any")
-FAILURE_ACTIONS = ("pause", "continue", "rollback")
+# Kept importable from here for callers of the old location; the checks live in validation.py.
+__all__ = ["MAX_REPLICAS", "MODES", "STACK_PATHS", "ServiceOps", "check_service"]
 
 
-# The stack file's words for the fields check_service names by their CLI flag.
-STACK_PATHS = {
-    "--name": "name", "--mode": "deploy.mode", "--replicas": "deploy.replicas", "IMAGE": "image",
-    "CMD": "command", "--env": "environment", "--publish": "ports", "--memory": "deploy.resources.memory",
-    "--cpus": "deploy.resources.cpus", "--label": "labels", "--constraint": "deploy.placement.constraints",
-    "--strategy": "deploy.placement", "--restart-condition": "deploy.restart_policy.condition",
-    "--restart-max-attempts": "deploy.restart_policy.max_attempts", "--restart-delay": "deploy.restart_policy.delay",
-    "--restart-window": "deploy.restart_policy.window", "--update-parallelism": "deploy.update_config.parallelism",
-    "--update-delay": "deploy.update_config.delay", "--update-failure-action": "deploy.update_config.failure_action",
-    "--update-monitor": "deploy.update_config.monitor", "--placement-pref": "deploy.placement.preferences",
-    "--health-interval": "healthcheck.interval", "--health-timeout": "healthcheck.timeout",
-    "--health-retries": "healthcheck.retries", "--health-start-period": "healthcheck.start_period",
-    "--stop-grace-period": "stop_grace_period",
-}
-
-
-def check_service(spec: types_pb2.ServiceSpec) -> None:
-    """Raises InvalidField naming the CLI flag of the bad value."""
-    check_name(spec.name, "--name")
-    if spec.mode not in MODES:
-        raise InvalidField("--mode", f'"{spec.mode[:40]}" is not one of {", ".join(MODES)}')
-    if spec.mode == "global" and spec.replicas:
-        raise InvalidField("--replicas", "not allowed with --mode global")
-    if not 0 <= spec.replicas <= MAX_REPLICAS:
-        raise InvalidField("--replicas", f"must be an integer from 0 to {MAX_REPLICAS}")
-    check_run(manager_pb2.RunRequest(spec=spec.task))
-    r = spec.restart
-    if r.condition and r.condition not in CONDITIONS:
-        raise InvalidField("--restart-condition", f'"{r.condition[:40]}" is not one of {", ".join(CONDITIONS)}')
-    if not 0 <= r.max_attempts <= 10_000:
-        raise InvalidField("--restart-max-attempts", "must be an integer from 0 to 10000")
-    for flag, value in (("--restart-delay", r.delay_ns), ("--restart-window", r.window_ns),
-                        ("--update-delay", spec.update.delay_ns), ("--update-monitor", spec.update.monitor_ns),
-                        ("--stop-grace-period", spec.stop_grace_ns),
-                        ("--health-interval", spec.task.health.interval_ns),
-                        ("--health-timeout", spec.task.health.timeout_ns),
-                        ("--health-start-period", spec.task.health.start_period_ns)):
-        if not 0 <= value <= MAX_DURATION_NS:
-            raise InvalidField(flag, "must be a duration from 0s to 24h")
-    if not 0 <= spec.update.parallelism <= MAX_REPLICAS:
-        raise InvalidField("--update-parallelism", "must be an integer >= 0")
-    if spec.update.failure_action and spec.update.failure_action not in FAILURE_ACTIONS:
-        raise InvalidField("--update-failure-action",
-                           f'"{spec.update.failure_action[:40]}" is not one of {", ".join(FAILURE_ACTIONS)}')
-    if not 0 <= spec.task.health.retries <= 100:
-        raise InvalidField("--health-retries", "must be an integer from 0 to 100")
-    for pref in spec.preferences:
-        key = pref.spread[len("node.labels."):] if pref.spread.startswith("node.labels.") else ""
-        if not key:
-            raise InvalidField("--placement-pref", f'"spread={pref.spread[:60]}" must be spread=node.labels.KEY')
-    if spec.stack:
-        check_name(spec.stack, "stack")
-
-
-def _defaults(spec: types_pb2.ServiceSpec) -> None:
-    if not spec.mode:
-        spec.mode = "replicated"
-    if not spec.restart.condition:
-        spec.restart.condition = "any"
-    if not spec.update.failure_action:
-        spec.update.failure_action = "pause"
+def _checked(check, *args):
+    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
+    try:
+        return check(*args)
+    except InvalidField as exc:
+        raise errors.InvalidArgument(str(exc)) from exc
 
 
 class ServiceOps:
@@ -89,6 +34,7 @@ class ServiceOps:
         self.networks = networks
 
     def _resolve(self, ref: str) -> tuple[types_pb2.Service, int]:
+        _checked(check_ref, ref, "SERVICE")
         try:
             name = self.state.resolve_service(ref)
         except UnknownRef as exc:
@@ -99,8 +45,8 @@ class ServiceOps:
         return copy, rev
 
     def _with_counts(self, svc: types_pb2.Service) -> types_pb2.Service:
-        view = types_pb2.Service()
-        view.CopyFrom(svc)
+        """What a reply shows: a redacted copy with the live counts filled in."""
+        view = redact.service(svc)
         live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
         view.running = sum(1 for t in live if (lambda st: st.state == "running" and st.health in ("", "healthy"))(
             self.state.status_of(t)))
@@ -113,11 +59,8 @@ class ServiceOps:
     def _validated(self, spec: types_pb2.ServiceSpec) -> types_pb2.ServiceSpec:
         clean = types_pb2.ServiceSpec()
         clean.CopyFrom(spec)
-        _defaults(clean)
-        try:
-            check_service(clean)
-        except InvalidField as exc:
-            raise errors.InvalidArgument(str(exc)) from exc
+        apply_service_defaults(clean)
+        _checked(check_service, clean)
         check_networks(self.state, list(clean.task.networks))
         return clean
 
@@ -134,6 +77,7 @@ class ServiceOps:
         return self._with_counts(svc)
 
     def list(self, stack: str = "") -> list[types_pb2.Service]:
+        _checked(check_list_services, manager_pb2.ListServicesRequest(stack=stack))
         return sorted((self._with_counts(svc) for svc, _ in self.state.services.values()
                        if not stack or svc.spec.stack == stack), key=lambda s: s.spec.name)
 
@@ -142,7 +86,7 @@ class ServiceOps:
 
     def tasks(self, ref: str, all_: bool) -> list[types_pb2.Container]:
         svc, _ = self._resolve(ref)
-        views = [self.state.container_view(t.id) for t in self.state.tasks_of(svc.id)]
+        views = [redact.container(self.state.container_view(t.id)) for t in self.state.tasks_of(svc.id)]
         if not all_:
             views = [v for v in views if v.desired_state == "running" or v.note]
         return sorted(views, key=lambda t: (t.slot, t.node_name, t.desired_state != "running", t.created_at))
@@ -169,12 +113,16 @@ class ServiceOps:
         return True
 
     async def update(self, req: manager_pb2.UpdateServiceRequest) -> types_pb2.Service:
+        _checked(check_update_service, req)
         svc, rev = self._resolve(req.ref)
         spec = types_pb2.ServiceSpec()
         spec.CopyFrom(req.spec)
         spec.name = svc.spec.name
         if not spec.stack:
             spec.stack = svc.spec.stack
+        # A spec edited from what InspectService showed carries "<secret>" for the secret
+        # values: those mean "unchanged", never the new value.
+        redact.restore(spec.task, svc.spec.task)
         spec = self._validated(spec)
         if req.version and req.version != svc.version:
             raise errors.FailedPrecondition(f"service {svc.spec.name} changed since version {req.version}; retry")
@@ -186,11 +134,10 @@ class ServiceOps:
         return await self._write(svc, rev)
 
     async def scale(self, ref: str, replicas: int) -> types_pb2.Service:
+        _checked(check_replicas, replicas)
         svc, rev = self._resolve(ref)
         if svc.spec.mode == "global":
-            raise errors.InvalidArgument(f"{svc.spec.name}: a global service cannot be scaled")
-        if not 0 <= replicas <= MAX_REPLICAS:
-            raise errors.InvalidArgument(f"{svc.spec.name}: replicas must be an integer from 0 to {MAX_REPLICAS}")
+            raise errors.InvalidArgument(f"SERVICE: {svc.spec.name} is a global service; it cannot be scaled")
         svc.spec.replicas = replicas
         return await self._write(svc, rev)
 
@@ -217,35 +164,22 @@ class ServiceOps:
 
     # ---- stacks -----------------------------------------------------------
     async def deploy_stack(self, req: manager_pb2.DeployStackRequest) -> manager_pb2.DeployStackReply:
-        try:
-            check_name(req.name, "NAME")
-        except InvalidField as exc:
-            raise errors.InvalidArgument(str(exc)) from exc
         # A stack's services share a default overlay network, so they find each other by name.
-        default_net = f"{req.name}_default"
-        wanted: dict[str, types_pb2.ServiceSpec] = {}
-        for spec in req.services:
-            full = types_pb2.ServiceSpec()
-            full.CopyFrom(spec)
-            full.name = f"{req.name}_{spec.name}"
-            full.stack = req.name
-            if not full.task.networks:
-                full.task.networks.append(default_net)
-            _defaults(full)
-            try:
-                check_service(full)
-            except InvalidField as exc:
-                path = STACK_PATHS.get(exc.field, exc.field)
-                reason = str(exc)[len(exc.field) + 2:]
-                raise errors.InvalidArgument(f"services.{spec.name}.{path}: {reason}") from exc
+        wanted = _checked(check_deploy_stack, req)
+        default_net = stack_network(req.name)
+        for full in wanted.values():
             for net in full.task.networks:
                 if net != default_net and net not in self.state.networks:
-                    raise errors.InvalidArgument(f'services.{spec.name}.networks: network "{net[:80]}" does not exist')
-            wanted[full.name] = full
-        for name in wanted:
+                    short = full.name[len(req.name) + 1:]
+                    raise errors.InvalidArgument(f'services.{short}.networks: network "{show(net)}" does not exist')
+        for name, spec in wanted.items():
             entry = self.state.services.get(name)
             if entry and entry[0].spec.stack != req.name:
                 raise errors.AlreadyExists(f'services.{name}: a service "{name}" exists outside stack {req.name}')
+            if entry and entry[0].spec.mode != spec.mode:
+                # Found now, not halfway through the writes below.
+                raise errors.InvalidArgument(f"services.{name[len(req.name) + 1:]}.deploy.mode: a service's mode "
+                                             f"cannot change; remove it from the stack and deploy again")
         # Everything is valid: only now write, so a bad file deploys nothing.
         reply = manager_pb2.DeployStackReply()
         if default_net not in self.state.networks and any(default_net in s.task.networks for s in wanted.values()):
@@ -277,6 +211,7 @@ class ServiceOps:
         return [manager_pb2.Stack(name=n, services=c) for n, c in sorted(counts.items())]
 
     async def remove_stack(self, name: str) -> list[str]:
+        _checked(check_name, name, "NAME")
         names = sorted(svc.spec.name for svc, _ in self.state.services.values() if svc.spec.stack == name)
         if not names:
             raise errors.NotFound(f'stack "{name}": no such stack')

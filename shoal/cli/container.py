@@ -37,6 +37,8 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("-d", "--detach", is_flag=True, help="Print the container id and return at once.")
 @click.option("--name", default="", help="Container name (unique in the cluster).")
 @click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
+@click.option("--secret-env", multiple=True, metavar="K=V", callback=converter(parse_key_value),
+              help="Environment variable whose value the cluster never shows (inspect, ps) or logs.")
 @click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
 @click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
 @click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
@@ -47,7 +49,8 @@ def status_text(c: types_pb2.Container) -> str:
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy, label, network, image, command):
+def run(ctx: Ctx, detach, name, env, secret_env, publish, memory, cpus, constraint, strategy, label, network, image,
+        command):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -61,6 +64,7 @@ def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy
         strategy=strategy or "",
         networks=list(network),
     )
+    add_secret_env(spec, secret_env)
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)
     if detach:
@@ -75,6 +79,14 @@ def run(ctx: Ctx, detach, name, env, publish, memory, cpus, constraint, strategy
     if reply.error:
         click.echo(f"shoal: {created.name}: {reply.error}", err=True)
     sys.exit(reply.exit_code)
+
+
+def add_secret_env(spec: types_pb2.ContainerSpec, pairs) -> None:
+    """--secret-env K=V: the pair joins the environment and K is marked secret."""
+    for key, value in pairs or []:
+        spec.env[key] = value
+        if key not in spec.secret_env:
+            spec.secret_env.append(key)
 
 
 def _stream_logs(stub, ref: str, follow: bool, tail: int) -> None:

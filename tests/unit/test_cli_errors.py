@@ -70,3 +70,12 @@ def test_agent_without_certificate_or_token_refuses_to_start(tmp_path):
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "--join-token" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "--secret-env", "NOVALUE", "img"],
+                                  ["service", "create", "--name", "web", "--secret-env", "=x", "img"]])
+def test_secret_env_needs_key_value(args):
+    r = shoal(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shoal: --secret-env: "), r.stderr
