@@ -21,13 +21,14 @@ from agent import revocations
 from agent.server import build_server
 from pki import ca as ca_mod
 from pki import files
+from pki.etcd_credentials import etcd_tls
 from pki.grpc_tls import Revocations
 from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address, remote_renewer
 from pki.renewal import Holder, keep_renewed
 from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
-from protos.etcdv3.client import EtcdClient, TlsConfig
+from protos.etcdv3.client import EtcdClient
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent")
@@ -88,16 +89,6 @@ async def node_credentials(cfg: AgentConfig, node_id: str) -> files.Credentials:
         log.info("joined the cluster as node %s (certificate serial %s)", node_id, creds.identity.serial)
         return creds
     raise ConfigError(f"--join-token: could not join ({last})")
-
-
-def etcd_tls(cfg: AgentConfig, creds: files.Credentials | None) -> TlsConfig | None:
-    if not any(u.startswith("https://") for u in cfg.etcd):
-        return None
-    def pick(name: str, default: bytes | None) -> bytes | None:
-        path = cfg.etcd_tls.get(name)
-        return path.read_bytes() if path else default
-    return TlsConfig(ca=pick("ca", creds.ca if creds else None), cert=pick("cert", creds.cert if creds else None),
-                     key=pick("key", creds.key if creds else None))
 
 
 def load_node_id(state_dir: Path) -> str:
@@ -195,9 +186,9 @@ async def serve(cfg: AgentConfig) -> None:
                 await asyncio.to_thread(overlay.attach, o.pid, a.vni, a.ip, a.subnet, f"eth{i + 1}")
             plumbed.add(o.id)
 
-    etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, holder.current if holder else None))
-    if holder is not None and etcd_tls(cfg, holder.current) is not None:
-        holder.listeners.append(lambda creds: etcd.set_tls(etcd_tls(cfg, creds)))
+    etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, holder.current if holder else None))
+    if holder is not None and etcd_tls(cfg.etcd, cfg.etcd_tls, holder.current) is not None:
+        holder.listeners.append(lambda creds: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, creds)))
     async def networks_in_use(vnis: set[int]) -> None:
         async with plumbing:
             await asyncio.to_thread(overlay.prune, vnis)

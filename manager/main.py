@@ -32,12 +32,12 @@ from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
 from pki import ca as ca_mod
 from pki import files
+from pki.etcd_credentials import etcd_tls
 from pki.cluster_files import InitError, load_authority
 from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address
 from pki.renewal import Holder, keep_renewed, local_renewer
-from protos.etcdv3.client import (EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable,
-                                  TlsConfig)
+from protos.etcdv3.client import EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable
 
 log = logging.getLogger("shoal.manager")
 
@@ -88,16 +88,6 @@ async def load_credentials(cfg: ManagerConfig) -> tuple[files.Credentials, ca_mo
     return creds, authority
 
 
-def etcd_tls(cfg: ManagerConfig, creds: files.Credentials | None) -> TlsConfig | None:
-    if not any(u.startswith("https://") for u in cfg.etcd):
-        return None
-    def pick(name: str, default: bytes | None) -> bytes | None:
-        path = cfg.etcd_tls.get(name)
-        return path.read_bytes() if path else default
-    return TlsConfig(ca=pick("ca", creds.ca if creds else None), cert=pick("cert", creds.cert if creds else None),
-                     key=pick("key", creds.key if creds else None))
-
-
 async def _first_load(store: Store) -> None:
     delay = 0.2
     while True:
@@ -129,14 +119,14 @@ async def serve(cfg: ManagerConfig) -> None:
     authority = None
     if cfg.insecure:
         manager_id = secrets.token_hex(6)
-        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, None))
+        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, None))
     else:
         creds, authority = await load_credentials(cfg)
         holder = Holder(cfg.state_dir, "manager", creds)
         manager_id = creds.identity.common_name
-        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg, creds))
-        if etcd_tls(cfg, creds) is not None:
-            holder.listeners.append(lambda fresh: etcd.set_tls(etcd_tls(cfg, fresh)))
+        etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, creds))
+        if etcd_tls(cfg.etcd, cfg.etcd_tls, creds) is not None:
+            holder.listeners.append(lambda fresh: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, fresh)))
     state = ClusterState()
     election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
     store = Store(etcd, state, term=lambda: election.term if election.is_leader else 0)
@@ -147,7 +137,7 @@ async def serve(cfg: ManagerConfig) -> None:
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
     networks = NetworkOps(state, store)
-    etcd_users = EtcdUsers(etcd) if authority and etcd_tls(cfg, None) is not None else None
+    etcd_users = EtcdUsers(etcd) if authority and etcd_tls(cfg.etcd, cfg.etcd_tls, None) is not None else None
     membership = Membership(state, store, authority, cfg.cert_lifetime, etcd_users) if authority else None
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
                              ServiceOps(state, store, networks), networks, election, peers, membership)

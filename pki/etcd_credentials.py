@@ -1,0 +1,21 @@
+"""The TLS a daemon shows etcd: its own cluster certificate (its CN is its etcd user), unless the
+admin gives other files (--etcd-cacert / --etcd-cert / --etcd-key)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pki.files import Credentials
+from protos.etcdv3.client import TlsConfig
+
+
+def etcd_tls(urls: list[str], overrides: dict[str, Path], creds: Credentials | None) -> TlsConfig | None:
+    """None when etcd is plaintext (http:// URLs)."""
+    if not any(u.startswith("https://") for u in urls):
+        return None
+
+    def pick(name: str, default: bytes | None) -> bytes | None:
+        path = overrides.get(name)
+        return path.read_bytes() if path else default
+
+    return TlsConfig(ca=pick("ca", creds.ca if creds else None), cert=pick("cert", creds.cert if creds else None),
+                     key=pick("key", creds.key if creds else None))
