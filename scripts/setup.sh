@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io etcd-server etcd-client busybox-static iproute2 util-linux openssh-server python3-venv python3-dev)
+PACKAGES=(docker.io etcd-server etcd-client busybox-static iproute2 util-linux openssh-server python3-venv python3-dev debootstrap dpkg-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -43,4 +43,6 @@ if [ "$(id -u)" -eq 0 ]; then
     ln -sfn "$target" /usr/local/bin/shoal
   fi
 fi
+# The SSH test hosts' Debian rootfs + offline apt repo (cached; rebuilt only when its recipe changes).
+if [ "$(id -u)" -eq 0 ]; then ./scripts/build-testhost-rootfs.sh; else echo "setup: not root: skipping the test host rootfs"; fi
 echo "setup: ok"
