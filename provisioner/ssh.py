@@ -532,6 +532,11 @@ class Session:
     def is_root(self) -> bool:
         return self._privilege == "root"
 
+    def known_hosts_line(self) -> str:
+        """The verified host key as one known_hosts line (for the system's ssh/scp)."""
+        key = self._t.get_remote_server_key()
+        return hostkeys.known_hosts_line(hostkeys.known_hosts_name(self.host, self.port), key.get_name(), key.asbytes())
+
     def __enter__(self) -> Session:
         return self
 

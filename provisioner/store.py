@@ -65,6 +65,8 @@ class Machine:
     host_key: str | None = None  # SHA256:... fingerprint verified at creation, pinned afterwards
     labels: dict[str, str] = field(default_factory=dict)
     manager: str | None = None
+    etcd: str | None = None  # the etcd URL(s) the agent is given
+    agent_args: tuple[str, ...] = ()  # further `shoal agent` flags, as given to `machine create`
     state: str = "creating"
     error: MachineError | None = None
     node_id: str | None = None
@@ -119,7 +121,7 @@ class Machine:
 
 
 _STR_FIELDS = ("name", "ip", "driver", "ssh_user", "state", "created_at", "updated_at")
-_OPTIONAL_STR_FIELDS = ("ssh_key", "host_key", "manager", "node_id", "agent_version")
+_OPTIONAL_STR_FIELDS = ("ssh_key", "host_key", "manager", "etcd", "node_id", "agent_version")
 
 
 def _check_types(kwargs: dict[str, Any]) -> None:
@@ -129,6 +131,11 @@ def _check_types(kwargs: dict[str, Any]) -> None:
     for key in _OPTIONAL_STR_FIELDS:
         if kwargs.get(key) is not None and not isinstance(kwargs[key], str):
             raise TypeError(f"field {key!r} must be a string or null")
+    args = kwargs.get("agent_args", ())
+    if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) for a in args):
+        raise TypeError("field 'agent_args' must be a list of strings")
+    if "agent_args" in kwargs:
+        kwargs["agent_args"] = tuple(args)
     labels = kwargs.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise TypeError("field 'labels' must map strings to strings")

@@ -43,6 +43,9 @@ if [ "$(id -u)" -eq 0 ]; then
     ln -sfn "$target" /usr/local/bin/shoal
   fi
 fi
+# The agent's dependency wheels for the SSH test hosts (Debian 12: CPython 3.11): `shoal machine`
+# uploads them, so the hosts, which have no network, install offline.
+SHOAL_WHEELHOUSE=/var/cache/shoal/wheels .venv/bin/python -m provisioner.wheelhouse 3.11 "$(uname -m)" >/dev/null
 # The SSH test hosts' Debian rootfs + offline apt repo (cached; rebuilt only when its recipe changes).
 if [ "$(id -u)" -eq 0 ]; then ./scripts/build-testhost-rootfs.sh; else echo "setup: not root: skipping the test host rootfs"; fi
 echo "setup: ok"

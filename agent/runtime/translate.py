@@ -4,6 +4,8 @@ No I/O here: the Docker runtime feeds it dictionaries and sends what it returns.
 """
 from __future__ import annotations
 
+import ipaddress
+
 import json
 from typing import Any, Mapping
 
@@ -153,5 +155,12 @@ def bridge_subnet(network_attrs: Mapping[str, Any]) -> tuple[str, str]:
     """(subnet, gateway) of the engine's bridge network from its inspect document."""
     for cfg in ((network_attrs.get("IPAM") or {}).get("Config") or ()):
         if cfg.get("Subnet") and ":" not in cfg["Subnet"]:
-            return cfg["Subnet"], cfg.get("Gateway", "")
+            gateway = cfg.get("Gateway", "")
+            if not gateway:
+                # A stock dockerd (no --bip) reports the subnet only; its bridge takes the first address.
+                try:
+                    gateway = str(next(ipaddress.ip_network(cfg["Subnet"], strict=False).hosts()))
+                except (ValueError, StopIteration):
+                    gateway = ""
+            return cfg["Subnet"], gateway
     return "", ""

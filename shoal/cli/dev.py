@@ -70,7 +70,8 @@ def dev_up(hosts: int, state_dir: Path, strategy: str, host_memory: str | None, 
     except DevClusterError as exc:
         raise click.ClickException(str(exc)) from None
     from pki.cluster_files import context_doc
-    write_context({**context_doc(cluster.manager_address, cluster.admin_dir), "dev_state_dir": str(state_dir)})
+    write_context({**context_doc(cluster.manager_address, cluster.admin_dir), "dev_state_dir": str(state_dir),
+                   "etcd": cluster.etcd_bridge_url})
     click.echo(f"dev cluster up: {hosts} hosts, manager {cluster.manager_address}")
     click.echo(f"context written to {DEFAULT_CONTEXT}; try: shoal node ls")
 

@@ -13,7 +13,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import click  # noqa: E402
 import grpc  # noqa: E402
 
-from shoal.cli import cluster, container, network, node, service, stack
+from shoal.cli import cluster, container, machine, network, node, service, stack
 from shoal.cli.context import Ctx, rpc_error_message
 from shoal.cli.daemons import agent_cmd, manager_cmd
 from shoal.cli.dev import dev_group
@@ -33,7 +33,7 @@ def cli(click_ctx: click.Context, manager: str | None, tls_dir: str | None, inse
 
 for command in (container.run, container.ps, container.logs, container.stop, container.rm, container.inspect,
                 node.node_group, service.service_group, stack.stack_group, cluster.cluster_group,
-                network.network_group, agent_cmd, manager_cmd, dev_group):
+                network.network_group, machine.machine_group, agent_cmd, manager_cmd, dev_group):
     cli.add_command(command)
 
 

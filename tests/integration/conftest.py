@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,15 @@ class Shoal:
     """Runs the real `shoal` CLI against the test cluster's manager."""
     manager: str
     tls_dir: str = ""
+    config_dir: str = "/nonexistent-shoal-config"
+    env: dict = field(default_factory=dict)
 
     def at(self, manager: str) -> "Shoal":
         """The same CLI, pointed at other manager address(es)."""
-        return Shoal(manager, self.tls_dir)
+        return Shoal(manager, self.tls_dir, self.config_dir, self.env)
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ, SHOAL_CONFIG_DIR="/nonexistent-shoal-config", SHOAL_TLS_DIR=self.tls_dir)
+        env = dict(os.environ, SHOAL_CONFIG_DIR=self.config_dir, SHOAL_TLS_DIR=self.tls_dir, **self.env)
         env.pop("SHOAL_MANAGER", None)
         return env
 
@@ -111,8 +113,9 @@ def _reset(s: Shoal, cluster) -> None:
     channel, stub = connect(cluster.manager_address, cluster.admin_credentials())
     t = 30
     try:
-        poll(lambda: len(stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes) == len(cluster.hosts), 30,
-             what="all nodes ready")
+        # Nodes that tests add (test_machines) may be there too; the dev hosts must all be.
+        poll(lambda: {n.name for n in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes
+                      if n.state == "ready"} >= {h.name for h in cluster.hosts}, 30, what="all nodes ready")
         for svc in stub.ListServices(manager_pb2.ListServicesRequest(), timeout=t).services:
             stub.RemoveService(manager_pb2.ServiceRef(ref=svc.spec.name), timeout=t)
         for c in stub.ListContainers(manager_pb2.ListContainersRequest(all=True), timeout=t).containers:

@@ -55,3 +55,11 @@ def test_healthcheck_and_entrypoint_are_passed_and_health_is_read_back():
     assert kw["healthcheck"] == {"test": ["CMD-SHELL", "true"], "interval": 10**9, "retries": 2}
     attrs = {"Config": {"Labels": {LABEL_ID: "c"}}, "State": {"Status": "running", "Health": {"Status": "unhealthy"}}}
     assert observed_from_inspect(attrs).health == "unhealthy"
+
+
+def test_bridge_gateway_of_a_stock_engine_is_the_first_address():
+    from agent.runtime.translate import bridge_subnet
+    assert bridge_subnet({"IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}) == ("172.17.0.0/16", "172.17.0.1")
+    assert bridge_subnet({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.254"}]}}) == \
+        ("10.9.0.0/24", "10.9.0.254")
+    assert bridge_subnet({"IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}) == ("", "")
