@@ -68,7 +68,11 @@ class Membership:
                 raise errors.FailedPrecondition(f"node_id: {common_name} names a manager")
         else:
             common_name = "mgr-" + secrets.token_hex(6)
+        previous = dict(self.state.issued.get(common_name, {}))
         reply = await self._issue(req.csr, common_name, req.role)
+        if previous:
+            # A join (not a renewal) means the node's old key is gone or distrusted: retire its certificates.
+            await self._revoke(common_name, previous)
         if req.role == ca_mod.ROLE_MANAGER:
             # A manager signs joins and renewals itself; the manager token is worth the CA key.
             reply.ca_key = ca_mod.key_pem(self.authority.key)
@@ -94,6 +98,20 @@ class Membership:
                  common_name)
         return manager_pb2.JoinReply(certificate=ca_mod.cert_pem(cert), ca=self.authority.pem,
                                      common_name=common_name)
+
+    def _revocation_ops(self, common_name: str, serials: dict[str, dict]) -> list[Op]:
+        when = stamp(now())
+        ops = []
+        for serial, info in serials.items():
+            ops.append(Op.put(etcd_keys.revoked(serial), json.dumps(
+                {"common_name": common_name, "role": info.get("role", ""), "not_after": info.get("not_after", ""),
+                 "revoked_at": when})))
+            ops.append(Op.delete(etcd_keys.issued(common_name, serial)))
+        return ops
+
+    async def _revoke(self, common_name: str, serials: dict[str, dict]) -> None:
+        await self.store.etcd.txn([], self._revocation_ops(common_name, serials))
+        log.info("revoked %d earlier certificate(s) of %s", len(serials), common_name)
 
     # ---- tokens ------------------------------------------------------------
     async def join_token(self, req: manager_pb2.JoinTokenRequest) -> manager_pb2.JoinTokenReply:
@@ -129,14 +147,8 @@ class Membership:
         if node_id in self.state.nodes and not req.force:
             raise errors.FailedPrecondition(
                 f"node {req.ref}: it is up; drain it and stop its agent first, or use --force")
-        when = now()
         revoked = len(self.state.issued.get(node_id, {}))
-        ops = []
-        for serial, info in self.state.issued.get(node_id, {}).items():
-            ops.append(Op.put(etcd_keys.revoked(serial), json.dumps(
-                {"common_name": node_id, "role": info.get("role", ""), "not_after": info.get("not_after", ""),
-                 "revoked_at": stamp(when)})))
-            ops.append(Op.delete(etcd_keys.issued(node_id, serial)))
+        ops = self._revocation_ops(node_id, self.state.issued.get(node_id, {}))
         ops += [Op.delete(etcd_keys.node_prefix(node_id), prefix=True), Op.delete(etcd_keys.node_conf(node_id)),
                 Op.delete(etcd_keys.alloc(node_id))]
         info = await self.store.etcd.get(etcd_keys.node_info(node_id))

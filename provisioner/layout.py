@@ -106,7 +106,18 @@ def stop_supervised(pidfile: str, script: str) -> str:
 def uninstall() -> str:
     """Stops the agent (containers keep running until the node is removed) and removes what
     `machine create` installed, except the Docker Engine and its containers' data."""
-    return (f"if command -v systemctl >/dev/null && [ -f {UNIT} ]; then systemctl disable --now shoal-agent || true; "
+    return (f"if command -v systemctl >/dev/null && [ -d /run/systemd/system ] && [ -f {UNIT} ]; then "
+            "systemctl disable --now shoal-agent || true; "
             f"rm -f {UNIT}; systemctl daemon-reload || true; fi; "
             f"{stop_supervised(SUPERVISOR_PID, SUPERVISOR)}; "
             f"rm -rf {OPT} {ETC} {STATE} {SUPERVISOR_PID}")
+
+
+def stop_agent() -> str:
+    return (f"if command -v systemctl >/dev/null && [ -d /run/systemd/system ] && [ -f {UNIT} ]; then "
+            f"systemctl stop shoal-agent; fi; {stop_supervised(SUPERVISOR_PID, SUPERVISOR)}")
+
+
+def forget_certificate() -> str:
+    """The node's key and certificate go; the next start joins again (and the manager revokes the old ones)."""
+    return f"rm -f {STATE}/node.pem {STATE}/node.key"

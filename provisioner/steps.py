@@ -41,6 +41,7 @@ class Context:
     machine: str = ""
     bundle: wheelhouse.Bundle | None = None
     node_id: str | None = None
+    restart: bool = False                     # `machine upgrade`: restart the agent even if nothing changed
 
     def sh(self, cmd: str, timeout: float = SHORT, check: bool = True, stdin: bytes | None = None, what: str = ""):
         return self.session.run(["sh", "-c", cmd], sudo=True, timeout=timeout, check=check, stdin_data=stdin,
@@ -197,7 +198,7 @@ def provision(ctx: Context, progress: Callable[[str], None] = lambda step: None)
         step(name, lambda fn=fn: fn(ctx))
     reconfigured = step("config", lambda: configuration(ctx))
     installed = any(c.startswith("installed the agent") for c in ctx.changed[before:])
-    step("service", lambda: service(ctx, restart=bool(reconfigured or installed)))
+    step("service", lambda: service(ctx, restart=bool(reconfigured or installed or ctx.restart)))
     step("ready", lambda: node_ready(ctx))
     return ctx
 

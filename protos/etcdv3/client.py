@@ -78,6 +78,9 @@ _UNARY_RETRY_BACKOFF_START = 0.05
 _UNARY_RETRY_BACKOFF_CAP = 0.5
 
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# etcd refuses any request checked against an auth store that changed before it was applied
+# (ErrAuthOldRevision); nothing was applied, so every request may be sent again.
+_AUTH_STORE_MOVED = "revision of auth store is old"
 # Watch errors that no amount of reconnecting will fix.
 _WATCH_PERMANENT = (
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -621,6 +624,10 @@ class EtcdClient:
                         + (" (the client was closed)" if self._closed else "")
                     ) from None
                 except grpc.aio.AioRpcError as err:
+                    if _AUTH_STORE_MOVED in (err.details() or ""):
+                        # Rejected, not applied: an auth change (a user added) landed meanwhile; go again.
+                        errors.append(f"{ep.url}: {err.details()}")
+                        continue
                     if err.code() not in _RETRYABLE:
                         raise _map_error(err) from None
                     errors.append(f"{ep.url}: {err.code().name}: {err.details()}")

@@ -92,9 +92,7 @@ def _provision(ctx: Ctx, m, *, accept_new: bool, host_key: str | None, restart: 
                     status.update(f"{m.name}: {step}")
                     console.print(f"{m.name}: {step}")
 
-                run = steps.Context(session, settings, join_token, node_ready)
-                if restart:
-                    run.changed.append("installed the agent (upgrade requested)")
+                run = steps.Context(session, settings, join_token, node_ready, restart=restart)
                 steps.provision(run, progress)
     except steps.StepFailed as exc:
         store.save(m.failed(exc.step, exc.reason))
@@ -153,11 +151,43 @@ def machine_create(ctx: Ctx, driver, ip, ssh_port, ssh_user, ssh_key, ssh_host_k
 
 
 @machine_group.command("provision")
+@click.option("--ip", help="The host's new address (its certificate names the node, not the address).")
 @click.argument("name")
 @pass_ctx
-def machine_provision(ctx: Ctx, name):
+def machine_provision(ctx: Ctx, ip, name):
     """Run every step again (changes nothing on a provisioned host)."""
-    _provision(ctx, _load(name), accept_new=False, host_key=None)
+    m = _load(name)
+    if ip and ip != m.ip:
+        m = type(m)(**{**m.__dict__, "ip": ip})
+    _provision(ctx, m, accept_new=False, host_key=None)
+
+
+@machine_group.command("regenerate-certs")
+@click.argument("name")
+@pass_ctx
+def machine_regenerate_certs(ctx: Ctx, name):
+    """A new key and certificate for the node (it joins again; its old certificates are revoked)."""
+    from provisioner import layout
+    from provisioner.errors import ProvisionerError
+
+    m = _load(name)
+    try:
+        with _connect(m) as session:
+            session.run(["sh", "-c", f"{layout.stop_agent()}; {layout.forget_certificate()}"], sudo=True,
+                        timeout=120, check=True, what="stop the agent and forget its certificate")
+    except ProvisionerError as exc:
+        raise click.ClickException(f"machine {name}: {exc}") from None
+    _wait_gone(ctx, m.name)
+    _provision(ctx, m, accept_new=False, host_key=None)
+
+
+def _wait_gone(ctx: Ctx, name: str, timeout: float = 60.0) -> None:
+    """A node id that is up cannot join again: wait until the stopped agent's record has gone."""
+    deadline = time.monotonic() + timeout
+    while _node(ctx, name) is not None:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"node {name} still listed {timeout:.0f} s after its agent stopped")
+        time.sleep(0.3)   # poll interval
 
 
 @machine_group.command("upgrade")

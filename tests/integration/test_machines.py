@@ -100,13 +100,33 @@ def test_machine_ssh_runs_a_command_with_the_pinned_key(provisioned, hosts):
     assert r.stdout.strip() == hosts[1].run("cat /etc/hostname").stdout.strip()
 
 
-def revoked_common_names(cluster) -> set[str]:
+def revoked(cluster) -> dict[str, str]:
+    """serial -> common name of every revoked certificate."""
     async def read():
         m = files.load(cluster.manager_dir, "manager")
         async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
             kvs, _ = await etcd.get_prefix(etcd_keys.REVOKED)
-        return {json.loads(kv.value)["common_name"] for kv in kvs}
+        return {kv.key[len(etcd_keys.REVOKED):]: json.loads(kv.value)["common_name"] for kv in kvs}
     return asyncio.run(read())
+
+
+def revoked_common_names(cluster) -> set[str]:
+    return set(revoked(cluster).values())
+
+
+def revoked_serials(cluster) -> set[str]:
+    return set(revoked(cluster))
+
+
+def test_machine_scp_both_ways_and_env(provisioned, hosts, tmp_path, cluster):
+    src = tmp_path / "payload.txt"
+    src.write_text("tide\n")
+    provisioned("machine", "scp", str(src), "m2:/tmp/payload.txt")
+    assert hosts[1].path("/tmp/payload.txt").read_text() == "tide\n"
+    provisioned("machine", "scp", "m2:/tmp/payload.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "tide\n"
+    env = provisioned("machine", "env", "m2").stdout
+    assert f"export SHOAL_MANAGER={cluster.manager_address}" in env
 
 
 def one_line_failure(r) -> str:
@@ -145,6 +165,32 @@ def test_failures_name_their_cause_and_leave_a_consistent_record(machines_cli, c
     assert not h.path("/opt/shoal").exists()     # nothing was installed by any of these
     for name in ("bad-key", "bad-hostkey", "gone", "fedora", "nosudo"):
         cli("machine", "rm", "-f", name)
+
+
+def test_upgrade_restarts_the_agent_but_not_its_containers(provisioned, shoal, hosts):
+    shoal("run", "-d", "--name", "keeps-running", "--constraint", "node.name==m2", IMAGE, "sleep", "300")
+    poll(lambda: [c for c in shoal.json("ps") if c["name"] == "keeps-running" and c["state"] == "running"], 60,
+         what="the container before the upgrade")
+    engine = "docker inspect -f '{{.State.StartedAt}}' $(docker ps -q --filter label=io.shoal.name=keeps-running)"
+    started = hosts[1].run(engine).stdout
+    assert started.strip()
+    agent_before = hosts[1].run("pgrep -f 'shoal agent'").stdout
+    r = provisioned("machine", "upgrade", "m2", timeout=600)
+    assert "restarted the agent" in r.stdout, r.stdout
+    assert hosts[1].run("pgrep -f 'shoal agent'").stdout != agent_before
+    assert hosts[1].run(engine).stdout == started
+    poll(lambda: [c for c in shoal.json("ps") if c["name"] == "keeps-running" and c["state"] == "running"], 30,
+         what="the container still reported running")
+
+
+def test_regenerate_certs_gives_a_new_certificate_and_revokes_the_old(provisioned, shoal, cluster, hosts):
+    from pki.identity import of_pem
+    old = of_pem(hosts[1].path("/var/lib/shoal/agent/node.pem").read_bytes())
+    provisioned("machine", "regenerate-certs", "m2", timeout=600)
+    new = of_pem(hosts[1].path("/var/lib/shoal/agent/node.pem").read_bytes())
+    assert new.serial != old.serial and new.common_name == old.common_name
+    assert old.serial in revoked_serials(cluster)
+    assert shoal.nodes()["m2"]["state"] == "ready"
 
 
 def test_machine_rm_drains_and_removes_the_node_and_its_certificate(provisioned, shoal, cluster, hosts):
