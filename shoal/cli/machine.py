@@ -266,9 +266,14 @@ def _ssh_argv(m, program: str = "ssh") -> tuple[list[str], str]:
 def machine_ssh(name, command):
     """Log in to the machine, or run COMMAND there."""
     m = _load(name)
-    argv, known = _ssh_argv(m)
+    _run_pinned(m, "ssh", [f"{m.ssh_user}@{m.ip}", *command])
+
+
+def _run_pinned(m, program: str, args: list[str]):
+    """Runs the system's ssh/scp against the machine with its host key pinned; exits with its code."""
+    argv, known = _ssh_argv(m, program)
     try:
-        r = subprocess.run([*argv, f"{m.ssh_user}@{m.ip}", *command])
+        r = subprocess.run([*argv, *args])
     finally:
         os.unlink(known)
     raise SystemExit(r.returncode)
@@ -291,12 +296,7 @@ def machine_scp(recursive, src, dst):
     m = m1 or m2
     if m is None or (m1 and m2):
         raise click.UsageError("give NAME:path on exactly one side")
-    argv, known = _ssh_argv(m, "scp")
-    try:
-        r = subprocess.run([*argv, *(["-r"] if recursive else []), a, b])
-    finally:
-        os.unlink(known)
-    raise SystemExit(r.returncode)
+    _run_pinned(m, "scp", [*(["-r"] if recursive else []), a, b])
 
 
 @machine_group.command("rm")
