@@ -22,6 +22,7 @@ from agent.server import build_server
 from pki import ca as ca_mod
 from pki import files
 from pki.etcd_credentials import etcd_tls
+from pki.etcd_credentials import secure as etcd_secure
 from pki.grpc_tls import Revocations
 from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address, remote_renewer
@@ -187,7 +188,7 @@ async def serve(cfg: AgentConfig) -> None:
             plumbed.add(o.id)
 
     etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, holder.current if holder else None))
-    if holder is not None and etcd_tls(cfg.etcd, cfg.etcd_tls, holder.current) is not None:
+    if holder is not None and etcd_secure(cfg.etcd):
         holder.listeners.append(lambda creds: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, creds)))
     async def networks_in_use(vnis: set[int]) -> None:
         async with plumbing:

@@ -33,6 +33,7 @@ from protos.dns.zone import Zone
 from pki import ca as ca_mod
 from pki import files
 from pki.etcd_credentials import etcd_tls
+from pki.etcd_credentials import secure as etcd_secure
 from pki.cluster_files import InitError, load_authority
 from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address
@@ -125,7 +126,7 @@ async def serve(cfg: ManagerConfig) -> None:
         holder = Holder(cfg.state_dir, "manager", creds)
         manager_id = creds.identity.common_name
         etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, creds))
-        if etcd_tls(cfg.etcd, cfg.etcd_tls, creds) is not None:
+        if etcd_secure(cfg.etcd):
             holder.listeners.append(lambda fresh: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, fresh)))
     state = ClusterState()
     election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
@@ -137,7 +138,7 @@ async def serve(cfg: ManagerConfig) -> None:
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
     networks = NetworkOps(state, store)
-    etcd_users = EtcdUsers(etcd) if authority and etcd_tls(cfg.etcd, cfg.etcd_tls, None) is not None else None
+    etcd_users = EtcdUsers(etcd) if authority and etcd_secure(cfg.etcd) else None
     membership = Membership(state, store, authority, cfg.cert_lifetime, etcd_users) if authority else None
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
                              ServiceOps(state, store, networks), networks, election, peers, membership)

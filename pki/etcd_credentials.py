@@ -8,9 +8,13 @@ from pki.files import Credentials
 from protos.etcdv3.client import TlsConfig
 
 
+def secure(urls: list[str]) -> bool:
+    return any(u.startswith("https://") for u in urls)
+
+
 def etcd_tls(urls: list[str], overrides: dict[str, Path], creds: Credentials | None) -> TlsConfig | None:
     """None when etcd is plaintext (http:// URLs)."""
-    if not any(u.startswith("https://") for u in urls):
+    if not secure(urls):
         return None
 
     def pick(name: str, default: bytes | None) -> bytes | None:

@@ -98,12 +98,13 @@ def python_venv(ctx: Context) -> None:
         ctx.changed.append(f"created {layout.VENV}")
 
 
-def agent_software(ctx: Context) -> None:
+def agent_software(ctx: Context) -> bool:
+    """True when it installed (a new) agent."""
     with tempfile.TemporaryDirectory(prefix="shoal-bundle-") as work:
         ctx.bundle = wheelhouse.bundle(ctx.python, ctx.machine, Path(work))
         mark = ctx.sh(f"cat {layout.BUNDLE_MARK} 2>/dev/null", check=False).stdout.strip()
         if mark == ctx.bundle.digest:
-            return
+            return False
         ctx.sh(f"rm -rf {layout.WHEELS} && mkdir -p {layout.WHEELS}")
         for wheel in ctx.bundle.wheels:
             ctx.session.put(wheel, f"{layout.WHEELS}/{wheel.name}", 0o644, timeout=300)
@@ -113,6 +114,7 @@ def agent_software(ctx: Context) -> None:
                timeout=INSTALL, what=f"pip install {ctx.bundle.agent_wheel.name}")
         ctx.session.put(ctx.bundle.digest.encode() + b"\n", layout.BUNDLE_MARK, 0o644)
         ctx.changed.append(f"installed the agent {ctx.bundle.version}")
+        return True
 
 
 def _put_if_changed(ctx: Context, path: str, text: str, mode: int) -> bool:
@@ -179,7 +181,6 @@ STEPS: list[tuple[str, Callable[[Context], object]]] = [
     ("os", os_release),
     ("docker", docker_engine),
     ("python", python_venv),
-    ("agent", agent_software),
 ]
 
 
@@ -193,11 +194,10 @@ def provision(ctx: Context, progress: Callable[[str], None] = lambda step: None)
             raise
         except ProvisionerError as exc:
             raise StepFailed(name, str(exc)) from None
-    before = len(ctx.changed)
     for name, fn in STEPS:
         step(name, lambda fn=fn: fn(ctx))
+    installed = step("agent", lambda: agent_software(ctx))
     reconfigured = step("config", lambda: configuration(ctx))
-    installed = any(c.startswith("installed the agent") for c in ctx.changed[before:])
     step("service", lambda: service(ctx, restart=bool(reconfigured or installed or ctx.restart)))
     step("ready", lambda: node_ready(ctx))
     return ctx
