@@ -34,9 +34,13 @@ class AgentSettings:
     extra_args: tuple[str, ...] = ()
     port: int = AGENT_PORT
 
+    @property
+    def advertise(self) -> str:
+        return f"{self.ip}:{self.port}"
+
     def argv(self) -> list[str]:
         argv = [f"{VENV}/bin/shoal", "agent", "--name", self.name, "--manager", self.manager,
-                "--etcd", self.etcd, "--advertise", f"{self.ip}:{self.port}", "--state-dir", STATE]
+                "--etcd", self.etcd, "--advertise", self.advertise, "--state-dir", STATE]
         for k, v in sorted(self.labels.items()):
             argv += ["--label", f"{k}={v}"]
         return argv + list(self.extra_args)

@@ -7,6 +7,7 @@ hosts; the project's own wheel is built from this checkout each time (about 2 s,
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -106,7 +107,15 @@ def agent_wheel(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob(f"{DIST}-*.whl"):
         old.unlink()
-    _pip("wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dest), str(project_root()))
+    root = project_root()
+    # setuptools builds inside the checkout (build/, *.egg-info): two `machine create` run at once
+    # must take turns. The lock is on the checkout's directory, whoever's cache they use.
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _pip("wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dest), str(root))
+    finally:
+        os.close(fd)
     built = sorted(dest.glob(f"{DIST}-*.whl"))
     if len(built) != 1:
         raise BundleError(f"building the agent wheel left {len(built)} wheels in {dest}")

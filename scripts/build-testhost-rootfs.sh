@@ -11,6 +11,8 @@
 # removed after a successful build unless something still mounts them.
 #
 # rootfs/  debootstrap --variant=minbase bookworm with $INCLUDE, no docker.io, no SSH host keys,
+#          systemd installed (a host made with systemd=True boots it as pid 1; the others never
+#          run it: their pid 1 is a reaper, and `systemctl is-system-running` says "offline"),
 #          users `deploy` (passwordless sudo) and `nosudo`, apt pointed ONLY at the local repo:
 #          "deb [trusted=yes] file:/srv/shoal-repo ./" (each test host bind-mounts repo/ there, read-only).
 # repo/    every .deb that `apt-get install -y docker.io` needs inside rootfs/ (recommends included),
@@ -21,7 +23,9 @@ set -euo pipefail
 
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
-INCLUDE=openssh-server,openssh-sftp-server,python3,python3-venv,sudo,iproute2,procps,ca-certificates,netbase
+# systemd, systemd-sysv, dbus, libpam-systemd: what a systemd host boots (docker.io's recommends
+# would install them anyway); no udev: nothing in a test host manages devices
+INCLUDE=openssh-server,openssh-sftp-server,python3,python3-venv,sudo,iproute2,procps,ca-certificates,netbase,systemd,systemd-sysv,dbus,libpam-systemd
 REPO_PACKAGES=(docker.io)
 REPO_IN_HOST=/srv/shoal-repo
 CACHE_ROOT=${SHOAL_TESTHOST_CACHE:-/var/cache/shoal/testhost}

@@ -54,6 +54,11 @@ def _connect(m, *, accept_new: bool = False, host_key: str | None = None, timeou
                        host_key=host_key or m.host_key, accept_new=accept_new, timeout=timeout)
 
 
+def _fingerprint(text: str) -> str:
+    from provisioner import hostkeys
+    return hostkeys.parse_fingerprint(text)
+
+
 def _node(ctx: Ctx, name: str):
     for n in ctx.stub().ListNodes(manager_pb2.ListNodesRequest(), timeout=CALL_TIMEOUT).nodes:
         if n.name == name:
@@ -82,8 +87,9 @@ def _provision(ctx: Ctx, m, *, accept_new: bool, host_key: str | None, restart: 
                                                 labels=dict(m.labels), extra_args=tuple(m.agent_args))
 
                 def node_ready():
+                    # The address too: after a move, the old record stays "ready" until its lease ends.
                     n = _node(ctx, m.name)
-                    return n.id if n is not None and n.state == "ready" else None
+                    return n.id if n is not None and n.state == "ready" and n.address == settings.advertise else None
 
                 def join_token():
                     return ctx.stub().JoinToken(manager_pb2.JoinTokenRequest(role="agent"), timeout=CALL_TIMEOUT).token
@@ -112,7 +118,8 @@ def _provision(ctx: Ctx, m, *, accept_new: bool, host_key: str | None, restart: 
 @click.option("--ssh-port", default=22, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--ssh-user", default="root", show_default=True)
 @click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False), help="Private key (default: ssh-agent, ~/.ssh/id_*).")
-@click.option("--ssh-host-key", metavar="SHA256:FINGERPRINT", help="The host key to expect (check it out of band).")
+@click.option("--ssh-host-key", metavar="SHA256:FINGERPRINT", callback=converter(_fingerprint),
+              help="The host key to expect (check it out of band).")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust the key the host presents now, and record it.")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Engine label of the node.")
 @click.option("--manager", "manager_addr", metavar="HOST:PORT", help="Manager the agent joins (default: the CLI's).")
@@ -152,14 +159,16 @@ def machine_create(ctx: Ctx, driver, ip, ssh_port, ssh_user, ssh_key, ssh_host_k
 
 @machine_group.command("provision")
 @click.option("--ip", help="The host's new address (its certificate names the node, not the address).")
+@click.option("--ssh-host-key", metavar="SHA256:FINGERPRINT", callback=converter(_fingerprint),
+              help="Pin this host key instead of the recorded one (a reinstalled host; check it out of band).")
 @click.argument("name")
 @pass_ctx
-def machine_provision(ctx: Ctx, ip, name):
+def machine_provision(ctx: Ctx, ip, ssh_host_key, name):
     """Run every step again (changes nothing on a provisioned host)."""
     m = _load(name)
     if ip and ip != m.ip:
         m = type(m)(**{**m.__dict__, "ip": ip})
-    _provision(ctx, m, accept_new=False, host_key=None)
+    _provision(ctx, m, accept_new=False, host_key=ssh_host_key)
 
 
 @machine_group.command("regenerate-certs")

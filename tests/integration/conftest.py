@@ -50,10 +50,10 @@ class Shoal:
     def json(self, *args: str):
         return json.loads(self(*args, "--format", "json").stdout)
 
-    def popen(self, *args: str) -> subprocess.Popen:
+    def popen(self, *args: str, text: bool = False) -> subprocess.Popen:
         env = self._env()
         return subprocess.Popen([sys.executable, "-m", "shoal", "--manager", self.manager, *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT, text=text)
 
     def nodes(self) -> dict[str, dict]:
         return {n["name"]: n for n in self.json("node", "ls")}
@@ -121,6 +121,10 @@ def _reset(s: Shoal, cluster) -> None:
         for c in stub.ListContainers(manager_pb2.ListContainersRequest(all=True), timeout=t).containers:
             if not c.service_id:
                 stub.RemoveContainer(manager_pb2.RemoveRequest(ref=c.id, force=True), timeout=t)
+        # Removed tasks get their stop grace period (10 s for a `sleep` that ignores SIGTERM); the
+        # next test need not wait for it, so whatever still runs is killed on the engines.
+        for host in cluster.hosts:
+            _kill_all(host.docker_socket)
         poll(lambda: not stub.ListContainers(manager_pb2.ListContainersRequest(all=True), timeout=t).containers, 60,
              interval=0.3, what="all containers and tasks to be gone")
         for net in stub.ListNetworks(manager_pb2.ListNetworksRequest(), timeout=t).networks:
@@ -131,3 +135,18 @@ def _reset(s: Shoal, cluster) -> None:
                                                               availability="active"), timeout=t)
     finally:
         channel.close()
+
+
+def _kill_all(socket_path) -> None:
+    import docker
+    import docker.errors
+
+    client = docker.DockerClient(base_url=f"unix://{socket_path}", timeout=30)
+    try:
+        for container in client.containers.list(filters={"status": "running"}):
+            try:
+                container.kill()
+            except docker.errors.APIError:
+                pass  # it stopped (or was removed) on its own meanwhile
+    finally:
+        client.close()

@@ -12,6 +12,10 @@ provisioning) tests.  docs/TESTHOSTS.md has the why; in short, a host is
   in a host shows only that host and killing its init ends everything in it;
 * sshd on eth0:22 with a fresh ed25519 host key, root/deploy/nosudo logging in with one key
   made per SshTestHosts; ``deploy`` has passwordless sudo, ``nosudo`` has none;
+* optionally (``systemd=True``) real systemd as pid 1 instead of the reaper: the host gets a
+  cgroup subtree of its own in every hierarchy (seen through a cgroup namespace as its root),
+  a read-only /proc/sys (but for net), units that cannot work in a container masked, and its
+  sshd is Debian's ssh.service;
 * apt pointed only at the offline repository (bind-mounted read-only at /srv/shoal-repo), so
   ``apt-get update && apt-get install -y docker.io`` works with no network; /var/lib/docker is a
   bind mount of a real directory (overlay2 cannot sit on overlayfs).
@@ -22,6 +26,9 @@ Use::
         h = hosts[0]
         client = h.connect("root")            # paramiko, host key pinned, RejectPolicy
         h.run("cat /etc/os-release")           # as root inside the host, no SSH
+
+    with SshTestHosts(tmp_path, count=2, systemd={1}, prefix="sdx", subnet="10.213.70.0/24") as hosts:
+        hosts[0].run("systemctl is-system-running")   # "running": booted before start() returned
 
 Clean-up is by pid (+ start time) and by the names created here, never by process name; a
 state file (/run/shoal-sshhosts/<prefix>.json) lets a later run tear down what a killed run left.
@@ -42,6 +49,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from pyroute2 import IPRoute
 
@@ -82,6 +90,42 @@ HOST_ENV = {"PATH": HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8", "LC_ALL": "C.
 READY_MARK = "run/shoal-testhost-init.ready"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+BOOT_TIMEOUT = 90.0  # systemd up to `is-system-running` = running/degraded (2 cores, busy CI)
+CGROUP_PARENT = "shoal-testhost"  # <our own cgroup>/shoal-testhost/<host name> in each hierarchy
+SYSTEMD_CONTAINER = "shoal-testhost"  # $container for systemd: "in a container" (container-other)
+
+# Units of a systemd host that cannot work in a container sharing the machine's kernel, or
+# that would change the machine (sysctls, modules, binfmt and audit are not namespaced), or
+# that would race the tests (apt timers hold the dpkg lock).  Masked in the host's upper layer.
+SYSTEMD_MASKED = (
+    "systemd-sysctl.service", "systemd-modules-load.service", "kmod-static-nodes.service",
+    "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount", "proc-sys-fs-binfmt_misc.mount",
+    "systemd-journald-audit.socket", "systemd-remount-fs.service", "systemd-firstboot.service",
+    "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount", "dev-hugepages.mount",
+    "getty.target", "console-getty.service", "getty@.service", "serial-getty@.service",
+    "systemd-udevd.service", "systemd-udev-trigger.service", "systemd-udev-settle.service",
+    "systemd-hwdb-update.service", "systemd-timesyncd.service",
+    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service",
+    "fstrim.timer",
+)  # fmt: skip
+
+# First stage of a systemd host's pid 1, run by the machine's sh: join the host's cgroups, so
+# that the `unshare --cgroup` it execs makes them the root of the host's cgroup namespace.
+_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done; shift; exec "$@"'
+
+# Second stage, inside the new mount and pid namespaces, still the machine's sh and mount:
+# /proc/sys read-only but for net (per netns: dockerd sets ip_forward), as systemd-nspawn
+# does, so systemd itself (fs.file-max, fs.nr_open) and its units never set the machine's
+# sysctls; then systemd becomes pid 1, chrooted into the host.
+_SYSTEMD_STAGE2 = (
+    'set -e; m=$1; r=$2; shift 2; '
+    '"$m" --bind "$r/proc/sys" "$r/proc/sys"; '
+    '"$m" -o remount,bind,ro,nosuid,nodev,noexec "$r/proc/sys"; '
+    '"$m" --bind "$r/proc/sys/net" "$r/proc/sys/net"; '
+    '"$m" -o remount,bind,rw,nosuid,nodev,noexec "$r/proc/sys/net"; '
+    'exec "$@"'
+)
 
 # pid 1 of a host: reaps every orphan (sessions' background jobs, a dockerd started with `&`)
 # and exits on SIGTERM/SIGINT.  Handlers must exist: pid 1 of a pid namespace never gets
@@ -236,9 +280,10 @@ class SshTestHost:
     port = 22
     users = ("root", "deploy", "nosudo")
 
-    def __init__(self, hosts: "SshTestHosts", index: int):
+    def __init__(self, hosts: "SshTestHosts", index: int, systemd: bool = False):
         self._hosts = hosts
         self.index = index
+        self.systemd = systemd  # pid 1 is systemd (else the reaper); sshd is then ssh.service
         self.name = f"{hosts.prefix}-h{index}"
         self.ip = str(hosts.network.network_address + 10 + index)
         self.netns = self.name
@@ -251,6 +296,8 @@ class SshTestHost:
         self.docker_bip = f"{a}.{b}.{c + index - 1}.1/24"  # a distinct --bip for a dockerd in this host
         self.host_public_key = ""  # "ssh-ed25519 AAAA... root@NAME"
         self.start_seconds = 0.0  # set-up time of this host (mounts, netns, init, sshd up)
+        self.boot_seconds = 0.0  # systemd hosts: init started to `is-system-running` running/degraded
+        self.cgroups: list[str] = []  # systemd hosts: the host's cgroup in each machine hierarchy
         self._init: dict | None = None  # pid 1 of the host, from the machine: {"pid", "start"}
         self._unshare: subprocess.Popen | None = None
 
@@ -312,6 +359,9 @@ class SshTestHost:
             _which("nsenter"), "--target", str(self._init["pid"]),
             "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", *argv,
         ]  # fmt: skip
+        if self.systemd:  # in the host's cgroups too, so its cgroup tree holds all of the host
+            full[3:3] = ["--cgroup"]
+            full = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *self.cgroups, "--", *full]
         r = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input, env=HOST_ENV)
         if check and r.returncode != 0:
             raise SshTestHostError(
@@ -373,7 +423,10 @@ class SshTestHost:
         pid = self.sshd_pid()
         if pid is None:
             return
-        self.run(["kill", "-TERM", str(pid)])
+        if self.systemd:  # KillMode=process: only the listener goes, as above
+            self.run(["systemctl", "stop", "ssh.service"])
+        else:
+            self.run(["kill", "-TERM", str(pid)])
         _wait(lambda: self.run(["kill", "-0", str(pid)], check=False).returncode != 0,
               STOP_TIMEOUT, f"sshd (pid {pid} in {self.name}) to exit")
         _wait(lambda: not _banner(self.ip, self.port), STOP_TIMEOUT, f"{self.ip}:{self.port} to close")
@@ -387,7 +440,10 @@ class SshTestHost:
         once it answers with its banner on ip:22."""
         if self.sshd_pid() is not None:
             return
-        r = self.run("mkdir -p -m 0755 /run/sshd && /usr/sbin/sshd -E /var/log/sshd.log", check=False, timeout=30)
+        if self.systemd:  # Debian's ssh.service; /etc/default/ssh adds the same -E log
+            r = self.run(["systemctl", "start", "ssh.service"], check=False, timeout=60)
+        else:
+            r = self.run("mkdir -p -m 0755 /run/sshd && /usr/sbin/sshd -E /var/log/sshd.log", check=False, timeout=30)
         if r.returncode != 0:
             raise SshTestHostError(f"sshd on {self.name} did not start: {r.stderr.strip()} {self._sshd_log_tail()}")
         try:
@@ -429,6 +485,7 @@ class SshTestHost:
             "name": self.name, "netns": self.netns, "veth": self.veth, "dir": str(self.dir),
             "init": self._init,
             "unshare": _proc_record(self._unshare.pid) if self._unshare else None,
+            "cgroups": self.cgroups,
         }  # fmt: skip
 
     def _make_dev(self, mount: str) -> None:
@@ -450,6 +507,72 @@ class SshTestHost:
         os.symlink("/proc/self/fd", dev / "fd")
         for i, name in enumerate(("stdin", "stdout", "stderr")):
             os.symlink(f"/proc/self/fd/{i}", dev / name)
+
+    def _make_cgroups(self, mount: str) -> None:
+        """A systemd host's /sys/fs/cgroup: a cgroup of its own below ours in every hierarchy of
+        the machine, bind-mounted where the machine has that hierarchy.  Its pid 1 joins them
+        and then unshares its cgroup namespace, so inside they are the roots ("/"), as systemd
+        in a container expects; it may create, move and remove cgroups only in its own subtree."""
+        own = _own_cgroups()
+        hierarchies = _machine_hierarchies()
+        if not hierarchies:
+            raise SshTestHostError("no cgroup hierarchy mounted under /sys/fs/cgroup")
+        target = self.root / "sys/fs/cgroup"
+        if hierarchies[0][1] != "":  # a tmpfs of named mount points, as on the machine (v1/hybrid)
+            _cmd([mount, "-t", "tmpfs", "-o", "nosuid,nodev,noexec,mode=0755", "tmpfs", str(target)])
+        for mnt, rel, key in hierarchies:
+            if key not in own:
+                raise SshTestHostError(f"cgroup hierarchy {mnt} ({key!r}) is not in /proc/self/cgroup")
+            parent = os.path.join(mnt, own[key].lstrip("/"), CGROUP_PARENT)
+            d = os.path.join(parent, self.name)
+            self.cgroups.append(d)
+            self._hosts._save()  # before it exists: a killed run's cgroups are found by the next one
+            for level in (parent, d):
+                if not os.path.isdir(level):
+                    os.mkdir(level)
+                    if os.path.exists(os.path.join(level, "cpuset.cpus")):  # v1 cpuset: empty = no task may join
+                        for f in ("cpuset.cpus", "cpuset.mems"):
+                            with open(os.path.join(os.path.dirname(level), f)) as src:
+                                value = src.read().strip()
+                            with open(os.path.join(level, f), "w") as dst:
+                                dst.write(value)
+            dest = target / rel
+            dest.mkdir(exist_ok=True)
+            _cmd([mount, "--bind", d, str(dest)])
+        for link in Path("/sys/fs/cgroup").iterdir():  # aliases such as cpu,cpuacct -> ...
+            if link.is_symlink():
+                (target / link.name).symlink_to(os.readlink(link))
+
+    def _configure_systemd(self) -> None:
+        """This host's own systemd settings, in its upper layer (the shared rootfs stays as is)."""
+        self.path("/etc/machine-id").write_text(os.urandom(16).hex() + "\n")
+        units = self.path("/etc/systemd/system")
+        for unit in SYSTEMD_MASKED:
+            link = units / unit
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to("/dev/null")
+        # sshd logs where the reaper's hosts log it (host.sshd_log), not only to the journal
+        self.path("/etc/default/ssh").write_text('SSHD_OPTS="-E /var/log/sshd.log"\n')
+
+    def _wait_booted(self) -> None:
+        """Until `systemctl is-system-running` says running or degraded (boot finished)."""
+        last = [""]
+
+        def booted():
+            if self._unshare.poll() is not None:
+                raise SshTestHostError(
+                    f"systemd of {self.name} exited {self._unshare.returncode}: "
+                    f"{(self.dir / 'init.log').read_text(errors='replace').strip()[-1500:]}"
+                )
+            last[0] = self.run(["systemctl", "is-system-running"], check=False, timeout=30).stdout.strip()
+            return last[0] in ("running", "degraded")
+
+        try:
+            _wait(booted, BOOT_TIMEOUT, f"systemd of {self.name} to finish booting", interval=0.2)
+        except SshTestHostError as e:
+            jobs = self.run(["systemctl", "list-jobs", "--no-pager"], check=False).stdout
+            raise SshTestHostError(f"{e} (state {last[0]!r}; jobs: {jobs.strip()[-1500:]})") from None
 
     def _create(self) -> None:
         t0 = time.monotonic()
@@ -473,9 +596,12 @@ class SshTestHost:
         # sysfs mounted from inside the netns: /sys/class/net shows the host's lo and eth0
         _cmd([_which("nsenter"), f"--net={devhosts.netns_path(self.netns)}", "--",
               mount, "-t", "sysfs", "-o", "nosuid,nodev,noexec", "sysfs", f"{r}/sys"])  # fmt: skip
-        # the machine's cgroup hierarchy (v1 controllers + unified here): what dockerd needs
-        _cmd([mount, "--rbind", "/sys/fs/cgroup", f"{r}/sys/fs/cgroup"])
-        _cmd([mount, "--make-rslave", f"{r}/sys/fs/cgroup"])
+        if self.systemd:
+            self._make_cgroups(mount)
+        else:
+            # the machine's cgroup hierarchy (v1 controllers + unified here): what dockerd needs
+            _cmd([mount, "--rbind", "/sys/fs/cgroup", f"{r}/sys/fs/cgroup"])
+            _cmd([mount, "--make-rslave", f"{r}/sys/fs/cgroup"])
         self._make_dev(mount)
         _cmd([mount, "-t", "tmpfs", "-o", "nosuid,nodev,mode=0755", "tmpfs", f"{r}/run"])
         _cmd([mount, "--bind", "-o", "ro", str(hosts.cache.repo), f"{r}{REPO_IN_HOST}"])
@@ -505,21 +631,29 @@ class SshTestHost:
             keys.chmod(0o600)
             os.chown(ssh_dir, uid, gid)
             os.chown(keys, uid, gid)
+        if self.systemd:
+            self._configure_systemd()
 
         # pid 1: new pid/mount/UTS/IPC namespaces, in the netns, chrooted; --kill-child ties it
         # to the unshare process, and killing it ends every process of the host
+        unshare = [
+            _which("nsenter"), f"--net={devhosts.netns_path(self.netns)}", "--",
+            _which("unshare"), "--pid", "--fork", "--kill-child", "--mount", "--uts", "--ipc",
+            "--propagation", "private", f"--mount-proc={r}/proc", "--",
+        ]  # fmt: skip
+        if self.systemd:
+            argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *self.cgroups, "--", *unshare[:4], "--cgroup",
+                    *unshare[4:], "/bin/sh", "-c", _SYSTEMD_STAGE2, "sh", mount, r,
+                    _which("chroot"), r, "/lib/systemd/systemd"]  # fmt: skip
+            env = {**HOST_ENV, "container": SYSTEMD_CONTAINER}
+        else:
+            argv = [*unshare, _which("chroot"), r, "/usr/bin/python3", "-c", _INIT, self.name]
+            env = HOST_ENV
         log = open(self.dir / "init.log", "ab")
         try:
             self._unshare = subprocess.Popen(
-                [
-                    _which("nsenter"), f"--net={devhosts.netns_path(self.netns)}", "--",
-                    _which("unshare"), "--pid", "--fork", "--kill-child", "--mount", "--uts", "--ipc",
-                    "--propagation", "private", f"--mount-proc={r}/proc", "--",
-                    _which("chroot"), r, "/usr/bin/python3", "-c", _INIT, self.name,
-                ],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=HOST_ENV, start_new_session=True,
-            )  # fmt: skip
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         finally:
             log.close()
         hosts._popen.append(self._unshare)
@@ -531,7 +665,7 @@ class SshTestHost:
                     f"init of {self.name} exited {self._unshare.returncode}: "
                     f"{(self.dir / 'init.log').read_text(errors='replace').strip()[-500:]}"
                 )
-            if not self.path(READY_MARK).exists():
+            if not self.path("/run/systemd/system" if self.systemd else READY_MARK).exists():
                 return None
             try:
                 with open(f"/proc/{self._unshare.pid}/task/{self._unshare.pid}/children") as f:
@@ -540,11 +674,53 @@ class SshTestHost:
                 return None
             return kids[0] if kids else None
 
+        t_init = time.monotonic()
         init_pid = _wait(init_ready, START_TIMEOUT, f"the init of {self.name}")
         self._init = _proc_record(init_pid)
         hosts._save()
+        if self.systemd:
+            self._wait_booted()
+            self.boot_seconds = time.monotonic() - t_init
         self.start()
         self.start_seconds = time.monotonic() - t0
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup per hierarchy: {"memory": "/a/b", "name=systemd": "/", "": "/" (v2)}."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            out[controllers] = path
+    return out
+
+
+def _machine_hierarchies() -> list[tuple[str, str, str]]:
+    """(mount point, its name under /sys/fs/cgroup, its key in /proc/self/cgroup) of each cgroup
+    hierarchy mounted at or directly under /sys/fs/cgroup; the name is "" for a pure v2 machine."""
+    own = _own_cgroups()
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            mnt, fstype, opts = fields[4], fields[sep + 1], set(fields[sep + 3].split(","))
+            if fstype not in ("cgroup", "cgroup2") or fields[3] != "/":
+                continue
+            if mnt == "/sys/fs/cgroup":
+                rel = ""
+            elif os.path.dirname(mnt) == "/sys/fs/cgroup":
+                rel = os.path.basename(mnt)
+            else:
+                continue
+            if fstype == "cgroup2":
+                key = ""
+            else:
+                key = next((k for k in own if k and set(k.split(",")) <= opts), None)
+                if key is None:
+                    continue
+            found.append((mnt, rel, key))
+    return found
 
 
 def _banner(ip: str, port: int, timeout: float = 1.0) -> bool:
@@ -577,9 +753,18 @@ class SshTestHosts:
         prefix: str = DEFAULT_PREFIX,
         subnet: str = DEFAULT_SUBNET,
         cache: TestHostCache | None = None,
+        systemd: bool | Iterable[int] = False,
     ):
+        """systemd: True for real systemd as pid 1 of every host, or the numbers (1..count) of
+        the hosts that boot systemd; the others get the reaper."""
         if not 1 <= count <= 40:
             raise ValueError("count must be 1..40")
+        if isinstance(systemd, bool):
+            self.systemd_hosts = frozenset(range(1, count + 1)) if systemd else frozenset()
+        else:
+            self.systemd_hosts = frozenset(systemd)
+            if not self.systemd_hosts <= set(range(1, count + 1)):
+                raise ValueError(f"systemd: host numbers must be in 1..{count}")
         devhosts.check_ifname(f"{prefix}-h{count}")
         self.prefix = prefix
         self.count = count
@@ -644,7 +829,7 @@ class SshTestHosts:
             self._forward_rule = devhosts.ensure_bridge_forwarding(self.bridge)
             self._save()
             for k in range(1, self.count + 1):
-                host = SshTestHost(self, k)
+                host = SshTestHost(self, k, systemd=k in self.systemd_hosts)
                 self.hosts.append(host)
                 host._create()
         except BaseException:
@@ -741,6 +926,47 @@ def _remove_cgroups(cids: set[str], errors: list[str]) -> None:
         time.sleep(0.05)  # poll interval
 
 
+def _cgroup_pids(dirs: list[str]) -> list[int]:
+    """Every process in these cgroups and their descendants."""
+    pids = set()
+    for top in dirs:
+        for d, _, _ in os.walk(top):
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    pids.update(int(p) for p in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return sorted(pids)
+
+
+def _remove_host_cgroups(dirs: list[str], errors: list[str]) -> None:
+    """A systemd host's cgroup subtrees (systemd's slices and scopes, dockerd's containers),
+    deepest first; a cgroup goes only once its last process has fully exited, hence the poll.
+    Then the shared parent, if no other host uses it any more."""
+    if not dirs:
+        return
+    deadline = time.monotonic() + 10
+    while True:
+        for top in dirs:
+            for d, _, _ in os.walk(top, topdown=False):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        left = [d for d in dirs if os.path.isdir(d)]
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            errors.append(f"cgroups not removable: {left[:3]} (processes {_cgroup_pids(left)[:5]})")
+            return
+        time.sleep(0.05)  # poll interval
+    for d in dirs:
+        try:
+            os.rmdir(os.path.dirname(d))
+        except OSError:  # another host's cgroup is still in it
+            pass
+
+
 def _host_teardown(h: dict, errors: list[str]) -> None:
     name = h["name"]
     hdir = Path(h["dir"])
@@ -757,14 +983,21 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
         cids = set(os.listdir(hdir / "docker" / "containers"))
     except OSError:
         cids = set()
+    cgroups = h.get("cgroups") or []
     deadline = time.monotonic() + 15
     while True:
         _kill_leftovers(ino, cids)
+        for pid in _cgroup_pids(cgroups):  # of a systemd host: nothing else is in its cgroups
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         gone = [k for k in ("init", "unshare") if not (h.get(k) and _running(h[k]["pid"], h[k]["start"]))]
-        if len(gone) == 2 and (ino is None or not _pids_in_netns(ino)):
+        if len(gone) == 2 and (ino is None or not _pids_in_netns(ino)) and not _cgroup_pids(cgroups):
             break
         if time.monotonic() > deadline:
-            errors.append(f"processes of {name} still alive: {_pids_in_netns(ino) if ino else '?'}")
+            errors.append(f"processes of {name} still alive: {_pids_in_netns(ino) if ino else '?'} "
+                          f"{_cgroup_pids(cgroups)}")
             break
         time.sleep(0.05)  # poll interval
     _remove_cgroups(cids, errors)
@@ -773,6 +1006,7 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
         unmount_under(hdir)
     except OSError as e:
         errors.append(str(e))
+    _remove_host_cgroups(cgroups, errors)  # after the unmount: some are bind-mounted in the host
     # 4. network names
     try:
         devhosts.delete_link(h["veth"])

@@ -52,7 +52,9 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, cluster):
-    with SshTestHosts(tmp_path_factory.mktemp("ansible-hosts"), count=2, prefix=PREFIX, subnet=SUBNET) as hs:
+    # Host 2 boots real systemd: the role's systemd branch (unit + docker.service) runs there.
+    with SshTestHosts(tmp_path_factory.mktemp("ansible-hosts"), count=2, systemd={2}, prefix=PREFIX,
+                      subnet=SUBNET) as hs:
         for h in hs:
             # Offline hosts: they reach the manager and etcd on the dev cluster's bridge only.
             h.run(f"ip route add {cluster.bridge_ip}/32 via {hs.bridge_ip}")
@@ -161,7 +163,7 @@ def installed(playbook, hosts, cluster):
     finally:
         admin = Shoal(cluster.manager_address, str(cluster.admin_dir))
         for h in hosts:
-            h.run(layout.stop_supervised(layout.SUPERVISOR_PID, layout.SUPERVISOR), check=False)
+            h.run(layout.stop_agent(), check=False)
         for h in hosts:
             admin("node", "rm", "--force", node_name(h), check=False)
         poll(lambda: not {node_name(h) for h in hosts} & set(admin.nodes()), 60, what="the added nodes to be gone")
@@ -189,11 +191,18 @@ def test_files_are_the_ones_machine_create_writes(installed, hosts, cluster, pla
     for h in hosts:
         s = settings(h, cluster)
         assert h.path(layout.AGENT_SCRIPT).read_text() == layout.agent_script(s)
-        assert h.path(layout.SUPERVISOR).read_text() == layout.supervisor(
-            layout.AGENT_SCRIPT, layout.SUPERVISOR_PID, f"{layout.LOG_DIR}/agent.log")
-        assert h.path(layout.DOCKERD_SUPERVISOR).read_text() == layout.supervisor(
-            "dockerd", layout.DOCKERD_PID, f"{layout.LOG_DIR}/dockerd.log")
-        assert not h.path(layout.UNIT).exists()          # no systemd in a test host: the supervisor runs it
+        if h.systemd:
+            assert h.path(layout.UNIT).read_text() == layout.systemd_unit()
+            assert h.run("systemctl is-enabled shoal-agent").stdout.strip() == "enabled"
+            assert h.run("systemctl is-active shoal-agent docker").stdout.split() == ["active", "active"]
+            assert not h.path(layout.SUPERVISOR).exists() and not h.path(layout.DOCKERD_SUPERVISOR).exists()
+        else:
+            assert h.path(layout.SUPERVISOR).read_text() == layout.supervisor(
+                layout.AGENT_SCRIPT, layout.SUPERVISOR_PID, f"{layout.LOG_DIR}/agent.log")
+            assert h.path(layout.DOCKERD_SUPERVISOR).read_text() == layout.supervisor(
+                "dockerd", layout.DOCKERD_PID, f"{layout.LOG_DIR}/dockerd.log")
+            assert not h.path(layout.UNIT).exists()
+            assert h.run(layout.running_check(layout.SUPERVISOR_PID, layout.SUPERVISOR), check=False).returncode == 0
         assert h.path(layout.ENV_FILE).read_text() == layout.env_file(playbook.token)
         assert oct(h.path(layout.ENV_FILE).stat().st_mode & 0o777) == "0o600"
         assert oct(h.path(layout.ETC).stat().st_mode & 0o777) == "0o700"
@@ -203,14 +212,19 @@ def test_files_are_the_ones_machine_create_writes(installed, hosts, cluster, pla
             p.name for p in playbook.bundle.glob("*.whl"))
         assert h.run(f"{layout.VENV}/bin/shoal --help").returncode == 0
         assert h.path(f"{layout.STATE}/node.pem").stat().st_size > 0
-        assert h.run(layout.running_check(layout.SUPERVISOR_PID, layout.SUPERVISOR), check=False).returncode == 0
 
 
 def test_second_run_changes_nothing_and_never_shows_the_token(installed, playbook, hosts, shoal):
     def state(h):
+        service_files = layout.UNIT if h.systemd else f"{layout.SUPERVISOR} {layout.DOCKERD_SUPERVISOR}"
         files = h.run(f"stat -c '%n %i %.9Y %a' {layout.BUNDLE_MARK} {layout.AGENT_SCRIPT} {layout.ENV_FILE} "
-                      f"{layout.SUPERVISOR} {layout.DOCKERD_SUPERVISOR} {layout.WHEELS}/*").stdout
-        pids = h.run(f"cat {layout.SUPERVISOR_PID} {layout.DOCKERD_PID}; pgrep -P $(cat {layout.SUPERVISOR_PID})").stdout
+                      f"{service_files} {layout.WHEELS}/*").stdout
+        if h.systemd:
+            pids = h.run("systemctl show -p MainPID --value shoal-agent docker").stdout
+        else:
+            pids = h.run(f"cat {layout.SUPERVISOR_PID} {layout.DOCKERD_PID}; "
+                         f"pgrep -P $(cat {layout.SUPERVISOR_PID})").stdout
+        assert pids.split() and "0" not in pids.split(), pids
         return files, pids
     before = [state(h) for h in hosts]
     started = time.monotonic()

@@ -3,6 +3,7 @@ become nodes of the running dev cluster; failures leave the store consistent."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 
 import pytest
@@ -22,7 +23,9 @@ WHEELHOUSE = "/var/cache/shoal/wheels"
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, cluster):
-    with SshTestHosts(tmp_path_factory.mktemp("machines"), count=3, prefix="mach", subnet="10.213.62.0/24") as hs:
+    # Host 4 boots real systemd as its pid 1: the agent is a systemd unit there, a supervised script elsewhere.
+    with SshTestHosts(tmp_path_factory.mktemp("machines"), count=4, systemd={4}, prefix="mach",
+                      subnet="10.213.62.0/24") as hs:
         for h in hs:
             # The hosts are offline; they reach the manager and etcd on the dev cluster's bridge only.
             h.run(f"ip route add {cluster.bridge_ip}/32 via {hs.bridge_ip}")
@@ -35,29 +38,40 @@ def machines_cli(cluster, hosts, tmp_path_factory):
     return Shoal(cluster.manager_address, str(cluster.admin_dir), str(config), {"SHOAL_WHEELHOUSE": WHEELHOUSE})
 
 
-def create(cli: Shoal, cluster, h, name: str, *extra: str, check: bool = True, key=None, host_key=None, ip=None):
-    return cli("machine", "create", "--ip", ip or h.ip, "--ssh-key", str(key or h.key_path),
-               "--ssh-host-key", host_key or h.host_key_fingerprint, "--manager", cluster.manager_address,
-               "--etcd", cluster.etcd_bridge_url, "--label", "zone=edge", "--agent-arg=--dns-upstream=none",
-               *extra, name, check=check, timeout=600)
+def create(cli: Shoal, cluster, h, name: str, *extra: str, check: bool = True, key=None, host_key=None, ip=None,
+           popen: bool = False):
+    args = ("machine", "create", "--ip", ip or h.ip, "--ssh-key", str(key or h.key_path),
+            "--ssh-host-key", host_key or h.host_key_fingerprint, "--manager", cluster.manager_address,
+            "--etcd", cluster.etcd_bridge_url, "--label", "zone=edge", "--agent-arg=--dns-upstream=none",
+            *extra, name)
+    if popen:
+        return cli.popen(*args, text=True)
+    return cli(*args, check=check, timeout=600)
 
 
 def record(cli: Shoal, name: str) -> dict:
     return json.loads(cli("machine", "inspect", name).stdout)
 
 
+MACHINES = {"m1": 0, "m2": 1, "m3": 3}   # name -> host; hosts[2] stays bare for the failure cases
+
+
 @pytest.fixture(scope="module")
 def provisioned(hosts, machines_cli, cluster):
-    """Two hosts turned into nodes once for the module; removed at its end."""
-    for i, name in enumerate(("m1", "m2")):
-        r = create(machines_cli, cluster, hosts[i], name, check=False)
-        if r.returncode != 0:
-            logs = hosts[i].run("tail -n 30 /var/log/shoal/agent.log /var/log/shoal/dockerd.log", check=False)
-            pytest.fail(f"machine create {name}: {r.stderr.strip()}\n{logs.stdout}{logs.stderr}")
-        assert f"{name}: ready as node" in r.stdout, r
-        devimage.load_image(hosts[i].path("/run/docker.sock"))
+    """Three hosts turned into nodes at once (as an admin would, in parallel) for the module;
+    removed at its end."""
+    running = {name: create(machines_cli, cluster, hosts[i], name, popen=True) for name, i in MACHINES.items()}
+    for name, proc in running.items():
+        out, err = proc.communicate(timeout=600)
+        h = hosts[MACHINES[name]]
+        if proc.returncode != 0:
+            logs = h.run("tail -n 30 /var/log/shoal/agent.log /var/log/shoal/dockerd.log; "
+                         "journalctl -n 30 --no-pager -u shoal-agent 2>/dev/null", check=False)
+            pytest.fail(f"machine create {name}: {err.strip()}\n{logs.stdout}{logs.stderr}")
+        assert f"{name}: ready as node" in out, out
+        devimage.load_image(h.path("/run/docker.sock"))
     yield machines_cli
-    for name in ("m1", "m2"):
+    for name in MACHINES:
         machines_cli("machine", "rm", "-f", name, check=False)
 
 
@@ -209,9 +223,88 @@ def test_machine_rm_drains_and_removes_the_node_and_its_certificate(provisioned,
     assert node_id in revoked_common_names(cluster)
 
 
-def test_a_changed_host_key_is_refused_later(provisioned, hosts):
+def test_a_changed_host_key_is_refused_until_pinned_again(provisioned, hosts, shoal):
     new = hosts[1].swap_host_key()
     r = provisioned("machine", "provision", "m2", check=False, timeout=120)
     err = one_line_failure(r)
     assert "host key mismatch" in err and new in err, err
     assert record(provisioned, "m2")["error"]["step"] == "ssh"
+    # A malformed pin is refused before anything is touched: the record still says why it failed.
+    r = provisioned("machine", "provision", "m2", "--ssh-host-key", "SHA256:short", check=False)
+    assert r.returncode == 2 and "--ssh-host-key" in r.stderr, r
+    assert record(provisioned, "m2")["error"]["step"] == "ssh"
+    # The admin checked the new key out of band and pins it.
+    r = provisioned("machine", "provision", "m2", "--ssh-host-key", new, timeout=300)
+    assert "nothing to change" in r.stdout, r.stdout
+    rec = record(provisioned, "m2")
+    assert rec["state"] == "ready" and rec["host_key"] == new
+    assert shoal.nodes()["m2"]["state"] == "ready"
+
+
+def test_a_host_whose_address_changes_keeps_its_node_and_certificate(provisioned, shoal, cluster, hosts):
+    """Certificates name the node, not its IP: after `provision --ip NEW` the manager reaches the
+    agent at the new address with the same certificate."""
+    from pki.identity import of_pem
+    h = hosts[1]
+    cert = of_pem(h.path("/var/lib/shoal/agent/node.pem").read_bytes())
+    node_id = record(provisioned, "m2")["node_id"]
+    new_ip = str(ipaddress.ip_address(h.ip) + 100)
+    # The old address goes away for good (sshd is moved to the new one; the route out is re-made).
+    h.stop()
+    h.run(f"ip addr del {h.ip}/24 dev eth0 && ip addr add {new_ip}/24 dev eth0 && "
+          f"ip route replace {cluster.bridge_ip}/32 via {hosts.bridge_ip}")
+    h.run(f"/usr/sbin/sshd -E /var/log/sshd.log -o ListenAddress={new_ip}:22")
+    poll(lambda: h.run(f"ss -ltn 'sport = :22' | grep -F {new_ip}:22", check=False).returncode == 0, 30,
+         what="sshd on the new address")
+
+    r = provisioned("machine", "provision", "m2", "--ip", new_ip, timeout=300)
+    assert "restarted the agent" in r.stdout, r.stdout
+    assert record(provisioned, "m2")["ip"] == new_ip
+    node = poll(lambda: (n := shoal.nodes().get("m2")) and n["state"] == "ready"
+                and n["address"].startswith(f"{new_ip}:") and n, 60, what="the node at its new address")
+    assert node["id"] == node_id
+    same = of_pem(h.path("/var/lib/shoal/agent/node.pem").read_bytes())
+    assert (same.serial, same.common_name) == (cert.serial, cert.common_name)
+    assert cert.serial not in revoked_serials(cluster)
+    # The manager calls the agent at the new address: work is placed there and runs.
+    shoal("run", "-d", "--name", "after-move", "--constraint", "node.name==m2", IMAGE, "sleep", "300")
+    poll(lambda: [c for c in shoal.json("ps") if c["name"] == "after-move" and c["state"] == "running"], 60,
+         what="a container on the moved host")
+    assert "after-move" in h.run("docker ps --format '{{.Names}}'").stdout
+
+
+def test_on_a_systemd_host_the_agent_is_a_systemd_unit(provisioned, shoal, hosts, cluster):
+    h, cli = hosts[3], provisioned
+    assert h.run("cat /proc/1/comm").stdout.strip() == "systemd"
+    assert h.run("systemctl is-enabled shoal-agent").stdout.strip() == "enabled"
+    assert h.run("systemctl is-active shoal-agent docker").stdout.split() == ["active", "active"]
+    assert not h.path("/run/shoal/agent-supervisor.pid").exists() and not h.path("/opt/shoal/bin/shoal-agent-supervise").exists()
+    assert shoal.nodes()["m3"]["state"] == "ready"
+    shoal("run", "-d", "--name", "on-m3", "--constraint", "node.name==m3", IMAGE, "sleep", "300")
+    poll(lambda: [c for c in shoal.json("ps") if c["name"] == "on-m3" and c["state"] == "running"], 60,
+         what="a container on the systemd host")
+    assert "on-m3" in h.run("docker ps --format '{{.Names}}'").stdout
+
+    # Idempotent there too; an upgrade restarts the unit (a new main pid), not the container.
+    main_pid = h.run("systemctl show -p MainPID --value shoal-agent").stdout.strip()
+    r = create(cli, cluster, h, "m3")
+    assert "nothing to change" in r.stdout, r.stdout
+    assert h.run("systemctl show -p MainPID --value shoal-agent").stdout.strip() == main_pid
+    started = h.run("docker inspect -f '{{.State.StartedAt}}' $(docker ps -q --filter label=io.shoal.name=on-m3)").stdout
+    r = cli("machine", "upgrade", "m3", timeout=600)
+    assert "started the agent (systemd)" in r.stdout, r.stdout
+    assert h.run("systemctl show -p MainPID --value shoal-agent").stdout.strip() not in ("", "0", main_pid)
+    assert h.run("docker inspect -f '{{.State.StartedAt}}' $(docker ps -q --filter label=io.shoal.name=on-m3)").stdout == started
+
+    # The agent is killed hard: systemd brings it back and the node stays in the cluster.
+    h.run("systemctl kill -s KILL shoal-agent")
+    poll(lambda: h.run("systemctl is-active shoal-agent", check=False).stdout.strip() == "active"
+         and h.run("systemctl show -p NRestarts --value shoal-agent").stdout.strip() not in ("", "0"), 30,
+         what="systemd to restart the killed agent")
+    poll(lambda: shoal.nodes().get("m3", {}).get("state") == "ready", 60, what="m3 ready after the restart")
+
+    # rm takes the unit away.
+    cli("machine", "rm", "m3", timeout=300)
+    assert "m3" not in shoal.nodes()
+    assert not h.path("/etc/systemd/system/shoal-agent.service").exists()
+    assert h.run("systemctl is-active shoal-agent", check=False).stdout.strip() != "active"

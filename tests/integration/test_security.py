@@ -255,13 +255,13 @@ def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):
 
 @pytest.fixture
 def short_lived(tmp_path_factory):
-    """A one-host cluster whose manager issues 30-second certificates."""
+    """A one-host cluster whose manager issues 15-second certificates (renewed every 10 s)."""
     from shoal.cli.dev import wait_for_nodes
     from shoal.devcluster import DevCluster
 
     c = DevCluster(tmp_path_factory.mktemp("renewal"), name="shoalr", hosts=1, subnet="10.213.10.0/24",
                    docker_bip_base="10.214.40.0", etcd_port=free_port_pair(), manager_port=free_port_pair(),
-                   agent_port=7072, host_memory=256 * 2**20, lease_ttl=5, cert_lifetime="30s")
+                   agent_port=7072, host_memory=256 * 2**20, lease_ttl=5, cert_lifetime="15s")
     try:
         c.up()
         wait_for_nodes(c.manager_address, c.admin_credentials(), 1)
@@ -275,14 +275,14 @@ def test_an_agent_keeps_working_across_two_renewals(short_lived):
     cli = Shoal(c.manager_address, str(c.admin_dir))
     h = c.hosts[0]
     first = node_creds(c, h).identity
-    assert (first.not_after - ca_mod.load_cert(node_creds(c, h).cert).not_valid_before_utc) <= timedelta(seconds=331)
+    assert (first.not_after - ca_mod.load_cert(node_creds(c, h).cert).not_valid_before_utc) <= timedelta(seconds=316)
 
     def serials():
         return node_creds(c, h).identity.serial
 
     seen = {first.serial}
     for round_ in (1, 2):
-        # Renewed at two thirds of 30 s; each certificate is a new serial, saved on the host.
+        # Renewed at two thirds of 15 s; each certificate is a new serial, saved on the host.
         poll(lambda: serials() not in seen, 40, interval=0.5, what=f"renewal {round_}")
         seen.add(serials())
         name = f"renewed-{round_}"

@@ -407,3 +407,203 @@ def test_docker_io_installs_offline_and_dockerd_runs_containers(sshhosts, capsys
         c.close()
     report(capsys, f"{h.name}: apt-get update + install -y docker.io (offline) {install:.1f} s; "
                    f"dockerd up {dockerd_up:.1f} s; docker run --rm {run:.2f} s")
+
+
+# -- systemd as pid 1 (SshTestHosts(..., systemd=...)) --------------------------------------------
+#
+# Own prefixes and subnets: these sets live next to the module's `sshh` hosts.
+
+SYSTEMD_PREFIX, SYSTEMD_SUBNET = "sshs", "10.213.66.0/24"
+TEARDOWN_PREFIX, TEARDOWN_SUBNET = "sshk", "10.213.67.0/24"
+
+PROBE_UNIT = """\
+[Unit]
+Description=shoal test host probe
+
+[Service]
+ExecStart=/usr/bin/python3 -c "import time, os; open('/run/probe.pid', 'w').write(str(os.getpid())); time.sleep(86400)"
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@pytest.fixture(scope="module")
+def systemd_hosts(tmp_path_factory, cache):
+    """Host 1 boots systemd; host 2 is a reaper host of the same set."""
+    with SshTestHosts(tmp_path_factory.mktemp("systemd"), count=2, cache=cache, systemd={1},
+                      prefix=SYSTEMD_PREFIX, subnet=SYSTEMD_SUBNET) as hosts:
+        yield hosts
+
+
+def machine_pid_of(host, pid_in_host: int) -> int:
+    """The machine pid of a process of `host` named by its pid in the host (NSpid's last field)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != os.readlink(f"/proc/{host.init_pid}/ns/pid"):
+                continue
+            with open(f"/proc/{entry}/status") as f:
+                nspid = next(line.split()[1:] for line in f if line.startswith("NSpid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(nspid[-1]) == pid_in_host:
+            return int(entry)
+    raise AssertionError(f"no process {pid_in_host} in {host.name}")
+
+
+def test_a_systemd_host_boots_systemd_with_sshd_as_a_unit(systemd_hosts, capsys):
+    h, plain = systemd_hosts
+    assert (h.systemd, plain.systemd) == (True, False)
+    client = connect(h, policy=PinnedFingerprint(h.host_key_fingerprint))
+    try:
+        assert ssh(client, "cat /proc/1/comm; hostname") == (0, f"systemd\n{h.name}\n")
+        # boot finished (the helper waited); --wait as a provisioner would, bounded
+        rc, out = ssh(client, "timeout 60 systemctl is-system-running --wait")
+        assert (rc, out) == (0, "running\n"), ssh(client, "systemctl --failed --no-pager --plain")[1]
+        assert ssh(client, "systemctl list-units --failed --no-legend --plain") == (0, "")
+        # sshd is Debian's ssh.service, and its pidfile is the one the helper reads
+        assert ssh(client, "systemctl is-active ssh.service; systemctl is-enabled ssh.service") == (
+            0, "active\nenabled\n")
+        rc, out = ssh(client, "systemctl show -p MainPID --value ssh.service; cat /run/sshd.pid")
+        main_pid, pidfile_pid = out.split()
+        assert rc == 0 and main_pid == pidfile_pid == str(h.sshd_pid()), out
+        # in a container, in cgroups of its own: the host's subtree is its root
+        assert ssh(client, "systemd-detect-virt --container") == (0, "container-other\n")
+        rc, out = ssh(client, "grep -E '^(0|[0-9]+:name=systemd):' /proc/1/cgroup")
+        assert rc == 0 and len(out.split()) == 2 and all(line.endswith(":/init.scope") for line in out.split()), out
+        # what could change the machine cannot: its sysctls are read-only, but for net
+        rc, out = ssh(client, "cat /proc/sys/fs/file-max > /proc/sys/fs/file-max")
+        assert rc != 0 and "Read-only file system" in out, out
+        assert ssh(client, "echo 0 > /proc/sys/net/ipv4/ip_forward && echo net-ok") == (0, "net-ok\n")
+        assert ssh(client, "systemctl is-enabled systemd-sysctl.service getty.target apt-daily.timer")[1].split() == [
+            "masked"] * 3
+    finally:
+        client.close()
+    # the other host of the same set is the usual reaper host
+    assert plain.run("cat /proc/1/comm").stdout == "python3\n"
+    assert plain.run("systemctl is-system-running", check=False).stdout.strip() == "offline"
+    # deploy drives systemd through sudo (how the provisioner does it)
+    deploy = h.connect("deploy")
+    try:
+        assert ssh(deploy, "sudo -n systemctl is-system-running") == (0, "running\n")
+        # stop/start/swap_host_key go through ssh.service; this session outlives the stop
+        old_fp = h.host_key_fingerprint
+        h.stop()
+        assert h.run("systemctl is-active ssh.service", check=False).stdout == "inactive\n"
+        with pytest.raises(OSError):
+            h.connect()
+        assert ssh(deploy, "echo still-here") == (0, "still-here\n")
+        h.start()
+        assert h.swap_host_key() != old_fp
+        connect(h, policy=PinnedFingerprint(h.host_key_fingerprint)).close()
+        assert "Server listening on" in h.sshd_log.read_text()
+    finally:
+        deploy.close()
+    report(capsys, f"{h.name}: systemd booted (is-system-running = running) {h.boot_seconds:.2f} s after its "
+                   f"pid 1 started; host up with sshd answering in {h.start_seconds:.2f} s")
+
+
+def test_a_unit_is_enabled_started_and_runs_inside_the_host(systemd_hosts):
+    h, plain = systemd_hosts
+    client = h.connect("root")
+    try:
+        with client.open_sftp() as sftp:  # as the provisioner writes its unit
+            with sftp.open("/etc/systemd/system/shoal-probe.service", "w") as f:
+                f.write(PROBE_UNIT)
+        assert ssh(client, "systemctl daemon-reload && systemctl enable --now shoal-probe.service")[0] == 0
+        assert ssh(client, "systemctl is-enabled shoal-probe; systemctl is-active shoal-probe") == (
+            0, "enabled\nactive\n")
+        assert h.path("/etc/systemd/system/multi-user.target.wants/shoal-probe.service").is_symlink()
+        pid = int(poll(lambda: h.path("/run/probe.pid").exists() and h.path("/run/probe.pid").read_text(), 30,
+                       what="the probe unit's process"))
+        rc, out = ssh(client, f"systemctl show -p MainPID --value shoal-probe; grep name=systemd /proc/{pid}/cgroup")
+        main_pid, cgroup = out.split()
+        assert (rc, main_pid) == (0, str(pid)), out
+        assert cgroup.endswith(":name=systemd:/system.slice/shoal-probe.service"), out
+
+        # a process of the host's pid namespace: a small pid there, another one on the machine,
+        # in the host's netns and cgroup subtree, and nowhere in the other host
+        machine_pid = machine_pid_of(h, pid)
+        assert machine_pid != pid
+        assert os.readlink(f"/proc/{machine_pid}/ns/net") == os.readlink(f"/proc/{h.init_pid}/ns/net")
+        assert os.readlink(f"/proc/{machine_pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+        own_systemd = next(line for line in open(f"/proc/{machine_pid}/cgroup") if ":name=systemd:" in line)
+        assert own_systemd.rstrip().endswith(f"/shoal-testhost/{h.name}/system.slice/shoal-probe.service")
+        assert "python3 -c import time" not in plain.run("ps -e -o args=").stdout
+
+        assert ssh(client, "systemctl stop shoal-probe && systemctl is-active shoal-probe")[1] == "inactive\n"
+        poll(lambda: not os.path.exists(f"/proc/{machine_pid}"), 15, what="the probe to exit")
+        assert ssh(client, "systemctl disable -q shoal-probe && systemctl is-enabled shoal-probe") == (1, "disabled\n")
+    finally:
+        client.close()
+
+
+def test_docker_io_installs_and_docker_service_runs_under_systemd(systemd_hosts, capsys):
+    h = systemd_hosts[0]
+    c = h.connect()
+    try:
+        t = time.monotonic()
+        rc, out = ssh(c, "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io", timeout=600)
+        install = time.monotonic() - t
+        assert rc == 0, out[-3000:]
+        # the package's own postinst enabled and started it (deb-systemd-invoke): nothing else to do
+        t = time.monotonic()
+        poll(lambda: ssh(c, "systemctl is-active docker.service containerd.service")[1] == "active\nactive\n", 60,
+             what=f"docker.service in {h.name}")
+        poll(lambda: ssh(c, "docker version --format '{{.Server.Version}}'")[0] == 0, 60, what="dockerd to answer")
+        up = time.monotonic() - t
+        assert ssh(c, "systemctl is-enabled docker.service") == (0, "enabled\n")
+        rc, out = ssh(c, "docker info --format '{{.Driver}} {{.CgroupDriver}} {{.DockerRootDir}}'")
+        assert (rc, out) == (0, "overlay2 cgroupfs /var/lib/docker\n"), out
+        assert ssh(c, "systemctl is-system-running") == (0, "running\n")
+
+        assert devimage.load_image(h.path("/run/docker.sock")) is True
+        rc, out = ssh(c, "docker run -d --name probe shoal/busybox:latest sleep 600")
+        assert rc == 0, out
+        cid = out.strip()
+        # the container's cgroups are inside the host's subtree, not the machine's /docker
+        rc, out = ssh(c, f"test -d /sys/fs/cgroup/systemd/docker/{cid} && echo in-host")
+        assert out == "in-host\n", out
+        assert not any(os.path.isdir(os.path.join(root, "docker", cid)) for root in
+                       ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified"))
+        assert ssh(c, "docker rm -f probe")[0] == 0  # (a restart would give its sleep 10 s to stop)
+        t = time.monotonic()
+        assert ssh(c, "systemctl restart docker.service && docker ps -q") == (0, "")
+        restart = time.monotonic() - t
+    finally:
+        c.close()
+    report(capsys, f"{h.name} (systemd): apt-get install -y docker.io {install:.1f} s; docker.service active + "
+                   f"answering {up:.1f} s later; systemctl restart docker {restart:.1f} s")
+
+
+def test_a_systemd_hosts_teardown_leaves_nothing(tmp_path, cache):
+    hosts = SshTestHosts(tmp_path, count=1, cache=cache, systemd=True,
+                         prefix=TEARDOWN_PREFIX, subnet=TEARDOWN_SUBNET).start()
+    state = hosts._state()
+    h = hosts[0]
+    try:
+        # processes under systemd (a unit), beside it (run()'s background job) and a session
+        h.path("/etc/systemd/system/shoal-probe.service").write_text(PROBE_UNIT)
+        h.run("systemctl daemon-reload && systemctl start shoal-probe.service")
+        h.run("setsid tail -f /dev/null > /dev/null 2>&1 < /dev/null &")
+        session = h.connect()
+        ssh(session, "true")
+        cgroups = state["hosts"][0]["cgroups"]
+        assert cgroups and all(c.endswith(f"/shoal-testhost/{h.name}") and os.path.isdir(c) for c in cgroups)
+        assert os.path.isdir(os.path.join(next(c for c in cgroups if "/systemd/" in c), "system.slice",
+                                          "shoal-probe.service"))
+        pids = [(pid, _proc_stat(pid)[1]) for pid in _pids_in_netns(_netns_ino(h.netns))]
+        assert len(pids) >= 6, pids  # systemd, journald, dbus, logind, sshd (+ session), probe, tail
+    finally:
+        hosts.close()
+    assert devhosts.netns_with_prefix(f"{TEARDOWN_PREFIX}-") == []
+    assert devhosts.links_with_prefix(f"{TEARDOWN_PREFIX}-") == []
+    assert not Path(state["base_dir"]).exists()
+    assert mounts_under(Path(state["base_dir"]).parent) == []
+    assert [p for p, start in pids if _running(p, start)] == []
+    assert [c for c in cgroups if os.path.exists(c)] == []
+    for parent in {os.path.dirname(c) for c in cgroups}:  # the shared parent too, unless another set uses it
+        assert not os.path.exists(parent) or [e for e in os.scandir(parent) if e.is_dir()], parent
+    assert not (STATE_DIR / f"{TEARDOWN_PREFIX}.json").exists()

@@ -48,8 +48,10 @@ def test_failing_update_pauses_and_the_old_version_keeps_serving(shoal, cluster)
     assert {t["id"] for t in live} == before  # every old task still there
     failed = [t for t in shoal.json("service", "ps", "upd") if t["error"].startswith("update failed")]
     assert len(failed) == 1  # parallelism 1: one new task tried, then the update paused
-    versions = serving_versions(cluster, "upd")
-    assert len(versions) == 3 and all("v1" in cmd and health == "healthy" for cmd, health in versions), versions
+    # The failed task's container is stopped and removed after its grace period: poll until it has gone.
+    versions = poll(lambda: (lambda v: v if len(v) == 3 else None)(serving_versions(cluster, "upd")), 30,
+                    what="the failed task's container to be removed")
+    assert all("v1" in cmd and health == "healthy" for cmd, health in versions), versions
     # Fix the service: a new good spec resumes the rollout to completion.
     shoal("service", "update", "--health-cmd", "true", "--args", f"sh -c '{SERVE.format(v='v2')}'", "upd")
     poll(lambda: inspect(shoal, "upd").get("update_status", {}).get("state") == "completed", 90,
