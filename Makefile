@@ -26,5 +26,9 @@ integration: setup
 down:
 	$(SHOAL) dev down
 
+# Benchmarks (not part of `make test`): each prints a table and writes bench/results/NAME.json.
+bench: setup
+	$(PY) -m bench.scheduler
+
 protos:
 	$(PY) -m protos.generate

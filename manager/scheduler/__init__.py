@@ -5,7 +5,8 @@ code is table-tested, property-tested and benchmarked without a cluster.
 """
 
 from .constraints import Constraint, ConstraintError, parse_constraint
-from .place import STRATEGIES, place, place_many
+from .index import NodeIndex, place_many
+from .place import STRATEGIES, place, place_many_scan
 from .types import NodeSnapshot, NoFit, Placement, TaskRequest
 from .units import format_bytes, format_cpus
 
@@ -14,6 +15,7 @@ __all__ = [
     "Constraint",
     "ConstraintError",
     "NoFit",
+    "NodeIndex",
     "NodeSnapshot",
     "Placement",
     "TaskRequest",
@@ -22,4 +24,5 @@ __all__ = [
     "parse_constraint",
     "place",
     "place_many",
+    "place_many_scan",
 ]

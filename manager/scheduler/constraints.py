@@ -32,6 +32,22 @@ class Constraint:
     def matches(self, node: NodeSnapshot) -> bool:
         return _value_matches(self.pattern, _value_of(self.key, node)) != self.negate
 
+    @property
+    def literal(self) -> str | None:
+        """The value an `==` on a plain literal asks for (an index can answer it); else None."""
+        if self.negate or _is_regex(self.pattern) or _GLOB_CHARS.intersection(self.pattern):
+            return None
+        return self.pattern
+
+
+def indexed_values(node: NodeSnapshot) -> list[tuple[str, str]]:
+    """(constraint key, value) for every key a literal `==` can name on this node: what an index
+    over nodes holds so that `key==value` is a lookup instead of a scan."""
+    pairs = [(key, getattr(node, field)) for key, field in _FIELD_KEYS.items()]
+    for prefix, mapping in _LABEL_PREFIXES.items():
+        pairs += [(prefix + k, v) for k, v in getattr(node, mapping).items()]
+    return pairs
+
 
 def parse_constraint(expr: str) -> Constraint:
     text = expr.strip()

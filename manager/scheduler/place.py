@@ -1,4 +1,7 @@
-"""place(): filter, rank, and either name a node or explain why none fits; place_many() for batches."""
+"""place(): filter, rank, and either name a node or explain why none fits; place_many_scan() for batches.
+
+This is the straightforward O(nodes)-per-placement scan: the reference. index.NodeIndex gives
+the same answers at O(log n) per placement and is what place_many() uses."""
 
 import random
 from collections.abc import Sequence
@@ -9,7 +12,7 @@ from .preferences import prefer
 from .strategies import STRATEGIES, Chooser, chooser
 from .types import NodeSnapshot, NoFit, Placement, TaskRequest
 
-__all__ = ["STRATEGIES", "place", "place_many"]
+__all__ = ["STRATEGIES", "charge", "place", "place_many_scan"]
 
 
 def place(
@@ -23,7 +26,7 @@ def place(
     return result
 
 
-def place_many(
+def place_many_scan(
     nodes: Sequence[NodeSnapshot],
     task: TaskRequest,
     count: int,
@@ -52,7 +55,7 @@ def place_many(
             return placements, result
         assert isinstance(result, Placement)
         placements.append(result)
-        charged = _charge(node, task)
+        charged = charge(node, task)
         i = position.pop(id(node))
         current[i] = charged
         position[id(charged)] = i
@@ -81,7 +84,7 @@ def _place(
     return Placement(node_id=node.id, dropped_soft=dropped), node
 
 
-def _charge(node: NodeSnapshot, task: TaskRequest) -> NodeSnapshot:
+def charge(node: NodeSnapshot, task: TaskRequest) -> NodeSnapshot:
     """The node as it will look once the task has landed on it."""
     group_tasks = dict(node.group_tasks)
     group_tasks[task.group] = group_tasks.get(task.group, 0) + 1

@@ -1,7 +1,7 @@
 """Ranking among feasible nodes: spread, binpack, random.
 
-A plain O(n) scan on purpose: it is the reference the later indexed (heap)
-version will be checked and benchmarked against.
+A plain O(n) scan on purpose: it is the reference that the indexed version
+(index.py, a heap per strategy) is checked and benchmarked against.
 """
 
 import random
@@ -14,9 +14,14 @@ Chooser = Callable[[Sequence[NodeSnapshot], TaskRequest, random.Random], NodeSna
 
 def score(node: NodeSnapshot, task: TaskRequest) -> float:
     """Mean share of CPU and memory reserved once the task lands; above 1 means overcommitted."""
-    cpu = _share(node.reserved_nano_cpus + task.nano_cpus, node.nano_cpus)
-    memory = _share(node.reserved_memory + task.memory, node.memory)
-    return (cpu + memory) / 2
+    return score_of(node.reserved_nano_cpus, node.nano_cpus, node.reserved_memory, node.memory, task)
+
+
+def score_of(reserved_nano_cpus: int, nano_cpus: int, reserved_memory: int, memory: int, task: TaskRequest) -> float:
+    # One formula for the scan and the index, so both rank on the very same floats.
+    cpu = _share(reserved_nano_cpus + task.nano_cpus, nano_cpus)
+    mem = _share(reserved_memory + task.memory, memory)
+    return (cpu + mem) / 2
 
 
 def _share(used: int, capacity: int) -> float:

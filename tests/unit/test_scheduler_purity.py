@@ -11,7 +11,7 @@ import pytest
 
 SCHEDULER = Path(__file__).resolve().parents[2] / "manager" / "scheduler"
 ALLOWED_MODULES = frozenset(
-    {"__future__", "dataclasses", "typing", "re", "fnmatch", "random", "heapq", "collections", "math", "enum"}
+    {"__future__", "dataclasses", "typing", "re", "fnmatch", "random", "heapq", "bisect", "collections", "math", "enum"}
 )
 # Builtins that do I/O or import behind the import statement's back.
 FORBIDDEN_CALLS = frozenset({"open", "print", "input", "__import__", "exec", "eval", "compile", "breakpoint"})
