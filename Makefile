@@ -29,6 +29,8 @@ down:
 # Benchmarks (not part of `make test`): each prints a table and writes bench/results/NAME.json.
 bench: setup
 	$(PY) -m bench.scheduler
+	$(PY) -m bench.deploy
+	$(PY) -m bench.overhead
 
 protos:
 	$(PY) -m protos.generate

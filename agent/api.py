@@ -1,6 +1,7 @@
 """The agent's gRPC servicer: a thin layer from shoal.v1.Agent to the runtime."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import logging
@@ -15,6 +16,8 @@ from protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
 log = logging.getLogger("shoal.agent.api")
 MAX_TAIL = 100_000   # lines, as the manager's validation; -1: all
+MAX_BATCH = 256      # containers per CreateContainers call
+BATCH_CONCURRENCY = 8   # engine calls at once within one batch
 
 
 def _show(value: str, limit: int = 80) -> str:
@@ -82,6 +85,32 @@ class AgentService(agent_pb2_grpc.AgentServicer):
 
     @_unary
     async def CreateContainer(self, request, context):
+        observed = await self._create(request)
+        self.on_change()
+        return status_to_proto(observed)
+
+    async def CreateContainers(self, request, context):
+        if len(request.containers) > MAX_BATCH:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"containers: {len(request.containers)} in one call; at most {MAX_BATCH}")
+        if len({c.id for c in request.containers}) != len(request.containers):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "containers: an id is given twice")
+        limit = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(req) -> agent_pb2.CreateResult:
+            async with limit:
+                try:
+                    return agent_pb2.CreateResult(id=req.id, status=status_to_proto(await self._create(req)))
+                except ValueError as exc:
+                    return agent_pb2.CreateResult(id=req.id, error=str(exc), invalid=True)
+                except RuntimeFailure as exc:
+                    return agent_pb2.CreateResult(id=req.id, error=str(exc).splitlines()[0] if str(exc) else
+                                                  exc.__class__.__name__)
+        results = await asyncio.gather(*(one(req) for req in request.containers))
+        self.on_change()
+        return agent_pb2.CreateContainersReply(results=results)
+
+    async def _create(self, request) -> Observed:
         _require_id(request.id)
         if not request.spec.image:
             raise ValueError("spec.image: must not be empty")
@@ -99,8 +128,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
                 # A container cut off from its networks is worse than none: take it back.
                 await self.runtime.remove(request.id, True)
                 raise RuntimeFailure(f"overlay interfaces: {exc}") from exc
-        self.on_change()
-        return status_to_proto(observed)
+        return observed
 
     @_unary
     async def StopContainer(self, request, context):

@@ -15,7 +15,7 @@ from agent.registration import Registration
 from agent.overlay import Overlay
 from agent.routes import NodeFollower, RouteTable, peer_addresses
 from agent.runtime.base import Observed
-from agent.runtime.base import RuntimeFailure
+from agent.runtime.base import Runtime, RuntimeFailure
 from agent.runtime.docker import DockerRuntime
 from agent import revocations
 from agent.server import build_server
@@ -121,7 +121,12 @@ def resolv_conf_upstreams(path: str = "/etc/resolv.conf") -> list[tuple[str, int
     return out
 
 
-async def serve(cfg: AgentConfig) -> None:
+async def serve(cfg: AgentConfig, *, runtime: Runtime | None = None, stop: asyncio.Event | None = None,
+                follow_cluster: bool = True) -> None:
+    """Runs the agent until SIGTERM/SIGINT, or until `stop` is set when the caller gives one (then
+    no signal handler is installed). bench/simulated_agents.py runs hundreds of agents in one
+    process, each on its own `runtime`, with follow_cluster=False: each would otherwise follow
+    every record of the cluster (for DNS and host routes), a cost a real host pays on its own CPU."""
     if cfg.insecure:
         log.warning("WARNING: --insecure: the agent API is served WITHOUT TLS; anyone who can reach %s controls this host's containers", cfg.listen)
     node_id = load_node_id(cfg.state_dir)
@@ -129,7 +134,8 @@ async def serve(cfg: AgentConfig) -> None:
     if not cfg.insecure:
         holder = Holder(cfg.state_dir, "node", await node_credentials(cfg, node_id))
     revoked = Revocations()
-    runtime = DockerRuntime(cfg.docker, node_id, dns_search=(cfg.dns_domain,))
+    if runtime is None:
+        runtime = DockerRuntime(cfg.docker, node_id, dns_search=(cfg.dns_domain,))
     registered_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     engine = await runtime.info()
     dns_address = ""
@@ -214,10 +220,11 @@ async def serve(cfg: AgentConfig) -> None:
             delay = min(delay * 2, 5.0)
             registration.request_sync()
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     routes = RouteTable(node_id) if cfg.host_routes else None
     follower = NodeFollower(([routes.sync] if routes else [])
                             + [lambda nodes: overlay.set_peers(peer_addresses(nodes, node_id))])
@@ -227,9 +234,10 @@ async def serve(cfg: AgentConfig) -> None:
 
     view = ClusterView(etcd, zone, on_nodes)
     tasks = [asyncio.create_task(registration.run(), name="registration"),
-             asyncio.create_task(watch_engine(), name="engine-events"),
-             asyncio.create_task(view.run(), name="cluster-view")]
-    tasks.append(asyncio.create_task(follower.run(), name="host-network"))
+             asyncio.create_task(watch_engine(), name="engine-events")]
+    if follow_cluster:
+        tasks.append(asyncio.create_task(view.run(), name="cluster-view"))
+        tasks.append(asyncio.create_task(follower.run(), name="host-network"))
     tasks.append(asyncio.create_task(revocations.follow(etcd, revoked), name="revocations"))
     if holder is not None:
         tasks.append(asyncio.create_task(

@@ -16,7 +16,9 @@ from google.protobuf import json_format
 from agent.convert import container_to_proto
 from agent.runtime.base import Observed, Runtime, RuntimeFailure
 from protos import endpoints, etcd_keys
-from protos.etcdv3.client import EtcdClient, EtcdError, EtcdUnavailable
+from protos import records
+from protos.etcdv3.client import EtcdClient, EtcdError, EtcdUnavailable, Op
+from protos.limits import ETCD_TXN_OPS
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.registration")
@@ -119,9 +121,7 @@ class Registration:
         wanted: dict[str, str] = {}
         for o in observed:
             if o.id:
-                wanted[etcd_keys.node_container(self.node_id, o.id)] = json_format.MessageToJson(
-                    container_to_proto(o), indent=None
-                )
+                wanted[etcd_keys.node_container(self.node_id, o.id)] = records.encode(container_to_proto(o))
             if o.networks and o.state == "running" and not self.plumbed(o.id) and self.plumb is not None:
                 try:
                     await self.plumb(o)
@@ -139,14 +139,18 @@ class Registration:
                 )
         if self.networks_in_use is not None:
             await self.networks_in_use({a.vni for o in observed if o.state == "running" for a in o.networks})
-        for key, value in wanted.items():
-            if self._written.get(key) != value:
-                await self.etcd.put(key, value, lease=self.lease_id)
-                self._written[key] = value
-        for key in list(self._written):
-            if key not in wanted:
-                await self.etcd.delete(key)
-                del self._written[key]
+        # Only what changed, in transactions of up to etcd's default --max-txn-ops (a host that
+        # starts 50 containers writes once, not 100 times).
+        ops = [Op.put(key, value, self.lease_id) for key, value in wanted.items() if self._written.get(key) != value]
+        ops += [Op.delete(key) for key in self._written if key not in wanted]
+        for start in range(0, len(ops), ETCD_TXN_OPS):
+            chunk = ops[start:start + ETCD_TXN_OPS]
+            await self.etcd.txn([], chunk)
+            for op in chunk:
+                if op.kind == "put":
+                    self._written[op.key] = wanted[op.key]
+                else:
+                    del self._written[op.key]
 
     async def deregister(self) -> None:
         """On a clean shutdown the node leaves at once instead of after the TTL."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Callable
@@ -22,6 +23,7 @@ log = logging.getLogger("shoal.manager.reconciler")
 
 SAFETY_PASS_SECONDS = 5.0
 DEBOUNCE_SECONDS = 0.05
+MAX_REST_SECONDS = 1.0
 HISTORY_PER_SLOT = 5
 STABLE_RUN = timedelta(seconds=10)
 
@@ -45,6 +47,7 @@ class Reconciler:
         self._wake_at: datetime | None = None
 
     async def run(self) -> None:
+        last_pass = 0.0
         while True:
             timeout = SAFETY_PASS_SECONDS
             if self._wake_at is not None:
@@ -53,10 +56,14 @@ class Reconciler:
                 await asyncio.wait_for(self.store.dirty.wait(), timeout)
             except TimeoutError:
                 pass
-            await asyncio.sleep(DEBOUNCE_SECONDS)  # coalesce a burst of watch events into one pass
+            # Coalesce a burst of watch events into one pass; and rest at least as long as the last
+            # pass took, so that with 10,000 tasks in flight the passes leave the event loop half
+            # its time for the agents' calls and the watch (not a wait for a condition).
+            await asyncio.sleep(max(DEBOUNCE_SECONDS, last_pass))
             self.store.dirty.clear()
             if not self.is_leader() or not self.store.healthy.is_set():
                 continue
+            started = time.monotonic()
             try:
                 await self.reconcile_once()
             except NotLeader:
@@ -65,6 +72,7 @@ class Reconciler:
                 log.warning("reconcile pass failed: %s", exc)
             except Exception:
                 log.exception("reconcile pass failed")
+            last_pass = min(time.monotonic() - started, MAX_REST_SECONDS)
 
     def _wake(self, at: datetime) -> None:
         if self._wake_at is None or at < self._wake_at or self._wake_at <= now():
@@ -72,10 +80,7 @@ class Reconciler:
 
     async def reconcile_once(self) -> None:
         self._wake_at = None
-        by_service: dict[str, list[types_pb2.Container]] = defaultdict(list)
-        for c, _ in list(self.state.containers.values()):
-            if c.service_id:
-                by_service[c.service_id].append(c)
+        by_service = {sid: self.state.tasks_of(sid) for sid in self.state.service_ids_with_tasks()}
         services = {svc.id: svc for svc, _ in self.state.services.values()}
         for sid, tasks in by_service.items():
             if sid not in services:
@@ -151,6 +156,7 @@ class Reconciler:
         history: dict = defaultdict(list)
         for t in tasks:
             history[key(t)].append(t)
+        missing: list[tuple[int | str, int, datetime | None]] = []
         for k in wanted:
             if k in groups:
                 continue
@@ -161,15 +167,25 @@ class Reconciler:
             restarts, due = decision
             if due and due > now():
                 self._wake(due)
-            placed = await self.driver.place_new(svc, 0 if global_mode else k, node_id=k if global_mode else "",
-                                                 restarts=restarts, not_before=due)
-            if isinstance(placed, NoFit):
-                await self._note_service(svc, f"task {svc.spec.name}.{k}: {placed.message}")
-                if not global_mode:
-                    break
-                continue
-            if not due or due <= now():
-                self.driver.start_soon(placed)
+            missing.append((k, restarts, due))
+        if global_mode:
+            for k, restarts, due in missing:
+                placed = await self.driver.place_new(svc, 0, node_id=k, restarts=restarts, not_before=due)
+                if isinstance(placed, NoFit):
+                    await self._note_service(svc, f"task {svc.spec.name}.{k}: {placed.message}")
+                    continue
+                if not due or due <= now():
+                    self.driver.start_soon(placed)
+        elif missing:
+            # Every empty slot of the service in one batch: one snapshot, one indexed placement.
+            placed_tasks, nofit = await self.driver.place_batch(svc, missing)
+            for placed in placed_tasks:
+                due = parse_stamp(placed.not_before)
+                if not due or due <= now():
+                    self.driver.start_soon(placed)
+            if nofit is not None:
+                k = missing[len(placed_tasks)][0]
+                await self._note_service(svc, f"task {svc.spec.name}.{k}: {nofit.message}")
         await self._prune_history(svc, history)
 
     def _why_end(self, svc, t, global_mode, eligible) -> tuple[str, bool] | None:

@@ -10,7 +10,8 @@ from typing import Callable, Sequence
 from google.protobuf import json_format
 
 from manager.state import ClusterState, NodeConf
-from protos import etcd_keys
+from protos.limits import ETCD_TXN_OPS
+from protos import etcd_keys, records
 from protos.etcdv3.client import (
     Compare, EtcdClient, Op, TxnResult, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
 )
@@ -119,10 +120,19 @@ class Store:
             raise NotLeader(f"leadership of term {term} is lost")
         return result
 
-    def _apply_puts(self, ops: Sequence[tuple[str, str | None]], revision: int) -> None:
+    def _apply_puts(self, ops: Sequence[tuple[str, str | bytes | None]], revision: int,
+                    messages: Sequence[types_pb2.Container] = ()) -> None:
         # Applied at once so the next decision sees this write before the watch echoes it.
+        # `messages`: container records among the puts, applied as copies (not decoded back).
+        parsed = {}
+        for c in messages:
+            copy = types_pb2.Container()
+            copy.CopyFrom(c)
+            parsed[etcd_keys.container(c.id)] = copy
         for key, value in ops:
-            self.state.apply(key, value.encode() if value is not None else None, revision)
+            if isinstance(value, str):
+                value = value.encode()
+            self.state.apply(key, value, revision, parsed.get(key), local=True)
 
     # ---- writes ----------------------------------------------------------
     async def place(self, container: types_pb2.Container, *, unique_name: bool = True) -> int:
@@ -139,7 +149,7 @@ class Store:
         for key in addresses:
             # No two containers ever get one address, whoever else allocates concurrently.
             compare.append(Compare.create_revision(key, "==", 0))
-        value = to_json(container)
+        value = records.encode(container)
         puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id)]
         puts += [(key, container.id) for key in addresses]
         failure = []
@@ -152,18 +162,77 @@ class Store:
             if unique_name and result.responses and result.responses[0]:
                 raise NameTaken(container.name)
             raise Conflict(f"node {node_id} changed during placement")
-        self._apply_puts(puts, result.revision)
+        self._apply_puts(puts, result.revision, [container])
         return result.revision
 
-    def _assign_addresses(self, container: types_pb2.Container) -> list[str]:
-        """Fills container.networks with the lowest free address of each network it joins."""
+    async def place_tasks(self, tasks: Sequence[types_pb2.Container]) -> int:
+        """Records many placements (tasks: no name guard) in as few transactions as etcd allows.
+
+        Each transaction holds whole tasks and compares, once per node it touches, that the node
+        is still registered and that no other placement landed on it since our snapshot. Returns
+        how many tasks, in order, were recorded: fewer than given when a node changed meanwhile
+        (the caller places the rest again). Raises NetworkFull before writing a task that gets
+        no address."""
+        done = 0
+        while done < len(tasks):
+            compare: dict[str, Compare] = {}
+            puts: list[tuple[str, str]] = []
+            alloc: dict[str, str] = {}
+            taken: dict[str, set[str]] = {}
+            chunk = 0
+            for task in tasks[done:]:
+                node_id = task.node_id
+                new_nodes = 0 if node_id in alloc else 2
+                addresses = self._assign_addresses(task, taken)
+                if chunk and (len(compare) + new_nodes + len(addresses) > ETCD_TXN_OPS - 1
+                              or len(puts) + len(alloc) + 1 + (new_nodes // 2) + len(addresses) > ETCD_TXN_OPS):
+                    break
+                if new_nodes:
+                    node_rev = self.state.nodes[node_id][1] if node_id in self.state.nodes else 0
+                    compare[etcd_keys.node_info(node_id)] = Compare.mod_revision(etcd_keys.node_info(node_id), "==", node_rev)
+                    compare[etcd_keys.alloc(node_id)] = Compare.mod_revision(
+                        etcd_keys.alloc(node_id), "==", self.state.alloc.get(node_id, 0))
+                for key in addresses:
+                    compare[key] = Compare.create_revision(key, "==", 0)
+                for att in task.networks:
+                    taken.setdefault(att.network, set()).add(att.ip)
+                puts.append((etcd_keys.container(task.id), records.encode(task)))
+                puts += [(key, task.id) for key in addresses]
+                alloc[node_id] = task.id
+                chunk += 1
+            puts += [(etcd_keys.alloc(node_id), last) for node_id, last in alloc.items()]
+            result = await self.txn(list(compare.values()), [Op.put(k, v) for k, v in puts])
+            if not result.succeeded:
+                return done
+            self._apply_puts(puts, result.revision, tasks[done:done + chunk])
+            done += chunk
+        return done
+
+    async def update_containers(self, containers: Sequence[types_pb2.Container]) -> None:
+        """update_container for many records, a transaction per chunk; a chunk that fails (a
+        record removed meanwhile) is written one by one."""
+        for start in range(0, len(containers), ETCD_TXN_OPS - 1):
+            chunk = containers[start:start + ETCD_TXN_OPS - 1]
+            keys = [etcd_keys.container(c.id) for c in chunk]
+            puts = [(key, records.encode(c)) for key, c in zip(keys, chunk)]
+            result = await self.txn([Compare.create_revision(key, ">", 0) for key in keys],
+                                    [Op.put(k, v) for k, v in puts])
+            if result.succeeded:
+                self._apply_puts(puts, result.revision, chunk)
+            else:
+                for c in chunk:
+                    await self.update_container(c)
+
+    def _assign_addresses(self, container: types_pb2.Container, taken: dict[str, set[str]] | None = None) -> list[str]:
+        """Fills container.networks with the lowest free address of each network it joins
+        (`taken`: addresses given to other containers of the same, unwritten, batch)."""
         del container.networks[:]
         keys = []
         for name in container.spec.networks:
             entry = self.state.networks.get(name)
             if entry is None:
                 raise Conflict(f'network "{name}" is gone')
-            ip = self.state.free_address(name)
+            ip = self.state.free_address(name, (taken or {}).get(name, frozenset()))
             if ip is None:
                 raise NetworkFull(f'network "{name}" has no free address')
             net = entry[0]
@@ -194,10 +263,10 @@ class Store:
     async def update_container(self, container: types_pb2.Container) -> bool:
         """Write a new version of an existing record; False if it was removed meanwhile."""
         key = etcd_keys.container(container.id)
-        value = to_json(container)
+        value = records.encode(container)
         result = await self.txn([Compare.create_revision(key, ">", 0)], [Op.put(key, value)])
         if result.succeeded:
-            self._apply_puts([(key, value)], result.revision)
+            self._apply_puts([(key, value)], result.revision, [container])
         return result.succeeded
 
     async def delete_container(self, container: types_pb2.Container) -> None:

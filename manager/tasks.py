@@ -16,7 +16,7 @@ import grpc
 
 from manager.agents import AgentPool
 from manager.clock import now, stamp
-from manager.scheduler import NoFit, TaskRequest, parse_constraint, place
+from manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
 from manager.state import ClusterState
 from manager.store import Conflict, NetworkFull, Store
 from protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
@@ -26,6 +26,7 @@ log = logging.getLogger("shoal.manager.tasks")
 
 DEFAULT_STOP_GRACE_S = 10
 MAX_CONCURRENT_AGENT_CALLS = 32
+CREATE_BATCH = 64   # tasks per CreateContainers call (the agent takes up to 256)
 
 
 def task_name(service: types_pb2.Service, slot: int, node_name: str = "") -> str:
@@ -44,6 +45,19 @@ def task_request(service: types_pb2.Service) -> TaskRequest:
     )
 
 
+def new_task(service: types_pb2.Service, slot: int, node: types_pb2.Node, restarts: int,
+             not_before: datetime | None) -> types_pb2.Container:
+    """The record of a task placed on `node`, not yet started."""
+    return types_pb2.Container(
+        id=secrets.token_hex(16), name=task_name(service, slot, node.name),
+        spec=service.spec.task, node_id=node.id, node_name=node.name, desired_state="running",
+        status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
+        service_id=service.id, service_name=service.spec.name, slot=slot,
+        spec_version=service.version, restarts=restarts,
+        not_before=stamp(not_before) if not_before else "",
+    )
+
+
 class TaskDriver:
     def __init__(self, state: ClusterState, store: Store, pool: AgentPool, place_lock: asyncio.Lock,
                  strategy: str, rng: random.Random | None = None):
@@ -54,6 +68,8 @@ class TaskDriver:
         self.strategy = strategy
         self.rng = rng or random.Random()
         self.in_flight: set[str] = set()
+        self._queued: dict[str, list[str]] = {}   # node id -> task ids waiting for its next call
+        self._flushing: set[str] = set()          # nodes with a call loop running
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_AGENT_CALLS)
         self._background: set[asyncio.Task] = set()
 
@@ -87,15 +103,7 @@ class TaskDriver:
                 result = place(nodes, request, service.spec.task.strategy or self.strategy, self.rng)
                 if isinstance(result, NoFit):
                     return result
-                node = self.state.nodes[result.node_id][0]
-                task = types_pb2.Container(
-                    id=secrets.token_hex(16), name=task_name(service, slot, node.name),
-                    spec=service.spec.task, node_id=node.id, node_name=node.name, desired_state="running",
-                    status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
-                    service_id=service.id, service_name=service.spec.name, slot=slot,
-                    spec_version=service.version, restarts=restarts,
-                    not_before=stamp(not_before) if not_before else "",
-                )
+                task = new_task(service, slot, self.state.nodes[result.node_id][0], restarts, not_before)
                 try:
                     await self.store.place(task, unique_name=False)
                     return task
@@ -105,40 +113,119 @@ class TaskDriver:
                     continue
         return NoFit(("the cluster kept changing during placement",))
 
+    async def place_batch(self, service: types_pb2.Service, slots: list[tuple[int, int, datetime | None]],
+                          ) -> tuple[list[types_pb2.Container], NoFit | None]:
+        """Places and records new tasks for (slot, restarts, not_before) of a replicated service:
+        one snapshot, one indexed placement of the whole batch, a few transactions. Returns the
+        tasks recorded, in slot order, and why the rest could not be placed."""
+        request = task_request(service)
+        strategy = service.spec.task.strategy or self.strategy
+        placed: list[types_pb2.Container] = []
+        for _ in range(8):
+            remaining = slots[len(placed):]
+            if not remaining:
+                return placed, None
+            async with self.place_lock:
+                placements, nofit = NodeIndex(self.state.snapshots()).place_many(
+                    request, len(remaining), strategy, self.rng)
+                records = [new_task(service, slot, self.state.nodes[p.node_id][0], restarts, not_before)
+                           for (slot, restarts, not_before), p in zip(remaining, placements)]
+                try:
+                    done = await self.store.place_tasks(records)
+                except NetworkFull as exc:
+                    return placed, NoFit((str(exc),))
+                placed += records[:done]
+                if done == len(records):
+                    return placed, nofit
+            # A node changed under a transaction: place what is left on a fresh snapshot.
+        return placed, NoFit(("the cluster kept changing during placement",))
+
     def start_soon(self, task: types_pb2.Container) -> None:
+        """Asks the task's agent to start it; tasks queued for one node go in one call."""
         if task.id in self.in_flight:
             return
         self.in_flight.add(task.id)
-        self.spawn(self._start(task.id))
+        self._queued.setdefault(task.node_id, []).append(task.id)
+        if task.node_id not in self._flushing:
+            self._flushing.add(task.node_id)
+            self.spawn(self._flush(task.node_id))
 
-    async def _start(self, cid: str) -> None:
+    async def _flush(self, node_id: str) -> None:
         try:
-            async with self._calls:
-                task = self.copy(cid)
-                if task is None or task.desired_state != "running" or task.node_id not in self.state.nodes:
-                    return
-                address = self.state.nodes[task.node_id][0].address
+            while self._queued.get(node_id):
+                ids = self._queued[node_id][:CREATE_BATCH]
+                del self._queued[node_id][:CREATE_BATCH]
                 try:
-                    status = await self.pool.stub(address).CreateContainer(
-                        agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec,
-                                                         service=task.service_name, networks=task.networks),
-                        timeout=CREATE_TIMEOUT,
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                        # Left pending: the next pass retries (the call is idempotent).
-                        log.warning("start %s on %s: agent unreachable (%s)", task.name, task.node_name, exc.details())
-                        return
-                    await self.shutdown(task, f"rejected: {exc.details()}", failed=True)
-                    return
-                task = self.copy(cid)
-                if task is not None and task.status.state == "pending":
-                    task.status.CopyFrom(status)
-                    await self.store.update_container(task)
-        except Exception:
-            log.exception("starting task %s", cid[:12])
+                    async with self._calls:
+                        await self._start_batch(node_id, ids)
+                except Exception:
+                    log.exception("starting %d task(s) on node %s", len(ids), node_id[:12])
+                finally:
+                    self.in_flight.difference_update(ids)
         finally:
-            self.in_flight.discard(cid)
+            self._flushing.discard(node_id)
+            self._queued.pop(node_id, None)
+
+    async def _start_batch(self, node_id: str, ids: list[str]) -> None:
+        tasks = [t for t in map(self.copy, ids)
+                 if t is not None and t.desired_state == "running" and t.node_id == node_id]
+        if not tasks or node_id not in self.state.nodes:
+            return
+        address = self.state.nodes[node_id][0].address
+        node_name = tasks[0].node_name
+        request = agent_pb2.CreateContainersRequest(containers=[
+            agent_pb2.CreateContainerRequest(id=t.id, name=t.name, spec=t.spec, service=t.service_name,
+                                             networks=t.networks) for t in tasks])
+        try:
+            reply = await self.pool.stub(address).CreateContainers(request, timeout=CREATE_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                # Left pending: the next pass retries (the call is idempotent).
+                log.warning("start %d task(s) on %s: agent unreachable (%s)", len(tasks), node_name, exc.details())
+                return
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                # An agent older than CreateContainers (a rolling upgrade): one call per task.
+                for t in tasks:
+                    await self._start_one(t.id)
+                return
+            for t in tasks:
+                await self.shutdown(t, f"rejected: {exc.details()}", failed=True)
+            return
+        started = []
+        for t, result in zip(tasks, reply.results):
+            if result.id != t.id:
+                log.error("agent %s answered out of order; the next pass retries", node_name)
+                return
+            if result.error:
+                await self.shutdown(t, f"rejected: {result.error}", failed=True)
+                continue
+            current = self.copy(t.id)
+            if current is not None and current.status.state == "pending":
+                current.status.CopyFrom(result.status)
+                started.append(current)
+        await self.store.update_containers(started)
+
+    async def _start_one(self, cid: str) -> None:
+        task = self.copy(cid)
+        if task is None or task.desired_state != "running" or task.node_id not in self.state.nodes:
+            return
+        address = self.state.nodes[task.node_id][0].address
+        try:
+            status = await self.pool.stub(address).CreateContainer(
+                agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec,
+                                                 service=task.service_name, networks=task.networks),
+                timeout=CREATE_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                log.warning("start %s on %s: agent unreachable (%s)", task.name, task.node_name, exc.details())
+                return
+            await self.shutdown(task, f"rejected: {exc.details()}", failed=True)
+            return
+        task = self.copy(cid)
+        if task is not None and task.status.state == "pending":
+            task.status.CopyFrom(status)
+            await self.store.update_container(task)
 
     async def shutdown(self, task: types_pb2.Container, note: str, *, failed: bool = False) -> None:
         """Marks the task shut down (keeping its last status as history) and removes its container."""

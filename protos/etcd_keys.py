@@ -1,19 +1,21 @@
 """The etcd key layout: a contract between the manager's store and the agent's registration.
 
 Values are JSON (protobuf JSON mapping of the named message) so `etcdctl get`
-stays readable. See docs/ARCHITECTURE.md for who writes what.
+stays readable -- except the two records written for every container at every change
+(containers/ and nodes/<id>/containers/): binary protobuf, see protos/records.py and
+docs/DECISIONS.md. See docs/ARCHITECTURE.md for who writes what.
 """
 ROOT = "/shoal/"
 
 # Written by each agent under its own lease: they vanish when the host dies.
 NODES = ROOT + "nodes/"                        # nodes/<node-id>/info        -> shoal.v1.Node (no admin fields)
-                                               # nodes/<node-id>/containers/<container-id> -> shoal.v1.AgentContainer
+                                               # nodes/<node-id>/containers/<container-id> -> shoal.v1.AgentContainer (binary)
                                                # nodes/<node-id>/endpoints/<container-id>  -> DNS endpoint JSON
                                                #   {"name", "service", "ip", "ports": [{"port", "protocol", "name"}], "node"}
 
 # Written by the manager, never leased.
 NODE_CONF = ROOT + "nodeconf/"                 # nodeconf/<node-id>          -> {"labels": {...}, "availability": "..."}
-CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> shoal.v1.Container (desired state + placement)
+CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> shoal.v1.Container, binary (desired state + placement)
 NAMES = ROOT + "names/"                        # names/<name>                -> <container-id> (uniqueness guard)
 ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
 SERVICES = ROOT + "services/"                  # services/<name>             -> shoal.v1.Service (spec, version, update status)

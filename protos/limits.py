@@ -24,3 +24,5 @@ UNARY_TIMEOUT = 15.0
 CREATE_TIMEOUT = 120.0   # may include an image pull on the host
 STOP_GRACE_DEFAULT = 10
 LOG_CHUNK_BYTES = 64 * 1024
+# etcd's default --max-txn-ops: compares, and operations per branch, in one transaction.
+ETCD_TXN_OPS = 128

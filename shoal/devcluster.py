@@ -420,8 +420,9 @@ class DevCluster:
         self.cert_lifetime = cert_lifetime
         self.n_hosts = int(hosts)
 
-        if self.n_hosts < 1:
-            raise DevClusterError(f"hosts must be >= 1, not {hosts}")
+        if self.n_hosts < 0:
+            # 0: etcd and a manager only (bench/deploy.py brings simulated agents of its own).
+            raise DevClusterError(f"hosts must be >= 0, not {hosts}")
         net = ipaddress.ip_network(subnet, strict=True)
         if net.version != 4 or net.num_addresses < 16 + self.n_hosts:
             raise DevClusterError(f"subnet {subnet} too small for {hosts} hosts (needs .1 and .11 on)")
@@ -800,8 +801,8 @@ class DevCluster:
             _which(cmd)
         if not Path(devimage.BUSYBOX).exists():
             raise DevClusterError(f"{devimage.BUSYBOX} missing (install busybox-static)")
-        longest = self.hosts[-1].dir / "exec" / "containerd" / "containerd.sock.ttrpc"
-        if len(str(longest)) > 107:
+        longest = self.hosts[-1].dir / "exec" / "containerd" / "containerd.sock.ttrpc" if self.hosts else None
+        if longest is not None and len(str(longest)) > 107:
             raise DevClusterError(f"state dir {self.state_dir} is too long for unix socket paths ({longest})")
         if devhosts.link_exists(self.bridge):
             raise DevClusterError(
@@ -908,8 +909,9 @@ class DevCluster:
                 self.dockerd_log(h),
             )
 
-        progress(f"image {devimage.IMAGE} on {len(self.hosts)} hosts")
-        devimage.build_tar()  # once, before the threads
+        if self.hosts:
+            progress(f"image {devimage.IMAGE} on {len(self.hosts)} hosts")
+            devimage.build_tar()  # once, before the threads
 
         def load(h: DevHost) -> None:
             try:
@@ -919,7 +921,7 @@ class DevCluster:
                     f"loading {devimage.IMAGE} into dockerd on {h.name} failed: {e}; log: {self.dockerd_log(h)}"
                 ) from e
 
-        with ThreadPoolExecutor(max_workers=min(8, len(self.hosts))) as ex:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.hosts)))) as ex:
             for f in [ex.submit(load, h) for h in self.hosts]:
                 f.result()
 

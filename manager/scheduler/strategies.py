@@ -14,14 +14,9 @@ Chooser = Callable[[Sequence[NodeSnapshot], TaskRequest, random.Random], NodeSna
 
 def score(node: NodeSnapshot, task: TaskRequest) -> float:
     """Mean share of CPU and memory reserved once the task lands; above 1 means overcommitted."""
-    return score_of(node.reserved_nano_cpus, node.nano_cpus, node.reserved_memory, node.memory, task)
-
-
-def score_of(reserved_nano_cpus: int, nano_cpus: int, reserved_memory: int, memory: int, task: TaskRequest) -> float:
-    # One formula for the scan and the index, so both rank on the very same floats.
-    cpu = _share(reserved_nano_cpus + task.nano_cpus, nano_cpus)
-    mem = _share(reserved_memory + task.memory, memory)
-    return (cpu + mem) / 2
+    cpu = _share(node.reserved_nano_cpus + task.nano_cpus, node.nano_cpus)
+    memory = _share(node.reserved_memory + task.memory, node.memory)
+    return (cpu + memory) / 2
 
 
 def _share(used: int, capacity: int) -> float:

@@ -53,3 +53,6 @@ def test_agents_register_again_when_their_lease_is_lost(shoal, cluster):
     assert not {lease["id"] for lease in new} & {lease["id"] for lease in leases}
     poll(lambda: [c for c in shoal.json("ps") if c["name"] == "survivor" and c["state"] == "running"], 15,
          what="survivor reported running again")
+    # The leader's lease went too: a manager leads again (a write goes through) before the test ends.
+    poll(lambda: shoal("run", "-d", "--name", "after-leases", *IDLE, check=False).returncode == 0, 30,
+         what="a leader to accept writes again")

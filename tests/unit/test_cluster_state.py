@@ -70,12 +70,27 @@ def test_node_loss_makes_its_containers_unknown_and_removes_the_node(state):
 def test_a_late_echo_never_undoes_a_newer_local_write(state):
     key = etcd_keys.container("c1")
     state.apply(key, j(container("c1", "a", "n1")), 50)
-    state.apply(key, None, 55)          # our delete, applied at once
+    state.apply(key, None, 55, local=True)          # our delete, applied at once
     state.apply(key, j(container("c1", "a", "n1")), 50)  # the watch echoes the older put
     assert "c1" not in state.containers
     state.forget_tombstones(55)
     state.apply(key, j(container("c1", "a", "n1")), 60)  # a genuinely new write still lands
     assert "c1" in state.containers
+
+
+def test_the_echo_of_a_local_write_is_not_applied_twice(state):
+    key = etcd_keys.container("c1")
+    mine = container("c1", "a", "n1")
+    state.apply(key, j(mine), 70, message=mine, local=True)
+    state.apply(key, b"not even a record", 70)   # the same revision again: skipped, not decoded
+    assert state.containers["c1"] == (mine, 70)
+
+
+def test_records_nobody_here_wrote_keep_no_bookkeeping(state):
+    # Agents' observed status: the watch's order is the only order, nothing to remember per key.
+    state.apply(etcd_keys.node_container("n1", "c9"), j(observed("c9")), 80)
+    state.apply(etcd_keys.node_container("n1", "c9"), None, 81)
+    assert not state._key_rev and not state._tombstones
 
 
 def test_missing_when_the_node_no_longer_reports_it(state):
@@ -111,3 +126,16 @@ def test_revocations_are_followed_and_survive_a_reload():
     assert "cd34" in shared
     state.apply(etcd_keys.revoked("cd34"), None, 8)
     assert "cd34" not in shared
+
+
+def test_a_report_of_the_create_that_trails_the_start_does_not_win(state):
+    record = container("c1", "a", "n1")
+    record.status.runtime_id = "r1"
+    state.apply(etcd_keys.container("c1"), j(record), 20)
+    late = observed("c1", "created")
+    late.status.runtime_id = "r1"
+    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 21)
+    assert state.status_of(state.containers["c1"][0]).state == "running"
+    late.status.runtime_id = "r2"            # another run of it: the report is what counts
+    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 22)
+    assert state.status_of(state.containers["c1"][0]).state == "created"

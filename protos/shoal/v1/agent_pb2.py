@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.shoal.v1 import types_pb2 as protos_dot_shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"\x99\x01\n\x16\x43reateContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07service\x18\x04 \x01(\t\x12-\n\x08networks\x18\x05 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\"\x1f\n\x11\x41gentContainerRef\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x14StopContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"3\n\x16RemoveContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\'\n\x14RemoveContainerReply\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10\x41gentListRequest\"d\n\x0e\x41gentContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\"B\n\x12\x41gentContainerList\x12,\n\ncontainers\x18\x01 \x03(\x0b\x32\x18.shoal.v1.AgentContainer\"U\n\x11\x41gentInspectReply\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.shoal.v1.AgentContainer\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"<\n\x10\x41gentLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"\x15\n\x13\x44\x65scribeNodeRequest2\xd6\x04\n\x05\x41gent\x12N\n\x0f\x43reateContainer\x12 .shoal.v1.CreateContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12J\n\rStopContainer\x12\x1e.shoal.v1.StopContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12S\n\x0fRemoveContainer\x12 .shoal.v1.RemoveContainerRequest\x1a\x1e.shoal.v1.RemoveContainerReply\x12J\n\x0eListContainers\x12\x1a.shoal.v1.AgentListRequest\x1a\x1c.shoal.v1.AgentContainerList\x12L\n\x10InspectContainer\x12\x1b.shoal.v1.AgentContainerRef\x1a\x1b.shoal.v1.AgentInspectReply\x12\x38\n\x04Logs\x12\x1a.shoal.v1.AgentLogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12>\n\x04Wait\x12\x1b.shoal.v1.AgentContainerRef\x1a\x19.shoal.v1.ContainerStatus\x12H\n\x0c\x44\x65scribeNode\x12\x1d.shoal.v1.DescribeNodeRequest\x1a\x19.shoal.v1.NodeDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1bprotos/shoal/v1/types.proto\"\x99\x01\n\x16\x43reateContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04spec\x18\x03 \x01(\x0b\x32\x17.shoal.v1.ContainerSpec\x12\x0f\n\x07service\x18\x04 \x01(\t\x12-\n\x08networks\x18\x05 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\"O\n\x17\x43reateContainersRequest\x12\x34\n\ncontainers\x18\x01 \x03(\x0b\x32 .shoal.v1.CreateContainerRequest\"e\n\x0c\x43reateResult\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0f\n\x07invalid\x18\x04 \x01(\x08\"@\n\x15\x43reateContainersReply\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.shoal.v1.CreateResult\"\x1f\n\x11\x41gentContainerRef\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x14StopContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x05\"3\n\x16RemoveContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\'\n\x14RemoveContainerReply\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10\x41gentListRequest\"d\n\x0e\x41gentContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0b\x32\x19.shoal.v1.ContainerStatus\"B\n\x12\x41gentContainerList\x12,\n\ncontainers\x18\x01 \x03(\x0b\x32\x18.shoal.v1.AgentContainer\"U\n\x11\x41gentInspectReply\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.shoal.v1.AgentContainer\x12\x13\n\x0b\x65ngine_json\x18\x02 \x01(\t\"<\n\x10\x41gentLogsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x05\"\x15\n\x13\x44\x65scribeNodeRequest2\xae\x05\n\x05\x41gent\x12N\n\x0f\x43reateContainer\x12 .shoal.v1.CreateContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12V\n\x10\x43reateContainers\x12!.shoal.v1.CreateContainersRequest\x1a\x1f.shoal.v1.CreateContainersReply\x12J\n\rStopContainer\x12\x1e.shoal.v1.StopContainerRequest\x1a\x19.shoal.v1.ContainerStatus\x12S\n\x0fRemoveContainer\x12 .shoal.v1.RemoveContainerRequest\x1a\x1e.shoal.v1.RemoveContainerReply\x12J\n\x0eListContainers\x12\x1a.shoal.v1.AgentListRequest\x1a\x1c.shoal.v1.AgentContainerList\x12L\n\x10InspectContainer\x12\x1b.shoal.v1.AgentContainerRef\x1a\x1b.shoal.v1.AgentInspectReply\x12\x38\n\x04Logs\x12\x1a.shoal.v1.AgentLogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x12>\n\x04Wait\x12\x1b.shoal.v1.AgentContainerRef\x1a\x19.shoal.v1.ContainerStatus\x12H\n\x0c\x44\x65scribeNode\x12\x1d.shoal.v1.DescribeNodeRequest\x1a\x19.shoal.v1.NodeDescriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,26 +34,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATECONTAINERREQUEST']._serialized_start=71
   _globals['_CREATECONTAINERREQUEST']._serialized_end=224
-  _globals['_AGENTCONTAINERREF']._serialized_start=226
-  _globals['_AGENTCONTAINERREF']._serialized_end=257
-  _globals['_STOPCONTAINERREQUEST']._serialized_start=259
-  _globals['_STOPCONTAINERREQUEST']._serialized_end=318
-  _globals['_REMOVECONTAINERREQUEST']._serialized_start=320
-  _globals['_REMOVECONTAINERREQUEST']._serialized_end=371
-  _globals['_REMOVECONTAINERREPLY']._serialized_start=373
-  _globals['_REMOVECONTAINERREPLY']._serialized_end=412
-  _globals['_AGENTLISTREQUEST']._serialized_start=414
-  _globals['_AGENTLISTREQUEST']._serialized_end=432
-  _globals['_AGENTCONTAINER']._serialized_start=434
-  _globals['_AGENTCONTAINER']._serialized_end=534
-  _globals['_AGENTCONTAINERLIST']._serialized_start=536
-  _globals['_AGENTCONTAINERLIST']._serialized_end=602
-  _globals['_AGENTINSPECTREPLY']._serialized_start=604
-  _globals['_AGENTINSPECTREPLY']._serialized_end=689
-  _globals['_AGENTLOGSREQUEST']._serialized_start=691
-  _globals['_AGENTLOGSREQUEST']._serialized_end=751
-  _globals['_DESCRIBENODEREQUEST']._serialized_start=753
-  _globals['_DESCRIBENODEREQUEST']._serialized_end=774
-  _globals['_AGENT']._serialized_start=777
-  _globals['_AGENT']._serialized_end=1375
+  _globals['_CREATECONTAINERSREQUEST']._serialized_start=226
+  _globals['_CREATECONTAINERSREQUEST']._serialized_end=305
+  _globals['_CREATERESULT']._serialized_start=307
+  _globals['_CREATERESULT']._serialized_end=408
+  _globals['_CREATECONTAINERSREPLY']._serialized_start=410
+  _globals['_CREATECONTAINERSREPLY']._serialized_end=474
+  _globals['_AGENTCONTAINERREF']._serialized_start=476
+  _globals['_AGENTCONTAINERREF']._serialized_end=507
+  _globals['_STOPCONTAINERREQUEST']._serialized_start=509
+  _globals['_STOPCONTAINERREQUEST']._serialized_end=568
+  _globals['_REMOVECONTAINERREQUEST']._serialized_start=570
+  _globals['_REMOVECONTAINERREQUEST']._serialized_end=621
+  _globals['_REMOVECONTAINERREPLY']._serialized_start=623
+  _globals['_REMOVECONTAINERREPLY']._serialized_end=662
+  _globals['_AGENTLISTREQUEST']._serialized_start=664
+  _globals['_AGENTLISTREQUEST']._serialized_end=682
+  _globals['_AGENTCONTAINER']._serialized_start=684
+  _globals['_AGENTCONTAINER']._serialized_end=784
+  _globals['_AGENTCONTAINERLIST']._serialized_start=786
+  _globals['_AGENTCONTAINERLIST']._serialized_end=852
+  _globals['_AGENTINSPECTREPLY']._serialized_start=854
+  _globals['_AGENTINSPECTREPLY']._serialized_end=939
+  _globals['_AGENTLOGSREQUEST']._serialized_start=941
+  _globals['_AGENTLOGSREQUEST']._serialized_end=1001
+  _globals['_DESCRIBENODEREQUEST']._serialized_start=1003
+  _globals['_DESCRIBENODEREQUEST']._serialized_end=1024
+  _globals['_AGENT']._serialized_start=1027
+  _globals['_AGENT']._serialized_end=1713
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,30 @@ class CreateContainerRequest(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[_types_pb2.NetworkAttachment]
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ..., service: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[_types_pb2.NetworkAttachment, _Mapping]]] = ...) -> None: ...
 
+class CreateContainersRequest(_message.Message):
+    __slots__ = ("containers",)
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    containers: _containers.RepeatedCompositeFieldContainer[CreateContainerRequest]
+    def __init__(self, containers: _Optional[_Iterable[_Union[CreateContainerRequest, _Mapping]]] = ...) -> None: ...
+
+class CreateResult(_message.Message):
+    __slots__ = ("id", "status", "error", "invalid")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    INVALID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: _types_pb2.ContainerStatus
+    error: str
+    invalid: bool
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[_types_pb2.ContainerStatus, _Mapping]] = ..., error: _Optional[str] = ..., invalid: _Optional[bool] = ...) -> None: ...
+
+class CreateContainersReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CreateResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CreateResult, _Mapping]]] = ...) -> None: ...
+
 class AgentContainerRef(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

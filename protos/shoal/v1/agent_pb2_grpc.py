@@ -40,6 +40,11 @@ class AgentStub:
                 request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
                 response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
                 _registered_method=True)
+        self.CreateContainers = channel.unary_unary(
+                '/shoal.v1.Agent/CreateContainers',
+                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
+                response_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
+                _registered_method=True)
         self.StopContainer = channel.unary_unary(
                 '/shoal.v1.Agent/StopContainer',
                 request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
@@ -82,6 +87,14 @@ class AgentServicer:
 
     def CreateContainer(self, request, context):
         """Creates and starts; idempotent per id (an existing container with that Shoal id is returned).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateContainers(self, request, context):
+        """Many at once (a service's tasks placed on this node): one call, one result per container,
+        in the request's order. At most 256 per call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +149,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.CreateContainer,
                     request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.FromString,
                     response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'CreateContainers': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateContainers,
+                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.FromString,
+                    response_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.SerializeToString,
             ),
             'StopContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.StopContainer,
@@ -200,6 +218,33 @@ class Agent:
             '/shoal.v1.Agent/CreateContainer',
             protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
             protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateContainers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/CreateContainers',
+            protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
+            protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
             options,
             channel_credentials,
             insecure,

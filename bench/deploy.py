@@ -1,0 +1,251 @@
+"""Benchmark 2, end-to-end deploy: a real etcd (TLS, auth) and a real manager (a dev cluster with
+no hosts), --agents simulated agents in --processes processes (bench/simulated_agents.py: the real
+agent, real gRPC with mutual TLS, an in-memory engine), and one service of --replicas replicas.
+Measured: the time from CreateService until the manager reports every replica running; per task,
+the time until it was placed (its record's created_at) and until its agent started it; the
+manager's resident memory per task.
+
+Baseline in the same run: etcd's own floor for the writes a deploy cannot avoid -- each task's
+record written twice (placed, then started), in transactions of 100, from one client, into the
+same etcd, right before each deploy. The ratio says how much the manager adds on top of storing
+its decisions; --repeats deploys (a new service each time) and the median is reported.
+
+    python -m bench.deploy                                  # 200 agents, 10,000 replicas
+    python -m bench.deploy --agents 4 --processes 1 --replicas 40    # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bench import report
+from tests.integration.ports import free_port_pair
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBNET = "10.213.92.0/24"   # the bench's own bridge; agents listen on loopback
+IMAGE = "shoal/busybox:latest"
+TARGET_SECONDS = 5.0
+TARGET_BYTES_PER_TASK = 2048
+RECORD_BYTES = 270   # a task's record as the manager writes it (binary), for the etcd floor
+
+
+def _free_range(count: int) -> int:
+    """A first port p with p .. p+count-1 all free on loopback (the simulated agents' listeners)."""
+    for base in range(21000, 60000, 1000):
+        ok = True
+        for port in range(base, base + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise SystemExit(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _poll(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)   # poll interval
+
+
+def _stamp_seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+async def _etcd_floor(cluster, tasks: int, value_bytes: int) -> float:
+    """Seconds to write `tasks` records of value_bytes twice, in transactions of 100, from one client."""
+    from pki import files
+    from protos.etcdv3.client import EtcdClient, Op, TlsConfig
+
+    m = files.load(cluster.manager_dir, "manager")
+    value = "x" * value_bytes
+    async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
+        started = time.perf_counter()
+        for round_ in range(2):
+            for start in range(0, tasks, 100):
+                await etcd.txn([], [Op.put(f"/bench-floor/{i:06d}", value) for i in range(start, min(tasks, start + 100))])
+        seconds = time.perf_counter() - started
+        await etcd.txn([], [Op.delete("/bench-floor/", prefix=True)])
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.deploy", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, default=200)
+    ap.add_argument("--processes", type=int, default=4, help="processes the agents are spread over")
+    ap.add_argument("--replicas", type=int, default=10_000)
+    ap.add_argument("--timeout", type=float, default=300.0, help="give up waiting for the deploy after this")
+    ap.add_argument("--repeats", type=int, default=3, help="deploys (each a new service, the previous one removed); "
+                    "the median one is reported")
+    ap.add_argument("--out", type=Path, help="directory for the JSON (default bench/results)")
+    ap.add_argument("--keep", action="store_true", help="keep the state dir (logs) afterwards")
+    ap.add_argument("--profile", type=Path, metavar="FILE",
+                    help="record the manager with py-spy during the deploy (collapsed stacks into FILE)")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("bench.deploy needs root (the dev cluster's bridge)")
+
+    from protos.shoal.v1 import manager_pb2, types_pb2
+    from shoal.client import connect
+    from shoal.devcluster import DevCluster
+
+    state = Path(tempfile.mkdtemp(prefix="shoal-bench-deploy-"))
+    cluster = DevCluster(state / "cluster", name="shoalb", hosts=0, subnet=SUBNET, etcd_port=free_port_pair(),
+                         manager_port=free_port_pair(), lease_ttl=10)
+    agents: list[subprocess.Popen] = []
+    channel = None
+    try:
+        print("dev cluster (etcd + manager, no hosts) ...", flush=True)
+        cluster.up()
+        token = cluster.join_token("agent")
+        base_port = _free_range(args.agents)
+        per = -(-args.agents // args.processes)
+        started = time.monotonic()
+        for p in range(args.processes):
+            first, count = p * per, min(per, args.agents - p * per)
+            if count <= 0:
+                break
+            agents.append(subprocess.Popen(
+                [sys.executable, "-m", "bench.simulated_agents", "--count", str(count), "--first", str(first),
+                 "--manager", cluster.manager_address, "--etcd", cluster.etcd_bridge_url,
+                 "--state-dir", str(state / "agents"), "--base-port", str(base_port)],
+                cwd=ROOT, env={**os.environ, "SHOAL_JOIN_TOKEN": token}, stdout=subprocess.PIPE,
+                stderr=open(state / f"agents-{p}.log", "w"), text=True))
+        for proc in agents:
+            line = proc.stdout.readline()
+            if not line.startswith("ready"):
+                raise SystemExit(f"simulated agents did not start (see {state}/agents-*.log)")
+        channel, stub = connect(cluster.manager_address, cluster.admin_credentials())
+        _poll(lambda: sum(n.state == "ready" for n in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=30).nodes)
+              >= args.agents, 120, f"{args.agents} nodes ready")
+        join_seconds = time.monotonic() - started
+        print(f"{args.agents} agents joined and ready in {join_seconds:.1f} s", flush=True)
+
+        manager_pid = cluster._proc("manager")["pid"]
+        rss_before = _rss(manager_pid)
+        runs = []
+        for r in range(args.repeats):
+            name = f"bench{r}"
+            spec = types_pb2.ServiceSpec(name=name, replicas=args.replicas,
+                                         task=types_pb2.ContainerSpec(image=IMAGE, command=["sleep", "3600"]))
+            spy = None
+            if args.profile and r == 0:
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(manager_pid),
+                                        "--format", "raw", "--rate", "200", "--output", str(args.profile)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)   # py-spy attaches before the clock starts (not a wait for a condition)
+            # The baseline, right before each deploy: etcd as it is now (it slows as its history grows).
+            floor = asyncio.run(_etcd_floor(cluster, args.replicas, RECORD_BYTES))
+            t0 = time.time()
+            clock0 = time.monotonic()
+            stub.CreateService(manager_pb2.CreateServiceRequest(spec=spec), timeout=60)
+            _poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running >= args.replicas,
+                  args.timeout, f"{args.replicas} replicas running", interval=0.25)
+            seconds = time.monotonic() - clock0
+            if r == 0:
+                rss_after = _rss(manager_pid)   # the first deploy: later ones reuse what it freed
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
+            tasks = asyncio.run(_task_records(cluster))
+            runs.append({
+                "seconds": seconds, "floor": floor,
+                "placed": [_stamp_seconds(t["createdAt"]) - t0 for t, _ in tasks],
+                "running": [_stamp_seconds(t["status"]["startedAt"]) - t0 for t, _ in tasks
+                            if t.get("status", {}).get("startedAt")],
+                "bytes": [size for _, size in tasks],
+            })
+            print(f"deploy {r + 1}: {args.replicas} running after {seconds:.2f} s (etcd floor {floor:.2f} s)", flush=True)
+            stub.RemoveService(manager_pb2.ServiceRef(ref=name), timeout=60)
+            _poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the service's tasks to be gone",
+                  interval=0.5)
+        middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]   # the median run
+        deploy_seconds, floor = middle["seconds"], middle["floor"]
+        placed, running = middle["placed"], middle["running"]
+        value_bytes = int(sum(middle["bytes"]) / max(1, len(middle["bytes"])))
+        ratios = sorted(run["seconds"] / run["floor"] for run in runs if run["floor"])
+        result = {
+            "agents": args.agents, "processes": len(agents), "replicas": args.replicas,
+            "deploy_seconds": round(deploy_seconds, 2), "target_seconds": TARGET_SECONDS,
+            "deploy_runs_seconds": [round(run["seconds"], 2) for run in runs],
+            "meets_time_target": deploy_seconds <= TARGET_SECONDS,
+            "placed_p50_s": round(report.percentile(placed, 50), 3), "placed_p99_s": round(report.percentile(placed, 99), 3),
+            "running_p50_s": round(report.percentile(running, 50), 3),
+            "running_p99_s": round(report.percentile(running, 99), 3),
+            "manager_rss_before_mib": round(rss_before / 2**20, 1), "manager_rss_after_mib": round(rss_after / 2**20, 1),
+            "manager_bytes_per_task": round((rss_after - rss_before) / args.replicas),
+            "target_bytes_per_task": TARGET_BYTES_PER_TASK,
+            "meets_memory_target": (rss_after - rss_before) / args.replicas <= TARGET_BYTES_PER_TASK,
+            "task_record_bytes": value_bytes,
+            "etcd_floor_seconds": round(floor, 2), "ratio_to_etcd_floor": round(deploy_seconds / floor, 1) if floor else None,
+            "ratios_to_etcd_floor": [round(x, 1) for x in ratios],
+            "median_ratio_to_etcd_floor": round(ratios[len(ratios) // 2], 1) if ratios else None,
+            "agents_join_seconds": round(join_seconds, 1),
+        }
+        print(report.table(
+            ["replicas", "agents", "all running", "placed p50/p99", "running p50/p99", "etcd floor", "ratio",
+             "manager B/task"],
+            [[result["replicas"], result["agents"], f"{deploy_seconds:.2f} s",
+              f"{result['placed_p50_s']:.2f}/{result['placed_p99_s']:.2f} s",
+              f"{result['running_p50_s']:.2f}/{result['running_p99_s']:.2f} s", f"{floor:.2f} s",
+              f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"]]]))
+        path = report.write("deploy", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
+        print(f"results: {path}")
+        return 0
+    finally:
+        if channel is not None:
+            channel.close()
+        for proc in agents:
+            proc.terminate()
+        for proc in agents:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        cluster.down(keep_logs=args.keep)
+        if not args.keep:
+            import shutil
+            shutil.rmtree(state, ignore_errors=True)
+
+
+async def _task_records(cluster) -> list[dict]:
+    from google.protobuf import json_format
+
+    from pki import files
+    from protos import etcd_keys, records
+    from protos.etcdv3.client import EtcdClient, TlsConfig
+    from protos.shoal.v1 import types_pb2
+
+    m = files.load(cluster.manager_dir, "manager")
+    async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
+        kvs, _ = await etcd.get_prefix(etcd_keys.CONTAINERS)
+    return [(json_format.MessageToDict(records.decode(types_pb2.Container, kv.value)), len(kv.value)) for kv in kvs]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The end-to-end deploy benchmark at a tiny size, so it cannot rot: a real etcd and manager,
+simulated agents over real gRPC and mTLS, a small service. No timing is asserted."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_deploy_benchmark_runs_a_small_service_to_the_end(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "bench.deploy", "--agents", "3", "--processes", "2",
+                        "--replicas", "30", "--timeout", "120", "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    (result,) = json.loads((tmp_path / "deploy.json").read_text())["results"]
+    assert result["replicas"] == 30 and result["agents"] == 3 and result["processes"] == 2
+    assert 0 < result["placed_p50_s"] <= result["placed_p99_s"] and result["running_p99_s"] >= result["placed_p50_s"]
+    assert result["etcd_floor_seconds"] > 0 and result["manager_bytes_per_task"] is not None
+    assert "all running" in r.stdout
