@@ -31,6 +31,7 @@ bench: setup
 	$(PY) -m bench.scheduler
 	$(PY) -m bench.deploy
 	$(PY) -m bench.overhead
+	$(PY) -m bench.failover
 
 protos:
 	$(PY) -m protos.generate

@@ -21,3 +21,24 @@ def test_the_deploy_benchmark_runs_a_small_service_to_the_end(tmp_path):
     assert 0 < result["placed_p50_s"] <= result["placed_p99_s"] and result["running_p99_s"] >= result["placed_p50_s"]
     assert result["etcd_floor_seconds"] > 0 and result["manager_bytes_per_task"] is not None
     assert "all running" in r.stdout
+
+
+def bench(tmp_path, module: str, *args: str) -> dict:
+    r = subprocess.run([sys.executable, "-m", f"bench.{module}", *args, "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return json.loads((tmp_path / f"{module}.json").read_text())
+
+
+def test_the_overhead_benchmark_times_both_sides(tmp_path):
+    doc = bench(tmp_path, "overhead", "--rounds", "2", "--cli-rounds", "1")
+    api, cli = doc["results"]
+    assert (api["interface"], api["rounds"], cli["interface"], cli["rounds"]) == ("API", 2, "CLI", 1)
+    for r in (api, cli):
+        assert len(r["shoal_s"]) == len(r["docker_s"]) == r["rounds"] and min(r["shoal_s"] + r["docker_s"]) > 0
+
+
+def test_the_failover_benchmark_heals_a_killed_host(tmp_path):
+    (result,) = bench(tmp_path, "failover", "--rounds", "1")["results"]
+    (round_,) = result["per_round"]
+    assert round_["tasks_lost"] >= 1 and 0 < round_["detected_s"] <= round_["healed_s"]
