@@ -32,6 +32,7 @@ bench: setup
 	$(PY) -m bench.deploy
 	$(PY) -m bench.overhead
 	$(PY) -m bench.failover
+	$(PY) -m bench.dns
 
 protos:
 	$(PY) -m protos.generate

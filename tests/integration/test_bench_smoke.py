@@ -42,3 +42,8 @@ def test_the_failover_benchmark_heals_a_killed_host(tmp_path):
     (result,) = bench(tmp_path, "failover", "--rounds", "1")["results"]
     (round_,) = result["per_round"]
     assert round_["tasks_lost"] >= 1 and 0 < round_["detected_s"] <= round_["healed_s"]
+
+
+def test_the_dns_benchmark_compares_with_dnsmasq(tmp_path):
+    (result,) = bench(tmp_path, "dns", "--seconds", "0.5", "--rounds", "1")["results"]
+    assert result["records"] == 3 and result["shoal_median_qps"] > 0 and result["dnsmasq_median_qps"] > 0

@@ -557,3 +557,28 @@ async def test_stop_is_prompt_with_forwards_in_flight(silent_upstream: FakeUpstr
     with pytest.raises(RuntimeError):
         await again.start(HOST, 0)
     await again.stop()
+
+
+async def test_repeated_queries_are_answered_from_whole_responses_in_rotation(dns: Running) -> None:
+    """The fast path (the response by the query's bytes) keeps the round robin, the IDs, the
+    counters, and follows zone changes at once."""
+    async with UdpClient(dns.udp) as client:
+        firsts = []
+        for i in range(12):
+            reply = await client.ask(question("tasks.web.shoal", qid=1000 + i, edns=1232 if i % 2 else None))
+            assert reply.header.id == 1000 + i and sorted(addresses(reply)) == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+            assert (len(reply.ar) == 1) == bool(i % 2)       # the OPT comes back only when asked with one
+            if i % 2 == 0:
+                firsts.append(addresses(reply)[0])
+        # Without EDNS: 6 queries, every order of the rotation once per cycle, the cycle kept
+        # (the EDNS queries in between took their turns of the zone's counter while it was learnt).
+        assert sorted(firsts[:3]) == ["10.0.0.2", "10.0.0.3", "10.0.0.4"] and firsts[3:] == firsts[:3]
+        assert any(r.complete for r in dns.server._replies.values())   # the fast path did serve
+        assert dns.server.stats["answered"] == 12 and dns.server.stats["queries"] == 12
+        dns.server.zone.put(Endpoint("/eps/web/9", "web.9", "web", "10.0.0.99", (HTTP,)))
+        reply = await client.ask(question("tasks.web.shoal", qid=2000))
+        assert sorted(addresses(reply)) == ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.99"]
+    (tcp,) = await tcp_ask(dns.tcp, question("nothing.shoal", qid=7))
+    (tcp2,) = await tcp_ask(dns.tcp, question("nothing.shoal", qid=8))
+    assert tcp.header.rcode == tcp2.header.rcode == RCODE.NXDOMAIN and tcp2.header.id == 8
+    assert dns.server.stats["nxdomain"] == 2
