@@ -33,6 +33,7 @@ bench: setup
 	$(PY) -m bench.overhead
 	$(PY) -m bench.failover
 	$(PY) -m bench.dns
+	$(PY) -m bench.soak
 
 protos:
 	$(PY) -m protos.generate

@@ -47,3 +47,9 @@ def test_the_failover_benchmark_heals_a_killed_host(tmp_path):
 def test_the_dns_benchmark_compares_with_dnsmasq(tmp_path):
     (result,) = bench(tmp_path, "dns", "--seconds", "0.5", "--rounds", "1")["results"]
     assert result["records"] == 3 and result["shoal_median_qps"] > 0 and result["dnsmasq_median_qps"] > 0
+
+
+def test_the_soak_benchmark_notices_nodes_dying(tmp_path):
+    (result,) = bench(tmp_path, "soak", "--nodes", "60", "--die", "20", "--per-lease", "10", "--rest", "0.5")["results"]
+    assert result["nodes"] == 60 and result["die"] == 20 and result["noticed_die_s"] >= 0
+    assert result["rest_rss_mib"] > 0 and result["idle_rss_mib"] > 0
