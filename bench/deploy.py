@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from bench import report
-from tests.integration.ports import free_port_pair
+from bench.harness import new_cluster, poll, remove_cluster, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "10.213.92.0/24"   # the bench's own bridge; agents listen on loopback
@@ -53,24 +51,6 @@ def _free_range(count: int) -> int:
         if ok:
             return base
     raise SystemExit(f"no {count} consecutive free ports on 127.0.0.1")
-
-
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _poll(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)   # poll interval
 
 
 def _stamp_seconds(text: str) -> float:
@@ -112,11 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from protos.shoal.v1 import manager_pb2, types_pb2
     from shoal.client import connect
-    from shoal.devcluster import DevCluster
 
-    state = Path(tempfile.mkdtemp(prefix="shoal-bench-deploy-"))
-    cluster = DevCluster(state / "cluster", name="shoalb", hosts=0, subnet=SUBNET, etcd_port=free_port_pair(),
-                         manager_port=free_port_pair(), lease_ttl=10)
+    cluster, state = new_cluster("shoalb", hosts=0, subnet=SUBNET, lease_ttl=10)
     agents: list[subprocess.Popen] = []
     channel = None
     try:
@@ -141,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             if not line.startswith("ready"):
                 raise SystemExit(f"simulated agents did not start (see {state}/agents-*.log)")
         channel, stub = connect(cluster.manager_address, cluster.admin_credentials())
-        _poll(lambda: sum(n.state == "ready" for n in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=30).nodes)
+        poll(lambda: sum(n.state == "ready" for n in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=30).nodes)
               >= args.agents, 120, f"{args.agents} nodes ready")
         join_seconds = time.monotonic() - started
         print(f"{args.agents} agents joined and ready in {join_seconds:.1f} s", flush=True)
 
         manager_pid = cluster._proc("manager")["pid"]
-        rss_before = _rss(manager_pid)
+        rss_before = rss(manager_pid)
         runs = []
         for r in range(args.repeats):
             name = f"bench{r}"
@@ -164,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             clock0 = time.monotonic()
             stub.CreateService(manager_pb2.CreateServiceRequest(spec=spec), timeout=60)
-            _poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running >= args.replicas,
+            poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running >= args.replicas,
                   args.timeout, f"{args.replicas} replicas running", interval=0.25)
             seconds = time.monotonic() - clock0
             if r == 0:
-                rss_after = _rss(manager_pid)   # the first deploy: later ones reuse what it freed
+                rss_after = rss(manager_pid)   # the first deploy: later ones reuse what it freed
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
@@ -182,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             })
             print(f"deploy {r + 1}: {args.replicas} running after {seconds:.2f} s (etcd floor {floor:.2f} s)", flush=True)
             stub.RemoveService(manager_pb2.ServiceRef(ref=name), timeout=60)
-            _poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the service's tasks to be gone",
+            poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the service's tasks to be gone",
                   interval=0.5)
         middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]   # the median run
         deploy_seconds, floor = middle["seconds"], middle["floor"]
@@ -227,10 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        cluster.down(keep_logs=args.keep)
-        if not args.keep:
-            import shutil
-            shutil.rmtree(state, ignore_errors=True)
+        remove_cluster(cluster, state, keep=args.keep)
 
 
 async def _task_records(cluster) -> list[dict]:

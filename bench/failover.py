@@ -13,29 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench import report
-from tests.integration.ports import free_port_pair
+from bench.harness import new_cluster, poll, remove_cluster
 
 IMAGE = "shoal/busybox:latest"
 LEASE_TTL = 5
 TARGET_MEDIAN_S = 7.0
-
-
-def _poll(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)   # poll interval
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,12 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from protos.shoal.v1 import manager_pb2, types_pb2
     from shoal.cli.dev import wait_for_nodes
     from shoal.client import connect
-    from shoal.devcluster import DevCluster
 
-    state = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-"))
-    cluster = DevCluster(state / "cluster", name="shoalf", hosts=3, subnet="10.213.94.0/24",
-                         docker_bip_base="10.214.94.0", etcd_port=free_port_pair(), manager_port=free_port_pair(),
-                         agent_port=7075, lease_ttl=LEASE_TTL, host_memory=256 << 20)
+    cluster, state = new_cluster("shoalf", hosts=3, subnet="10.213.94.0/24", docker_bip_base="10.214.94.0",
+                                 agent_port=7075, lease_ttl=LEASE_TTL, host_memory=256 << 20)
     channel = None
     try:
         print("dev cluster of three hosts ...", flush=True)
@@ -73,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             return {n.name for n in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=10).nodes
                     if n.state == "ready"}
 
-        _poll(lambda: len(running_nodes()) == 6, 60, "6 replicas running")
+        poll(lambda: len(running_nodes()) == 6, 60, "6 replicas running")
         rounds = []
         for r in range(args.rounds):
             placed = running_nodes()
@@ -88,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
                     detected = time.monotonic() - killed
                 on = running_nodes()
                 return len(on) == 6 and victim.name not in on
-            _poll(healed, 60, f"round {r + 1}: 6 replicas away from {victim.name}")
+            poll(healed, 60, f"round {r + 1}: 6 replicas away from {victim.name}")
             heal = time.monotonic() - killed
             rounds.append({"victim": victim.name, "tasks_lost": placed.count(victim.name),
                            "detected_s": round(detected if detected is not None else heal, 2), "healed_s": round(heal, 2)})
             print(f"round {r + 1}: {victim.name} lost {placed.count(victim.name)} task(s); node dropped after "
                   f"{rounds[-1]['detected_s']:.2f} s, 6 running again after {heal:.2f} s", flush=True)
             cluster.start_host(victim)
-            _poll(lambda: victim.name in nodes(), 60, f"{victim.name} to rejoin")
+            poll(lambda: victim.name in nodes(), 60, f"{victim.name} to rejoin")
 
         heals = [x["healed_s"] for x in rounds]
         detects = [x["detected_s"] for x in rounds]
@@ -119,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if channel is not None:
             channel.close()
-        cluster.down()
-        shutil.rmtree(state, ignore_errors=True)
+        remove_cluster(cluster, state)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench import report
-from tests.integration.ports import free_port_pair
+from bench.harness import new_cluster, remove_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "shoal/busybox:latest"
@@ -48,12 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from protos.shoal.v1 import manager_pb2, types_pb2
     from shoal.cli.dev import wait_for_nodes
     from shoal.client import connect
-    from shoal.devcluster import DevCluster
 
-    state = Path(tempfile.mkdtemp(prefix="shoal-bench-overhead-"))
-    cluster = DevCluster(state / "cluster", name="shoalo", hosts=1, subnet="10.213.93.0/24",
-                         docker_bip_base="10.214.93.0", etcd_port=free_port_pair(), manager_port=free_port_pair(),
-                         agent_port=7074, lease_ttl=5, host_memory=1 << 30)
+    cluster, state = new_cluster("shoalo", hosts=1, subnet="10.213.93.0/24", docker_bip_base="10.214.93.0",
+                                 agent_port=7074, lease_ttl=5, host_memory=1 << 30)
     channel = None
     try:
         print("dev cluster of one host ...", flush=True)
@@ -123,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if channel is not None:
             channel.close()
-        cluster.down()
-        shutil.rmtree(state, ignore_errors=True)
+        remove_cluster(cluster, state)
 
 
 if __name__ == "__main__":

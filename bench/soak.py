@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import report
-from tests.integration.ports import free_port_pair
+from bench.harness import new_cluster, remove_cluster, rss
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,18 +31,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS   # utime + stime
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def _at_rest(pid: int, seconds: float) -> tuple[float, int]:
     """(CPU share of one core, RSS) over `seconds` of wall time."""
     cpu0, wall0 = _cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)   # the measurement window itself, not a wait for a condition
-    return (_cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0), _rss(pid)
+    return (_cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0), rss(pid)
 
 
 async def _register(cluster, nodes: int, per_lease: int, ttl: int):
@@ -98,11 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from protos.shoal.v1 import manager_pb2
     from shoal.client import connect
-    from shoal.devcluster import DevCluster
 
-    state = Path(tempfile.mkdtemp(prefix="shoal-bench-soak-"))
-    cluster = DevCluster(state / "cluster", name="shoals", hosts=0, subnet="10.213.95.0/24",
-                         etcd_port=free_port_pair(), manager_port=free_port_pair())
+    cluster, state = new_cluster("shoals", hosts=0, subnet="10.213.95.0/24")
     channel = None
     try:
         print("dev cluster (etcd + manager, no hosts) ...", flush=True)
@@ -164,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if channel is not None:
             channel.close()
-        cluster.down()
-        shutil.rmtree(state, ignore_errors=True)
+        remove_cluster(cluster, state)
 
 
 if __name__ == "__main__":

@@ -914,16 +914,13 @@ def _remove_cgroups(cids: set[str], errors: list[str]) -> None:
     can only go once its last process has fully exited, hence the poll."""
     if not cids:
         return
-    deadline = time.monotonic() + 10
-    while True:
+    def removed() -> bool:
         _remove_container_cgroups(cids)
-        left = _container_cgroups(cids)
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            errors.append(f"cgroups not removable: {left[:3]}")
-            return
-        time.sleep(0.05)  # poll interval
+        return not _container_cgroups(cids)
+    try:
+        _wait(removed, 10, "container cgroups to go")
+    except SshTestHostError:
+        errors.append(f"cgroups not removable: {_container_cgroups(cids)[:3]}")
 
 
 def _cgroup_pids(dirs: list[str]) -> list[int]:
@@ -945,21 +942,20 @@ def _remove_host_cgroups(dirs: list[str], errors: list[str]) -> None:
     Then the shared parent, if no other host uses it any more."""
     if not dirs:
         return
-    deadline = time.monotonic() + 10
-    while True:
+    def removed() -> bool:
         for top in dirs:
             for d, _, _ in os.walk(top, topdown=False):
                 try:
                     os.rmdir(d)
                 except OSError:
                     pass
+        return not any(os.path.isdir(d) for d in dirs)
+    try:
+        _wait(removed, 10, "the host's cgroups to go")
+    except SshTestHostError:
         left = [d for d in dirs if os.path.isdir(d)]
-        if not left:
-            break
-        if time.monotonic() > deadline:
-            errors.append(f"cgroups not removable: {left[:3]} (processes {_cgroup_pids(left)[:5]})")
-            return
-        time.sleep(0.05)  # poll interval
+        errors.append(f"cgroups not removable: {left[:3]} (processes {_cgroup_pids(left)[:5]})")
+        return
     for d in dirs:
         try:
             os.rmdir(os.path.dirname(d))
