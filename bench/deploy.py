@@ -3,7 +3,8 @@ no hosts), --agents simulated agents in --processes processes (bench/simulated_a
 agent, real gRPC with mutual TLS, an in-memory engine), and one service of --replicas replicas.
 Measured: the time from CreateService until the manager reports every replica running; per task,
 the time until it was placed (its record's created_at) and until its agent started it; the
-manager's resident memory per task.
+manager's resident memory per task (from after a warm-up service of one task per node, which opens
+the manager's channel to every agent: that part is per node, reported apart).
 
 Baseline in the same run: etcd's own floor for the writes a deploy cannot avoid -- each task's
 record written twice (placed, then started), in transactions of 100, from one client, into the
@@ -124,6 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.agents} agents joined and ready in {join_seconds:.1f} s", flush=True)
 
         manager_pid = cluster._proc("manager")["pid"]
+        rss_joined = rss(manager_pid)
+        # A first service of one task per node opens the manager's channel to every agent: that
+        # memory grows with nodes, not tasks, so the per-task figure starts after it.
+        warm = types_pb2.ServiceSpec(name="warmup", replicas=args.agents,
+                                     task=types_pb2.ContainerSpec(image=IMAGE, command=["sleep", "3600"]))
+        stub.CreateService(manager_pb2.CreateServiceRequest(spec=warm), timeout=60)
+        poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref="warmup"), timeout=30).running >= args.agents,
+             args.timeout, "the warm-up service running", interval=0.25)
+        stub.RemoveService(manager_pb2.ServiceRef(ref="warmup"), timeout=60)
+        poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the warm-up tasks to be gone", interval=0.5)
         rss_before = rss(manager_pid)
         runs = []
         for r in range(args.repeats):
@@ -174,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             "placed_p50_s": round(report.percentile(placed, 50), 3), "placed_p99_s": round(report.percentile(placed, 99), 3),
             "running_p50_s": round(report.percentile(running, 50), 3),
             "running_p99_s": round(report.percentile(running, 99), 3),
+            "manager_rss_joined_mib": round(rss_joined / 2**20, 1),
+            "manager_bytes_per_node": round((rss_before - rss_joined) / args.agents),
             "manager_rss_before_mib": round(rss_before / 2**20, 1), "manager_rss_after_mib": round(rss_after / 2**20, 1),
             "manager_bytes_per_task": round((rss_after - rss_before) / args.replicas),
             "target_bytes_per_task": TARGET_BYTES_PER_TASK,
@@ -186,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(report.table(
             ["replicas", "agents", "all running", "placed p50/p99", "running p50/p99", "etcd floor", "ratio",
-             "manager B/task"],
+             "manager B/task", "B/node"],
             [[result["replicas"], result["agents"], f"{deploy_seconds:.2f} s",
               f"{result['placed_p50_s']:.2f}/{result['placed_p99_s']:.2f} s",
               f"{result['running_p50_s']:.2f}/{result['running_p99_s']:.2f} s", f"{floor:.2f} s",
-              f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"]]]))
+              f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"], result["manager_bytes_per_node"]]]))
         path = report.write("deploy", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
         print(f"results: {path}")
         return 0

@@ -74,9 +74,7 @@ class ContainerOps:
         entry = self.state.containers.get(cid)
         if entry is None:
             raise errors.NotFound(f"container {cid[:12]}: removed meanwhile")
-        record = types_pb2.Container()
-        record.CopyFrom(entry[0])
-        return record
+        return entry[0]    # a fresh decode: already a copy
 
     def _node_address(self, c: types_pb2.Container) -> str:
         entry = self.state.nodes.get(c.node_id)

@@ -152,7 +152,7 @@ class Reconciler:
         wanted = sorted(eligible) if global_mode else list(range(1, svc.spec.replicas + 1))
         # Re-read: the shutdowns above changed records, and why a task ended (its note) decides
         # whether its replacement waits out a restart back-off.
-        tasks = [self.state.containers[t.id][0] for t in tasks if t.id in self.state.containers]
+        tasks = self.state.containers.many(t.id for t in tasks)
         history: dict = defaultdict(list)
         for t in tasks:
             history[key(t)].append(t)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from google.protobuf import json_format
 
 from manager.clock import now, parse_stamp
+from manager.container_table import ContainerTable
 from manager.scheduler import NodeSnapshot
 from pki.grpc_tls import Revocations
 from protos import etcd_keys
@@ -37,6 +38,29 @@ class NodeConf:
         return cls(labels=dict(doc.get("labels") or {}), availability=doc.get("availability") or "active")
 
 
+class _Holding:
+    """What the live containers of one node hold."""
+
+    __slots__ = ("nano_cpus", "memory", "count", "ports", "groups")
+
+    def __init__(self) -> None:
+        self.nano_cpus = 0
+        self.memory = 0
+        self.count = 0
+        self.ports: set[tuple[int, str]] = set()
+        self.groups: dict[str, int] = {}
+
+    def add(self, c: types_pb2.Container) -> None:
+        self.nano_cpus += c.spec.nano_cpus
+        self.memory += c.spec.memory_bytes
+        self.count += 1
+        for p in c.spec.ports:
+            if p.host_port:
+                self.ports.add((p.host_port, p.protocol or "tcp"))
+        if c.service_id:
+            self.groups[c.service_id] = self.groups.get(c.service_id, 0) + 1
+
+
 class UnknownRef(Exception):
     """A name or id prefix that matches nothing, or more than one thing."""
 
@@ -47,7 +71,7 @@ class ClusterState:
         self.nodes: dict[str, tuple[types_pb2.Node, int]] = {}
         self.node_conf: dict[str, tuple[NodeConf, int]] = {}
         self.observed: dict[str, dict[str, bytes]] = {}   # node id -> container id -> encoded AgentContainer
-        self.containers: dict[str, tuple[types_pb2.Container, int]] = {}
+        self.containers = ContainerTable()   # cid -> (Container, mod_revision), kept encoded
         self.names: dict[str, str] = {}
         self.alloc: dict[str, int] = {}
         self.services: dict[str, tuple[types_pb2.Service, int]] = {}
@@ -64,9 +88,8 @@ class ClusterState:
         self.endpoint_sinks: list = getattr(self, "endpoint_sinks", [])
         # Our own writes are applied before the watch echoes them; these revisions
         # keep an older echo from undoing a newer local write (a delete above all).
+        # An entry lives from our write until its echo (or a later revision) arrives.
         self._key_rev: dict[str, int] = {}
-        # service id -> {task id: record}, kept with `containers` (a service's tasks without a scan).
-        self._service_tasks: dict[str, dict[str, types_pb2.Container]] = {}
         self._tombstones: dict[str, int] = {}
 
     # ---- feeding -------------------------------------------------------
@@ -81,9 +104,12 @@ class ClusterState:
         key, same revision: same value) is skipped. Keys we never wrote (the agents' records, most
         of the keys) only ever arrive through the watch, in revision order: no bookkeeping.
         `message`: the record as a message already, for a container record we wrote ourselves."""
-        if local or key in self._key_rev or key in self._tombstones:
+        if local:
+            if mod_revision <= self.revision:
+                # The watch got there first: this write's echo, and anything newer, are applied.
+                return
             last = max(self._key_rev.get(key, 0), self._tombstones.get(key, 0))
-            if mod_revision < last or (mod_revision == last and mod_revision > 0):
+            if mod_revision < last:
                 return
             if value is None:
                 self._key_rev.pop(key, None)
@@ -91,6 +117,16 @@ class ClusterState:
             else:
                 self._key_rev[key] = mod_revision
                 self._tombstones.pop(key, None)
+        elif key in self._key_rev or key in self._tombstones:
+            last = max(self._key_rev.get(key, 0), self._tombstones.get(key, 0))
+            if mod_revision <= last:
+                if mod_revision == last:
+                    # The echo of our write: events come in revision order, so none older can follow.
+                    self._key_rev.pop(key, None)
+                    self._tombstones.pop(key, None)
+                return
+            self._key_rev.pop(key, None)
+            self._tombstones.pop(key, None)
         parsed = etcd_keys.parse_node_key(key)
         if parsed:
             node_id, kind, cid = parsed
@@ -121,24 +157,10 @@ class ClusterState:
                 self.node_conf[node_id] = (NodeConf.from_json(value), mod_revision)
         elif key.startswith(etcd_keys.CONTAINERS):
             cid = key[len(etcd_keys.CONTAINERS):]
-            old = self.containers.get(cid)
-            old_service = old[0].service_id if old is not None else ""
             if value is None:
-                self.containers.pop(cid, None)
-                message = None
+                self.containers.pop(cid)
             else:
-                if message is None:
-                    message = records.decode(types_pb2.Container, value)
-                self.containers[cid] = (message, mod_revision)
-            new_service = message.service_id if message is not None else ""
-            if old_service and old_service != new_service:
-                tasks = self._service_tasks.get(old_service, {})
-                tasks.pop(cid, None)
-                if not tasks:
-                    self._service_tasks.pop(old_service, None)
-            if new_service:
-                # Same service: replaced in place, so a service's tasks keep their order.
-                self._service_tasks.setdefault(new_service, {})[cid] = message
+                self.containers.put(cid, value, mod_revision, message.service_id if message is not None else None)
         elif key.startswith(etcd_keys.NAMES):
             name = key[len(etcd_keys.NAMES):]
             if value is None:
@@ -197,24 +219,32 @@ class ClusterState:
                 self.issued.setdefault(cn, {})[serial] = json.loads(value)
 
     def forget_tombstones(self, up_to_revision: int) -> None:
-        """Once the watch has delivered a revision, no older echo can arrive."""
-        self._tombstones = {k: r for k, r in self._tombstones.items() if r > up_to_revision}
+        """Once the watch has delivered a revision, no older echo can arrive (a write whose echo
+        came before the write was applied here leaves its entry until this)."""
+        if self._tombstones:
+            self._tombstones = {k: r for k, r in self._tombstones.items() if r > up_to_revision}
+        if self._key_rev:
+            self._key_rev = {k: r for k, r in self._key_rev.items() if r > up_to_revision}
 
     # ---- nodes ---------------------------------------------------------
     def conf(self, node_id: str) -> NodeConf:
         entry = self.node_conf.get(node_id)
         return entry[0] if entry else NodeConf()
 
-    def _holdings(self) -> tuple[dict[str, list[types_pb2.Container]], dict[str, int]]:
-        """Per node, in one pass over the records (not one per node): the containers that hold
-        resources there (desired running, not finished), and how many records name the node."""
-        holding: dict[str, list[types_pb2.Container]] = {}
+    def _holdings(self) -> tuple[dict[str, "_Holding"], dict[str, int]]:
+        """Per node, in one pass over the records (not one per node): what the containers that hold
+        resources there (desired running, not finished) add up to, and how many records name the
+        node. Sums, not the records: a pass keeps no decoded record beyond the one it reads."""
+        holding: dict[str, _Holding] = {}
         counts: dict[str, int] = {}
-        for c, _ in self.containers.values():
+        for c in self.containers.records():
             counts[c.node_id] = counts.get(c.node_id, 0) + 1
             if c.desired_state != "running" or self.status_of(c).state in FINISHED_STATES:
                 continue
-            holding.setdefault(c.node_id, []).append(c)
+            held = holding.get(c.node_id)
+            if held is None:
+                held = holding[c.node_id] = _Holding()
+            held.add(c)
         return holding, counts
 
     def node_view(self, node_id: str, holdings=None) -> types_pb2.Node:
@@ -227,10 +257,10 @@ class ClusterState:
         view.labels.update(conf.labels)
         view.availability = conf.availability
         view.state = "ready"
-        holding = holding_by_node.get(node_id, [])
+        held = holding_by_node.get(node_id) or _Holding()
         view.containers = counts.get(node_id, 0)
-        view.reserved_nano_cpus = sum(c.spec.nano_cpus for c in holding)
-        view.reserved_memory_bytes = sum(c.spec.memory_bytes for c in holding)
+        view.reserved_nano_cpus = held.nano_cpus
+        view.reserved_memory_bytes = held.memory
         return view
 
     def node_views(self) -> list[types_pb2.Node]:
@@ -242,14 +272,7 @@ class ClusterState:
         out = []
         for node_id, (node, _) in self.nodes.items():
             conf = self.conf(node_id)
-            holding = holding_by_node.get(node_id, [])
-            ports = frozenset(
-                (p.host_port, p.protocol or "tcp") for c in holding for p in c.spec.ports if p.host_port
-            )
-            groups: dict[str, int] = {}
-            for c in holding:
-                if c.service_id:
-                    groups[c.service_id] = groups.get(c.service_id, 0) + 1
+            held = holding_by_node.get(node_id) or _Holding()
             out.append(NodeSnapshot(
                 id=node_id,
                 name=node.name,
@@ -260,11 +283,11 @@ class ClusterState:
                 ready=True,
                 nano_cpus=node.description.nano_cpus,
                 memory=node.description.memory_bytes,
-                reserved_nano_cpus=sum(c.spec.nano_cpus for c in holding),
-                reserved_memory=sum(c.spec.memory_bytes for c in holding),
-                containers=len(holding),
-                used_ports=ports,
-                group_tasks=groups,
+                reserved_nano_cpus=held.nano_cpus,
+                reserved_memory=held.memory,
+                containers=held.count,
+                used_ports=frozenset(held.ports),
+                group_tasks=held.groups,
             ))
         return out
 
@@ -323,7 +346,7 @@ class ClusterState:
         if ref in self.names and self.names[ref] in self.containers:
             return self.names[ref]
         # A task name (web.3) can have history; the live task is the one meant.
-        named = [c for c, _ in self.containers.values() if c.name == ref]
+        named = [c for c in self.containers.records() if c.name == ref]
         live = [c for c in named if c.desired_state == "running"] or named
         if live:
             return max(live, key=lambda c: (c.created_at, c.id)).id
@@ -346,10 +369,10 @@ class ClusterState:
 
     # ---- services -------------------------------------------------------
     def tasks_of(self, service_id: str) -> list[types_pb2.Container]:
-        return list(self._service_tasks.get(service_id, {}).values())
+        return self.containers.tasks_of(service_id)
 
     def service_ids_with_tasks(self) -> list[str]:
-        return list(self._service_tasks)
+        return self.containers.service_ids()
 
     def resolve_service(self, ref: str) -> str:
         """Returns the service's name (its key)."""

@@ -123,12 +123,8 @@ class Store:
     def _apply_puts(self, ops: Sequence[tuple[str, str | bytes | None]], revision: int,
                     messages: Sequence[types_pb2.Container] = ()) -> None:
         # Applied at once so the next decision sees this write before the watch echoes it.
-        # `messages`: container records among the puts, applied as copies (not decoded back).
-        parsed = {}
-        for c in messages:
-            copy = types_pb2.Container()
-            copy.CopyFrom(c)
-            parsed[etcd_keys.container(c.id)] = copy
+        # `messages`: the container records among the puts (their service is read, not decoded back).
+        parsed = {etcd_keys.container(c.id): c for c in messages}
         for key, value in ops:
             if isinstance(value, str):
                 value = value.encode()

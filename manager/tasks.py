@@ -20,7 +20,7 @@ from manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, p
 from manager.state import ClusterState
 from manager.store import Conflict, NetworkFull, Store
 from protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
-from protos.shoal.v1 import agent_pb2, types_pb2
+from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.tasks")
 
@@ -46,16 +46,21 @@ def task_request(service: types_pb2.Service) -> TaskRequest:
 
 
 def new_task(service: types_pb2.Service, slot: int, node: types_pb2.Node, restarts: int,
-             not_before: datetime | None) -> types_pb2.Container:
-    """The record of a task placed on `node`, not yet started."""
-    return types_pb2.Container(
-        id=secrets.token_hex(16), name=task_name(service, slot, node.name),
-        spec=service.spec.task, node_id=node.id, node_name=node.name, desired_state="running",
-        status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
-        service_id=service.id, service_name=service.spec.name, slot=slot,
-        spec_version=service.version, restarts=restarts,
-        not_before=stamp(not_before) if not_before else "",
-    )
+             not_before: datetime | None, into: manager_pb2.ContainerList | None = None) -> types_pb2.Container:
+    """The record of a task placed on `node`, not yet started. `into`: made there, so a batch's
+    records share one arena (one arena per record costs 1.27 KB: 12 MB for 10,000 tasks)."""
+    task = into.containers.add() if into is not None else types_pb2.Container()
+    task.id = secrets.token_hex(16)
+    task.name = task_name(service, slot, node.name)
+    task.spec.CopyFrom(service.spec.task)
+    task.node_id, task.node_name = node.id, node.name
+    task.desired_state = "running"
+    task.status.state = "pending"
+    task.created_at = stamp(now())
+    task.service_id, task.service_name = service.id, service.spec.name
+    task.slot, task.spec_version, task.restarts = slot, service.version, restarts
+    task.not_before = stamp(not_before) if not_before else ""
+    return task
 
 
 class TaskDriver:
@@ -85,11 +90,7 @@ class TaskDriver:
 
     def copy(self, cid: str) -> types_pb2.Container | None:
         entry = self.state.containers.get(cid)
-        if entry is None:
-            return None
-        record = types_pb2.Container()
-        record.CopyFrom(entry[0])
-        return record
+        return entry[0] if entry is not None else None   # a fresh decode: already a copy
 
     async def place_new(self, service: types_pb2.Service, slot: int, *, node_id: str = "", restarts: int = 0,
                         not_before: datetime | None = None) -> types_pb2.Container | NoFit:
@@ -128,7 +129,8 @@ class TaskDriver:
             async with self.place_lock:
                 placements, nofit = NodeIndex(self.state.snapshots()).place_many(
                     request, len(remaining), strategy, self.rng)
-                records = [new_task(service, slot, self.state.nodes[p.node_id][0], restarts, not_before)
+                batch = manager_pb2.ContainerList()
+                records = [new_task(service, slot, self.state.nodes[p.node_id][0], restarts, not_before, batch)
                            for (slot, restarts, not_before), p in zip(remaining, placements)]
                 try:
                     done = await self.store.place_tasks(records)
@@ -167,8 +169,7 @@ class TaskDriver:
             self._queued.pop(node_id, None)
 
     async def _start_batch(self, node_id: str, ids: list[str]) -> None:
-        tasks = [t for t in map(self.copy, ids)
-                 if t is not None and t.desired_state == "running" and t.node_id == node_id]
+        tasks = [t for t in self.state.containers.many(ids) if t.desired_state == "running" and t.node_id == node_id]
         if not tasks or node_id not in self.state.nodes:
             return
         address = self.state.nodes[node_id][0].address
@@ -191,7 +192,7 @@ class TaskDriver:
             for t in tasks:
                 await self.shutdown(t, f"rejected: {exc.details()}", failed=True)
             return
-        started = []
+        statuses = {}
         for t, result in zip(tasks, reply.results):
             if result.id != t.id:
                 log.error("agent %s answered out of order; the next pass retries", node_name)
@@ -199,9 +200,11 @@ class TaskDriver:
             if result.error:
                 await self.shutdown(t, f"rejected: {result.error}", failed=True)
                 continue
-            current = self.copy(t.id)
-            if current is not None and current.status.state == "pending":
-                current.status.CopyFrom(result.status)
+            statuses[t.id] = result.status
+        started = []
+        for current in self.state.containers.many(statuses):     # re-read: the awaits above
+            if current.status.state == "pending":
+                current.status.CopyFrom(statuses[current.id])
                 started.append(current)
         await self.store.update_containers(started)
 

@@ -139,3 +139,61 @@ def test_a_report_of_the_create_that_trails_the_start_does_not_win(state):
     late.status.runtime_id = "r2"            # another run of it: the report is what counts
     state.apply(etcd_keys.node_container("n1", "c1"), j(late), 22)
     assert state.status_of(state.containers["c1"][0]).state == "created"
+
+
+def test_the_bookkeeping_of_a_local_write_ends_with_its_echo(state):
+    key = etcd_keys.container("c1")
+    mine = container("c1", "a", "n1")
+    state.apply(key, mine.SerializeToString(), 70, message=mine, local=True)
+    state.apply(etcd_keys.container("c2"), None, 71, local=True)
+    assert state._key_rev and state._tombstones
+    state.apply(key, mine.SerializeToString(), 70)            # the echoes
+    state.apply(etcd_keys.container("c2"), None, 71)
+    assert not state._key_rev and not state._tombstones      # nothing kept per task written
+    assert state.containers["c1"] == (mine, 70)
+
+
+def test_a_local_write_the_watch_has_already_passed_changes_nothing(state):
+    key = etcd_keys.container("c1")
+    state.apply(key, container("c1", "a", "n1").SerializeToString(), 70)   # our write's echo came first
+    state.apply(key, container("c1", "a", "n2").SerializeToString(), 75)   # then someone else's
+    state.revision = 75
+    state.apply(key, container("c1", "a", "n1").SerializeToString(), 70, local=True)
+    assert state.containers["c1"][0].node_id == "n2" and not state._key_rev
+
+
+def test_container_records_are_kept_encoded_and_read_as_copies(state):
+    record = container("c1", "web.1", "n1")
+    record.service_id = "s1"
+    state.apply(etcd_keys.container("c1"), j(record), 20)                 # JSON, as older managers wrote
+    raw, rev = state.containers._raw["c1"]
+    assert rev == 20 and types_pb2.Container.FromString(raw) == record      # kept as binary
+    got = state.tasks_of("s1")[0]
+    got.desired_state = "shutdown"                                       # a reader's change ...
+    assert state.containers["c1"][0].desired_state == "running"            # ... stays the reader's
+
+
+def test_a_task_moved_to_another_service_leaves_the_first_ones_index(state):
+    for cid, sid in (("c1", "s1"), ("c2", "s1"), ("c3", "s2")):
+        record = container(cid, cid, "n1")
+        record.service_id = sid
+        state.apply(etcd_keys.container(cid), record.SerializeToString(), 20)
+    moved = container("c1", "c1", "n1")
+    moved.service_id = "s2"
+    state.apply(etcd_keys.container("c1"), moved.SerializeToString(), 21)
+    assert [t.id for t in state.tasks_of("s1")] == ["c2"]
+    assert [t.id for t in state.tasks_of("s2")] == ["c3", "c1"]
+    state.apply(etcd_keys.container("c2"), None, 22)
+    assert state.service_ids_with_tasks() == ["s2"]
+    assert [t.id for t in state.tasks_of("s1")] == []
+
+
+def test_many_records_decode_as_each_would_alone():
+    from manager.container_table import decode_many
+    records = [container(f"c{i}", "x" * (i * 37), "n1", mem=i) for i in range(0, 200, 7)]   # lengths past 127
+    raws = [r.SerializeToString() for r in records]
+    assert decode_many(raws) == records and decode_many([]) == []
+    assert [len(r) for r in raws if len(r) > 127]
+    one = decode_many(raws)[3]
+    one.name = "changed"                                                # each is its own message
+    assert decode_many(raws)[3].name == records[3].name
