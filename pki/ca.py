@@ -17,25 +17,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pki.names import MANAGER_NAME, node_name  # noqa: F401  (their home before pki.names)
+
 ROLE_MANAGER = "manager"
 ROLE_AGENT = "agent"
 ROLE_ADMIN = "admin"
 ROLE_ETCD = "etcd"      # etcd's serving certificate: no Shoal API accepts it
 ROLES = (ROLE_MANAGER, ROLE_AGENT, ROLE_ADMIN, ROLE_ETCD)
 
-# The DNS name every manager certificate carries: clients verify the manager by role,
-# whichever address they dialled.
-MANAGER_NAME = "manager.shoal"
-
 DEFAULT_LIFETIME = timedelta(days=90)
 CA_LIFETIME = timedelta(days=3650)
 # Clocks on hosts disagree a little; a certificate is valid from a bit before it was made.
 BACKDATE = timedelta(minutes=5)
-
-
-def node_name(node_id: str) -> str:
-    """The DNS name in an agent's certificate; the manager dials the agent expecting it."""
-    return f"{node_id}.node.shoal"
 
 
 class CsrError(ValueError):

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pki import identity
-from pki.identity import Identity
+if TYPE_CHECKING:
+    from pki.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Credentials:
 
     @property
     def identity(self) -> Identity:
+        from pki import identity   # not at the top: the CLI loads credentials and never parses them
         return identity.of_pem(self.cert)
 
     def __repr__(self) -> str:

@@ -7,13 +7,14 @@ refuses revoked serials, so a revocation takes effect on the next call, not the 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import grpc
 
-from pki import identity
 from pki.files import Credentials
-from pki.identity import Identity
+
+if TYPE_CHECKING:
+    from pki.identity import Identity
 
 log = logging.getLogger("shoal.tls")
 
@@ -58,6 +59,7 @@ def caller(context) -> Identity | None:
     certs = (context.auth_context() or {}).get("x509_pem_cert")
     if not certs:
         return None
+    from pki import identity   # not at the top: the CLI imports this module and never needs X.509
     return identity.of_pem(certs[0])
 
 

@@ -5,14 +5,14 @@ import json
 import os
 from pathlib import Path
 
-import grpc
-
 from datetime import datetime, timezone
 
+import grpc
+
 from pki import files
-from pki.ca import MANAGER_NAME
 from pki.files import Credentials
 from pki.grpc_tls import channel_credentials, expect_name
+from pki.names import MANAGER_NAME
 from protos.limits import GRPC_OPTIONS
 from protos.shoal.v1 import manager_pb2_grpc
 
@@ -73,13 +73,19 @@ def resolve_credentials(tls_dir: str | None, insecure: bool) -> Credentials | No
     if creds is None:
         raise NoManager(f"{where}: no admin certificate (run `shoal cluster init` or `shoal dev up`, "
                         "or give --tls-dir; --insecure only for a manager started with --insecure)")
+    return creds
+
+
+def certificate_problem(creds: Credentials) -> str | None:
+    """Why the manager would refuse this certificate, if we can tell: asked after a refused
+    handshake rather than before every call (parsing X.509 costs the CLI ~50 ms of imports)."""
     try:
         who = creds.identity
     except ValueError as exc:
-        raise NoManager(f"{where}: the admin certificate is unreadable ({exc})") from exc
+        return f"the admin certificate is unreadable ({exc})"
     if who.not_after <= datetime.now(timezone.utc):
-        raise NoManager(f"{where}: the admin certificate expired at {who.not_after.isoformat(timespec='seconds')}")
-    return creds
+        return f"the admin certificate expired at {who.not_after.isoformat(timespec='seconds')}"
+    return None
 
 
 CONNECT_TIMEOUT = 3.0

@@ -5,7 +5,6 @@ import json
 import sys
 
 import click
-from google.protobuf import json_format
 
 from protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
@@ -171,6 +170,7 @@ def rm(ctx: Ctx, force: bool, containers):
 def inspect(ctx: Ctx, container: str):
     """Show everything about one container (JSON)."""
     reply = ctx.stub().InspectContainer(manager_pb2.ContainerRef(ref=container), timeout=CALL_TIMEOUT)
+    from google.protobuf import json_format   # here: `run` and `ps` do not pay for its import
     doc = json_format.MessageToDict(reply.container, preserving_proto_field_name=True)
     doc["engine"] = json.loads(reply.engine_json) if reply.engine_json else None
     as_json(doc)

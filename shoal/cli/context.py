@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import click
 import grpc
 
-from shoal.client import connect, resolve_credentials, resolve_manager
+from shoal.client import certificate_problem, connect, resolve_credentials, resolve_manager
 
 CALL_TIMEOUT = 30.0
 
@@ -19,10 +19,16 @@ class Ctx:
     _stub: object = field(default=None, repr=False)
 
     def stub(self):
+        global _credentials
         if self._stub is None:
-            _, self._stub = connect(resolve_manager(self.manager_flag),
-                                    resolve_credentials(self.tls_dir, self.insecure))
+            address = resolve_manager(self.manager_flag)
+            creds = _credentials = resolve_credentials(self.tls_dir, self.insecure)
+            _, self._stub = connect(address, creds)
         return self._stub
+
+
+# The credentials of this run's calls: a refused handshake is explained from them.
+_credentials = None
 
 
 pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
@@ -32,6 +38,9 @@ def rpc_error_message(exc: grpc.RpcError) -> str:
     code = exc.code()
     details = exc.details() or code.name
     lowered = details.lower()
+    problem = certificate_problem(_credentials) if code == grpc.StatusCode.UNAVAILABLE and _credentials else None
+    if problem:
+        return f"TLS: the manager refused our certificate: {problem}"
     if code == grpc.StatusCode.UNAVAILABLE and ("certificate_verify_failed" in lowered or "handshake" in lowered):
         return ("TLS: the manager's certificate does not verify against this context's CA "
                 f"(another cluster, or not a Shoal manager): {details}")

@@ -74,7 +74,7 @@ def test_admin_api_refuses_every_wrong_certificate(shoal, cluster, tmp_path):
         "node", "ls", check=False))
     assert "TLS: the manager's certificate does not verify" in err, err
 
-    # Expired: the CLI says so before connecting; the manager refuses it too (raw gRPC below).
+    # Expired: the manager refuses it (raw gRPC below) and the CLI says why.
     expired = issue(auth, "admin", "admin", lifetime=timedelta(seconds=-1))
     err = one_line_error(cli_with(cluster, tmp_path, auth.pem, expired, "expired")("node", "ls", check=False))
     assert "the admin certificate expired at" in err, err
