@@ -3,7 +3,8 @@
 Like Docker's embedded resolver: containers ask the agent's address, names of the
 cluster are answered from the zone (authoritative, AA set), other names with a dot
 are relayed to the configured upstream resolvers.  dnslib is used for the wire
-format only; all I/O is asyncio.
+format only; I/O is asyncio but for the UDP socket, which a thread of its own reads
+(the fast path below is answered there; everything else is handed to the event loop).
 
 * **Queries.**  Only opcode QUERY with exactly one question (no answer or
   authority records, at most one additional record: the EDNS0 OPT) is answered.
@@ -45,13 +46,16 @@ format only; all I/O is asyncio.
   being parsed: the responses of every rotation step are learnt as the zone gives
   them, until the first step comes round again; from then on the server rotates
   through them itself.  Dropped, like the cache, when ``zone.generation`` moves.
+  Over UDP this is served by the socket's thread without the event loop; at most
+  ``MAX_PENDING_UDP`` other UDP queries wait for the loop, more are dropped.
 * **Privacy.**  Query names are logged at DEBUG only.
 
 ``stats``: ``queries`` (messages received), ``answered`` (answered from the zone,
 NOERROR or NXDOMAIN), ``nxdomain``, ``forwarded`` (queries relayed upstream),
 ``forward_failures`` (forwards that ended in our SERVFAIL), ``malformed``,
 ``truncated`` (UDP responses sent with TC), ``refused``, ``tcp_rejected``
-(connections over ``max_tcp_clients``).
+(connections over ``max_tcp_clients``), ``dropped`` (UDP queries left unanswered because
+``MAX_PENDING_UDP`` were already waiting for the event loop).
 """
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ import re
 import secrets
 import socket
 import struct
+import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -95,7 +100,12 @@ QR, AA, TC, RD, RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
 
 _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
 _STAT_KEYS = ("queries", "answered", "nxdomain", "forwarded", "forward_failures", "malformed",
-              "truncated", "refused", "tcp_rejected")
+              "truncated", "refused", "tcp_rejected", "dropped")
+_FAST_KEYS = ("queries", "answered", "nxdomain", "truncated", "dropped")
+# UDP queries handed from the reading thread to the event loop and not yet handled: past this,
+# more are dropped (a flood of names nobody asked before must not grow a queue without bound).
+MAX_PENDING_UDP = 1024
+RECV_BYTES = MAX_MESSAGE
 
 
 class _Query:
@@ -164,21 +174,6 @@ def _size(record: Record) -> int:
     return len(record.name) + 2 + 10 + rdata
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.server._on_udp(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("dns: UDP socket error: %s", exc)
-
-
 class _UpstreamProtocol(asyncio.DatagramProtocol):
     """One forwarded query's socket: resolves the future with the first matching reply."""
 
@@ -239,9 +234,12 @@ class DnsServer:
         self.max_edns_payload = max_edns_payload
         self.max_tcp_clients = max_tcp_clients
         self.tcp_idle_timeout = tcp_idle_timeout
-        self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
+        self._stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)        # the event loop's counts
+        self._fast_stats: dict[str, int] = dict.fromkeys(_FAST_KEYS, 0)   # the UDP thread's
         self._ra = RA if self.upstreams else 0
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
+        self._udp_thread: threading.Thread | None = None
+        self._handed, self._taken = 0, 0     # UDP queries given to the loop / handled there
         self._tcp: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -253,17 +251,27 @@ class DnsServer:
 
     # --------------------------------------------------------------- lifecycle
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """The counters (see the module's doc), summed over the event loop and the UDP thread."""
+        merged = dict(self._stats)
+        for key, value in self._fast_stats.items():
+            merged[key] += value
+        return merged
+
     async def start(self, host: str, port: int) -> tuple[int, int]:
         """Binds UDP and TCP on host:port (port 0: one ephemeral port free for both).
         Returns (udp_port, tcp_port)."""
         if self._udp is not None:
             raise RuntimeError("DNS server already started")
         loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         attempts = 32 if port == 0 else 1
         for attempt in range(attempts):
-            udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
-            udp_port = udp.get_extra_info("sockname")[1]
+            udp = socket.socket(family, socket.SOCK_DGRAM)
             try:
+                udp.bind((host, port))
+                udp_port = udp.getsockname()[1]
                 tcp = await asyncio.start_server(self._on_tcp, host, udp_port, reuse_address=True,
                                                  limit=MAX_MESSAGE + 2)
             except OSError:
@@ -271,7 +279,10 @@ class DnsServer:
                 if attempt == attempts - 1:
                     raise
                 continue
-            self._udp, self._tcp = udp, tcp  # type: ignore[assignment]
+            self._udp, self._tcp = udp, tcp
+            self._udp_thread = threading.Thread(target=self._read_udp, args=(udp, loop),
+                                                name=f"dns-udp-{udp_port}", daemon=True)
+            self._udp_thread.start()
             tcp_port = tcp.sockets[0].getsockname()[1]
             log.info("dns: serving %s on %s port %d (udp+tcp), %d upstream(s)",
                      self.zone.domain, host, udp_port, len(self.upstreams))
@@ -279,9 +290,13 @@ class DnsServer:
         raise AssertionError("unreachable")
 
     async def stop(self) -> None:
-        udp, tcp = self._udp, self._tcp
-        self._udp = self._tcp = None
+        udp, tcp, thread = self._udp, self._tcp, self._udp_thread
+        self._udp = self._tcp = self._udp_thread = None
         if udp is not None:
+            with contextlib.suppress(OSError):
+                udp.shutdown(socket.SHUT_RDWR)       # wakes the thread out of recvfrom
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5)
             udp.close()
         if tcp is not None:
             tcp.close()
@@ -298,9 +313,9 @@ class DnsServer:
 
     def _handle(self, data: bytes, udp: bool) -> bytes | Coroutine[Any, Any, bytes] | None:
         """A response, a coroutine that makes one (forwarding), or None (drop)."""
-        self.stats["queries"] += 1
+        self._stats["queries"] += 1
         if len(data) < 12:
-            self.stats["malformed"] += 1
+            self._stats["malformed"] += 1
             return None
         if self._cache_generation != self.zone.generation:
             self._cache.clear()
@@ -313,15 +328,15 @@ class DnsServer:
         if replies is not None and replies.complete:
             wire = replies.wires[replies.next % len(replies.wires)]
             replies.next += 1
-            self.stats["answered"] += 1
+            self._stats["answered"] += 1
             if replies.nxdomain:
-                self.stats["nxdomain"] += 1
+                self._stats["nxdomain"] += 1
             if replies.truncated:
-                self.stats["truncated"] += 1
+                self._stats["truncated"] += 1
             return data[:2] + wire
         qid, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data)
         if flags & QR:
-            self.stats["malformed"] += 1              # a response: never answer one (no loops)
+            self._stats["malformed"] += 1              # a response: never answer one (no loops)
             return None
         try:
             # Bounds before dnslib sees it: a query is small and has one question, and
@@ -332,7 +347,7 @@ class DnsServer:
             record = DNSRecord.parse(data)
             question = record.questions[0]
         except Exception as exc:                      # dnslib raises many kinds on garbage
-            self.stats["malformed"] += 1
+            self._stats["malformed"] += 1
             log.debug("dns: malformed query: %s", exc)
             return _HEADER.pack(qid, QR | (flags & (0x7800 | RD)) | self._ra | FORMERR, 0, 0, 0, 0)
         opcode = (flags >> 11) & 0xF
@@ -340,7 +355,7 @@ class DnsServer:
             return _HEADER.pack(qid, QR | (flags & (0x7800 | RD)) | self._ra | NOTIMP, 0, 0, 0, 0)
         opts = [rr for rr in record.ar if rr.rtype == OPT]
         if ancount or nscount or arcount > 1 or len(opts) != arcount:
-            self.stats["malformed"] += 1              # only the OPT may come with a query
+            self._stats["malformed"] += 1              # only the OPT may come with a query
             return _HEADER.pack(qid, QR | (flags & RD) | self._ra | FORMERR, 0, 0, 0, 0)
         opt = opts[0] if opts else None
 
@@ -355,7 +370,7 @@ class DnsServer:
         if edns and (opt.ttl >> 16) & 0xFF != 0:
             return self._short(query, NOERROR, ext_rcode=BADVERS >> 4)
         if query.qclass != CLASS.IN:
-            self.stats["refused"] += 1
+            self._stats["refused"] += 1
             return self._short(query, REFUSED)
         qtype_name = QTYPE.get(query.qtype)
         if not isinstance(qtype_name, str) or qtype_name.isdigit():
@@ -368,19 +383,19 @@ class DnsServer:
             log.exception("dns: zone failed to answer")
             return self._short(query, SERVFAIL)
         if answer.in_zone:
-            self.stats["answered"] += 1
+            self._stats["answered"] += 1
             if answer.rcode == "NXDOMAIN":
-                self.stats["nxdomain"] += 1
+                self._stats["nxdomain"] += 1
             response = self._finish(query, self._encode(query, answer), udp)
             self._learn(key, answer, response, udp)
             return response
         if not self.upstreams:
-            self.stats["refused"] += 1
+            self._stats["refused"] += 1
             return self._short(query, REFUSED)
         if self._inflight >= MAX_INFLIGHT_FORWARDS:
-            self.stats["forward_failures"] += 1
+            self._stats["forward_failures"] += 1
             return self._short(query, SERVFAIL)
-        self.stats["forwarded"] += 1
+        self._stats["forwarded"] += 1
         return self._forward(query, data, udp)
 
     # ----------------------------------------------------------------- encoding
@@ -398,7 +413,7 @@ class DnsServer:
         limit = query.limit if udp else MAX_MESSAGE
         if len(wire) > limit:
             if udp:
-                self.stats["truncated"] += 1
+                self._stats["truncated"] += 1
             return self._short(query, wire[3] & 0xF, tc=True, aa=bool(wire[2] & 0x04))
         return _U16.pack(query.id) + wire[2:]
 
@@ -548,7 +563,7 @@ class DnsServer:
                 return self._finish(query, reply, udp)
             if last is not None:
                 return self._finish(query, last, udp)
-            self.stats["forward_failures"] += 1
+            self._stats["forward_failures"] += 1
             return self._short(query, SERVFAIL)
         finally:
             self._inflight -= 1
@@ -606,7 +621,50 @@ class DnsServer:
 
     # -------------------------------------------------------------- transports
 
+    def _read_udp(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """The UDP socket's own thread: the fast path answered here, without the event loop's
+        per-datagram cost (2-3x the queries per second); anything else goes to the loop.
+        Shared with the loop: _replies (read here, filled and cleared there: single dict
+        operations, atomic under the GIL) and the generation check. A race on a rotation step
+        at worst repeats one step of a round-robin."""
+        counts = self._fast_stats
+        recv, send, zone = sock.recvfrom, sock.sendto, self.zone
+        while True:
+            try:
+                data, addr = recv(RECV_BYTES)
+            except OSError:
+                if self._udp is not sock:
+                    return
+                continue
+            if self._udp is not sock:
+                return
+            if len(data) >= 12 and self._cache_generation == zone.generation:
+                replies = self._replies.get(b"u" + data[2:])
+                if replies is not None and replies.complete:
+                    wires = replies.wires
+                    step = replies.next
+                    replies.next = step + 1
+                    counts["queries"] += 1
+                    counts["answered"] += 1
+                    if replies.nxdomain:
+                        counts["nxdomain"] += 1
+                    if replies.truncated:
+                        counts["truncated"] += 1
+                    with contextlib.suppress(OSError):
+                        send(data[:2] + wires[step % len(wires)], socket.MSG_DONTWAIT, addr)
+                    continue
+            if self._handed - self._taken >= MAX_PENDING_UDP:
+                counts["queries"] += 1
+                counts["dropped"] += 1
+                continue
+            self._handed += 1
+            try:
+                loop.call_soon_threadsafe(self._on_udp, data, addr)
+            except RuntimeError:                      # the loop is closed: the server is going away
+                return
+
     def _on_udp(self, data: bytes, addr: Any) -> None:
+        self._taken += 1
         try:
             result = self._handle(data, udp=True)
         except Exception:
@@ -630,13 +688,16 @@ class DnsServer:
         self._send_udp(response, addr)
 
     def _send_udp(self, response: bytes, addr: Any) -> None:
-        if self._udp is not None and not self._udp.is_closing():
-            self._udp.sendto(response, addr)
+        udp = self._udp
+        if udp is not None:
+            # Never blocks the loop: a full send buffer drops the response, as the network may.
+            with contextlib.suppress(OSError):
+                udp.sendto(response, socket.MSG_DONTWAIT, addr)
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if len(self._connections) >= self.max_tcp_clients or self._tcp is None or task is None:
-            self.stats["tcp_rejected"] += 1
+            self._stats["tcp_rejected"] += 1
             writer.close()
             return
         self._connections.add(task)

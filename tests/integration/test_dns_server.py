@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -582,3 +583,55 @@ async def test_repeated_queries_are_answered_from_whole_responses_in_rotation(dn
     (tcp2,) = await tcp_ask(dns.tcp, question("nothing.shoal", qid=8))
     assert tcp.header.rcode == tcp2.header.rcode == RCODE.NXDOMAIN and tcp2.header.id == 8
     assert dns.server.stats["nxdomain"] == 2
+
+
+def _blocking_client() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+async def test_the_udp_thread_answers_known_queries_while_the_event_loop_is_busy(dns: Running) -> None:
+    async with UdpClient(dns.udp) as client:
+        for qid in (1, 2):                                  # the second one completes the (one-step) cycle
+            assert addresses(await client.ask(question("db.shoal", qid=qid))) == ["10.0.9.1"]
+    thread = dns.server._udp_thread
+    assert thread is not None and thread.is_alive()
+    sock = _blocking_client()
+    try:
+        # From here until the awaits below, this coroutine holds the event loop: nothing the loop
+        # runs can answer, only the socket's thread.
+        sock.sendto(question("web.2.shoal", qid=50).pack(), (HOST, dns.udp))     # new: waits for the loop
+        for qid in range(100, 110):
+            sock.sendto(question("db.shoal", qid=qid).pack(), (HOST, dns.udp))
+            reply = DNSRecord.parse(sock.recv(4096))
+            assert reply.header.id == qid and addresses(reply) == ["10.0.9.1"]
+        await asyncio.sleep(0)                              # lets the loop run: the new name is answered
+        reply = DNSRecord.parse(await asyncio.to_thread(sock.recv, 4096))
+        assert reply.header.id == 50 and addresses(reply) == ["10.0.0.3"]
+    finally:
+        sock.close()
+    assert dns.server.stats["answered"] == 13 and dns.server.stats["queries"] == 13
+    await dns.server.stop()
+    assert not thread.is_alive()
+
+
+async def test_udp_queries_waiting_for_the_event_loop_are_bounded(dns: Running, monkeypatch) -> None:
+    import protos.dns.server as server_module
+    monkeypatch.setattr(server_module, "MAX_PENDING_UDP", 5)
+    sock = _blocking_client()
+    try:
+        # The loop is held (no await): every query below is new, so all wait for it, 5 at most.
+        for qid in range(20):
+            sock.sendto(question(f"n{qid}.shoal", qid=qid).pack(), (HOST, dns.udp))
+        deadline = time.monotonic() + TIMEOUT
+        while dns.server.stats["queries"] < 15 and time.monotonic() < deadline:
+            time.sleep(0.01)                                # a poll: the thread counts what it drops
+        assert dns.server.stats["dropped"] == 15 and dns.server.stats["queries"] == 15
+        replies = [DNSRecord.parse(await asyncio.to_thread(sock.recv, 4096)) for _ in range(5)]
+        assert sorted(r.header.id for r in replies) == [0, 1, 2, 3, 4]
+        assert all(r.header.rcode == RCODE.NXDOMAIN for r in replies)
+        assert dns.server.stats["queries"] == 20 and dns.server.stats["nxdomain"] == 5
+        assert addresses(await udp_ask(dns.udp, question("db.shoal"))) == ["10.0.9.1"]   # and it goes on
+    finally:
+        sock.close()
