@@ -27,6 +27,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import grpc
+
 from bench import report
 from bench.harness import new_cluster, poll, remove_cluster, rss
 
@@ -56,6 +58,33 @@ def _free_range(count: int) -> int:
 
 def _stamp_seconds(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _restarted_manager_rss(cluster, stub, service: str | None, running: int, timeout: float) -> int:
+    """Restarts the manager, waits until it serves (and reports `running` tasks of `service`) and
+    its memory has settled, and returns its RSS."""
+    from protos.shoal.v1 import manager_pb2
+    cluster.kill_manager()
+    cluster.start_manager_process()
+    pid = cluster._proc("manager")["pid"]
+
+    def serving() -> bool:
+        try:
+            if not stub.Status(manager_pb2.StatusRequest(), timeout=5).leader:
+                return False        # the killed one's leader lease has to end first
+            if service is None:
+                return bool(stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=5).nodes)
+            return stub.InspectService(manager_pb2.ServiceRef(ref=service), timeout=5).running >= running
+        except grpc.RpcError:
+            return False
+    poll(serving, timeout, "the restarted manager serving")
+    readings = [rss(pid)]
+
+    def settled() -> bool:
+        readings.append(rss(pid))
+        return abs(readings[-1] - readings[-2]) <= readings[-2] * 0.005
+    poll(settled, 60, "the restarted manager's memory to settle", interval=2.0)
+    return readings[-1]
 
 
 async def _etcd_floor(cluster, tasks: int, value_bytes: int) -> float:
@@ -124,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         join_seconds = time.monotonic() - started
         print(f"{args.agents} agents joined and ready in {join_seconds:.1f} s", flush=True)
 
+        # What a manager holds per task is measured on a restarted one (below): its baseline is a
+        # manager restarted with the nodes and no task.
+        rss_fresh = _restarted_manager_rss(cluster, stub, None, 0, args.timeout)
         manager_pid = cluster._proc("manager")["pid"]
         rss_joined = rss(manager_pid)
         # A first service of one task per node opens the manager's channel to every agent: that
@@ -136,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         stub.RemoveService(manager_pb2.ServiceRef(ref="warmup"), timeout=60)
         poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the warm-up tasks to be gone", interval=0.5)
         rss_before = rss(manager_pid)
+        rss_each = []
         runs = []
         for r in range(args.repeats):
             name = f"bench{r}"
@@ -155,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running >= args.replicas,
                   args.timeout, f"{args.replicas} replicas running", interval=0.25)
             seconds = time.monotonic() - clock0
+            rss_each.append(rss(manager_pid))
             if r == 0:
-                rss_after = rss(manager_pid)   # the first deploy: later ones reuse what it freed
+                rss_after = rss_each[0]   # the first deploy: later ones reuse what it freed
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
@@ -172,6 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             stub.RemoveService(manager_pb2.ServiceRef(ref=name), timeout=60)
             poll(lambda: not asyncio.run(_task_records(cluster)), args.timeout, "the service's tasks to be gone",
                   interval=0.5)
+        # Held: a manager restarted with --replicas tasks running reads them from etcd; no deploy's
+        # leftovers in its heap (the figure above has them).
+        held = types_pb2.ServiceSpec(name="held", replicas=args.replicas,
+                                     task=types_pb2.ContainerSpec(image=IMAGE, command=["sleep", "3600"]))
+        stub.CreateService(manager_pb2.CreateServiceRequest(spec=held), timeout=60)
+        poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref="held"), timeout=30).running >= args.replicas,
+             args.timeout, "the held service running", interval=0.25)
+        rss_held = _restarted_manager_rss(cluster, stub, "held", args.replicas, args.timeout)
         middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]   # the median run
         deploy_seconds, floor = middle["seconds"], middle["floor"]
         placed, running = middle["placed"], middle["running"]
@@ -188,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
             "manager_rss_joined_mib": round(rss_joined / 2**20, 1),
             "manager_bytes_per_node": round((rss_before - rss_joined) / args.agents),
             "manager_rss_before_mib": round(rss_before / 2**20, 1), "manager_rss_after_mib": round(rss_after / 2**20, 1),
+            "manager_rss_after_each_deploy_mib": [round(x / 2**20, 1) for x in rss_each],
             "manager_bytes_per_task": round((rss_after - rss_before) / args.replicas),
             "target_bytes_per_task": TARGET_BYTES_PER_TASK,
             "meets_memory_target": (rss_after - rss_before) / args.replicas <= TARGET_BYTES_PER_TASK,
+            "manager_rss_fresh_mib": round(rss_fresh / 2**20, 1), "manager_rss_held_mib": round(rss_held / 2**20, 1),
+            "manager_held_bytes_per_task": round((rss_held - rss_fresh) / args.replicas),
+            "meets_held_memory_target": (rss_held - rss_fresh) / args.replicas <= TARGET_BYTES_PER_TASK,
             "task_record_bytes": value_bytes,
             "etcd_floor_seconds": round(floor, 2), "ratio_to_etcd_floor": round(deploy_seconds / floor, 1) if floor else None,
             "ratios_to_etcd_floor": [round(x, 1) for x in ratios],
@@ -199,11 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(report.table(
             ["replicas", "agents", "all running", "placed p50/p99", "running p50/p99", "etcd floor", "ratio",
-             "manager B/task", "B/node"],
+             "manager B/task", "held B/task", "B/node"],
             [[result["replicas"], result["agents"], f"{deploy_seconds:.2f} s",
               f"{result['placed_p50_s']:.2f}/{result['placed_p99_s']:.2f} s",
               f"{result['running_p50_s']:.2f}/{result['running_p99_s']:.2f} s", f"{floor:.2f} s",
-              f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"], result["manager_bytes_per_node"]]]))
+              f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"], result["manager_held_bytes_per_task"],
+              result["manager_bytes_per_node"]]]))
         path = report.write("deploy", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
         print(f"results: {path}")
         return 0

@@ -54,7 +54,8 @@ class Store:
         self.dirty = asyncio.Event()
 
     async def load(self) -> None:
-        kvs, revision = await self.etcd.get_prefix(etcd_keys.ROOT)
+        kvs, revision = await self.etcd.get_prefix_iter(etcd_keys.ROOT)
+        # Cleared and filled with no await in between: no reader ever sees half a state.
         self.state.clear()
         for kv in kvs:
             self.state.apply(kv.key, kv.value, kv.mod_revision)

@@ -32,7 +32,7 @@ Behaviour in brief:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -660,6 +660,27 @@ class EtcdClient:
         req = _range_request(key, range_end)
         resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
         return [_kv(kv) for kv in resp.kvs], resp.header.revision
+
+    async def get_prefix_iter(self, prefix: str, page: int = 2000) -> tuple[Iterator[KeyValue], int]:
+        """get_prefix for large ranges: read in pages of `page` keys, all at the revision of the
+        first (one consistent snapshot; no single reply near the message size limit), and handed
+        back as an iterator that makes each KeyValue as it is reached: a reader that is done with
+        one before taking the next never holds the whole range as Python objects (which, freed
+        all at once after the long-lived values were stored among them, fragments the heap)."""
+        key, range_end = _range(prefix, True)
+        revision = 0
+        pages = []
+        while True:
+            req = _range_request(key, range_end)
+            req.limit = page
+            req.revision = revision
+            resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
+            revision = revision or resp.header.revision
+            pages.append(resp)
+            if not resp.more or not resp.kvs:
+                break
+            key = resp.kvs[-1].key + b"\0"
+        return (_kv(kv) for resp in pages for kv in resp.kvs), revision
 
     async def put(self, key: str, value: bytes | str, lease: int = 0) -> int:
         req = rpc_pb2.PutRequest(key=_enc(key), value=_to_bytes(value), lease=int(lease))

@@ -183,6 +183,34 @@ async def test_put_get_get_prefix_delete(client: EtcdClient, prefix: str) -> Non
     assert await client.get(prefix[:-1] + "x") is not None  # not under the prefix
 
 
+async def test_a_range_read_in_pages_is_one_snapshot(client: EtcdClient, prefix: str) -> None:
+    for i in range(25):
+        await client.put(f"{prefix}k{i:02d}", f"v{i}")
+    await client.put(prefix[:-1] + "x", "outside the prefix")
+    writes: list[int] = []
+
+    async def writer() -> None:
+        # Rewrites keys of every page while the pages are read.
+        n = 0
+        while True:
+            writes.append(await client.put(f"{prefix}k{n % 25:02d}", f"changed{n}"))
+            n += 1
+
+    task = asyncio.create_task(writer())
+    try:
+        await eventually(lambda: writes, 10, "the writer to start")
+        kvs, rev = await client.get_prefix_iter(prefix, page=1)      # 25 pages, one call each
+        during = len(writes)
+    finally:
+        task.cancel()
+    got = list(kvs)
+    assert during > 1 and writes[-1] > rev          # keys did change while the pages were read ...
+    assert [kv.key for kv in got] == [f"{prefix}k{i:02d}" for i in range(25)]
+    assert all(kv.mod_revision <= rev for kv in got)  # ... and no page shows a change after the first
+    kvs, _ = await client.get_prefix_iter(prefix + "nothing-here/", page=4)
+    assert list(kvs) == []
+
+
 async def test_unicode_keys_and_empty_prefix_result(client: EtcdClient, prefix: str) -> None:
     key = prefix + "clé/ünï"
     await client.put(key, "v")
