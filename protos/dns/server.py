@@ -101,7 +101,7 @@ QR, AA, TC, RD, RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
 _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
 _STAT_KEYS = ("queries", "answered", "nxdomain", "forwarded", "forward_failures", "malformed",
               "truncated", "refused", "tcp_rejected", "dropped")
-_FAST_KEYS = ("queries", "answered", "nxdomain", "truncated", "dropped")
+_FAST_KEYS = ("answered", "nxdomain", "truncated", "dropped")
 # UDP queries handed from the reading thread to the event loop and not yet handled: past this,
 # more are dropped (a flood of names nobody asked before must not grow a queue without bound).
 MAX_PENDING_UDP = 1024
@@ -248,6 +248,7 @@ class DnsServer:
         self._cache_generation = -1
         # The fast path: whole responses by the query's bytes (all but its ID), see _learn.
         self._replies: dict[bytes, _Replies] = {}
+        self._udp_replies: dict[bytes, _Replies] = {}   # the UDP ones again, by data[2:] (the thread's)
 
     # --------------------------------------------------------------- lifecycle
 
@@ -257,6 +258,8 @@ class DnsServer:
         merged = dict(self._stats)
         for key, value in self._fast_stats.items():
             merged[key] += value
+        # Every datagram the thread answered or dropped was a query it received.
+        merged["queries"] += self._fast_stats["answered"] + self._fast_stats["dropped"]
         return merged
 
     async def start(self, host: str, port: int) -> tuple[int, int]:
@@ -320,6 +323,7 @@ class DnsServer:
         if self._cache_generation != self.zone.generation:
             self._cache.clear()
             self._replies.clear()
+            self._udp_replies.clear()
             self._cache_generation = self.zone.generation
         # Fast path: the same bytes as an earlier in-zone query (but the ID) get the same reply,
         # step by step through the zone's rotation, without parsing anything.
@@ -427,8 +431,12 @@ class DnsServer:
         replies = self._replies.get(key)
         if replies is None:
             if len(self._replies) >= CACHE_ENTRIES:
-                del self._replies[next(iter(self._replies))]
-            self._replies[key] = _Replies(answer, response, udp)
+                oldest = next(iter(self._replies))
+                del self._replies[oldest]
+                self._udp_replies.pop(oldest[1:], None)
+            replies = self._replies[key] = _Replies(answer, response, udp)
+            if udp:
+                self._udp_replies[key[1:]] = replies
         elif not replies.complete:
             replies.add(answer, response)
 
@@ -627,41 +635,49 @@ class DnsServer:
         Shared with the loop: _replies (read here, filled and cleared there: single dict
         operations, atomic under the GIL) and the generation check. A race on a rotation step
         at worst repeats one step of a round-robin."""
-        counts = self._fast_stats
-        recv, send, zone = sock.recvfrom, sock.sendto, self.zone
-        while True:
+        recv, send, zone, counts = sock.recvfrom, sock.sendto, self.zone, self._fast_stats
+        known = self._udp_replies
+        while self._udp is sock:
             try:
-                data, addr = recv(RECV_BYTES)
-            except OSError:
-                if self._udp is not sock:
-                    return
-                continue
-            if self._udp is not sock:
-                return
-            if len(data) >= 12 and self._cache_generation == zone.generation:
-                replies = self._replies.get(b"u" + data[2:])
-                if replies is not None and replies.complete:
-                    wires = replies.wires
-                    step = replies.next
-                    replies.next = step + 1
-                    counts["queries"] += 1
-                    counts["answered"] += 1
-                    if replies.nxdomain:
-                        counts["nxdomain"] += 1
-                    if replies.truncated:
-                        counts["truncated"] += 1
-                    with contextlib.suppress(OSError):
-                        send(data[:2] + wires[step % len(wires)], socket.MSG_DONTWAIT, addr)
-                    continue
-            if self._handed - self._taken >= MAX_PENDING_UDP:
-                counts["queries"] += 1
-                counts["dropped"] += 1
-                continue
-            self._handed += 1
-            try:
-                loop.call_soon_threadsafe(self._on_udp, data, addr)
-            except RuntimeError:                      # the loop is closed: the server is going away
-                return
+                # The loop body is inline (no call per datagram): this is the hot path.
+                while True:
+                    try:
+                        data, addr = recv(RECV_BYTES)
+                    except OSError:
+                        if self._udp is not sock:
+                            return
+                        continue
+                    if self._udp is not sock:
+                        return
+                    if self._cache_generation != zone.generation:
+                        known = None                        # the loop drops the stored replies
+                    elif known is None:
+                        known = self._udp_replies
+                    replies = known.get(data[2:]) if known is not None and len(data) >= 12 else None
+                    if replies is not None and replies.complete:
+                        wires = replies.wires
+                        step = replies.next
+                        replies.next = step + 1
+                        counts["answered"] += 1
+                        if replies.nxdomain:
+                            counts["nxdomain"] += 1
+                        if replies.truncated:
+                            counts["truncated"] += 1
+                        try:
+                            send(data[:2] + wires[step % len(wires)], addr)
+                        except OSError:
+                            pass
+                        continue
+                    if self._handed - self._taken >= MAX_PENDING_UDP:
+                        counts["dropped"] += 1
+                        continue
+                    self._handed += 1
+                    try:
+                        loop.call_soon_threadsafe(self._on_udp, data, addr)
+                    except RuntimeError:                  # the loop is closed: the server is going away
+                        return
+            except Exception:                             # never let one datagram end UDP service
+                log.exception("dns: failed to handle a UDP query")
 
     def _on_udp(self, data: bytes, addr: Any) -> None:
         self._taken += 1
