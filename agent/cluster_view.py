@@ -10,9 +10,8 @@ from google.protobuf import json_format
 
 from protos import endpoints, etcd_keys
 from protos.dns.zone import Zone
-from protos.etcdv3.client import (
-    EtcdClient, EtcdError, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
-)
+from protos.etcdv3.client import EtcdClient
+from protos.etcdv3.follow import follow_prefix
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.view")
@@ -41,8 +40,7 @@ class ClusterView:
             return True
         return False
 
-    async def _load(self) -> int:
-        kvs, revision = await self.etcd.get_prefix(etcd_keys.NODES)
+    def _load(self, kvs) -> None:
         self.nodes.clear()
         eps = []
         for kv in kvs:
@@ -56,29 +54,15 @@ class ClusterView:
         self.zone.replace_all(eps)
         self.on_nodes(dict(self.nodes))
         self.synced.set()
-        return revision
+
+    def _apply_events(self, events) -> None:
+        changed = False
+        for ev in events:
+            changed |= self._apply(ev.kv.key, ev.kv.value if ev.type == "put" else None)
+        if changed:
+            self.on_nodes(dict(self.nodes))
 
     async def run(self) -> None:
-        delay = 0.2
-        while True:
-            try:
-                revision = await self._load()
-                delay = 0.2
-                async for item in self.etcd.watch_prefix(etcd_keys.NODES, revision + 1):
-                    if isinstance(item, WatchBatch):
-                        changed = False
-                        for ev in item.events:
-                            changed |= self._apply(ev.kv.key, ev.kv.value if ev.type == "put" else None)
-                        if changed:
-                            self.on_nodes(dict(self.nodes))
-                    elif isinstance(item, WatchInterrupted):
-                        # Answers stay as they were; the records' leases decide when they go.
-                        log.warning("cluster view: etcd watch interrupted: %s", item.error)
-                    elif isinstance(item, WatchResumed):
-                        log.info("cluster view: watch resumed at revision %d", item.revision)
-            except WatchCompacted:
-                log.warning("cluster view: history compacted; reloading")
-            except EtcdError as exc:
-                log.warning("cluster view: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        # An interrupted watch leaves the answers as they were; the records' leases decide when they go.
+        await follow_prefix(self.etcd, etcd_keys.NODES, load=self._load, apply=self._apply_events,
+                            log=log, what="cluster view")

@@ -225,17 +225,13 @@ async def serve(cfg: AgentConfig, *, runtime: Runtime | None = None, stop: async
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    routes = RouteTable(node_id) if cfg.host_routes else None
-    follower = NodeFollower(([routes.sync] if routes else [])
-                            + [lambda nodes: overlay.set_peers(peer_addresses(nodes, node_id))])
-
-    def on_nodes(nodes: dict[str, types_pb2.Node]) -> None:
-        follower.offer(nodes)
-
-    view = ClusterView(etcd, zone, on_nodes)
     tasks = [asyncio.create_task(registration.run(), name="registration"),
              asyncio.create_task(watch_engine(), name="engine-events")]
     if follow_cluster:
+        routes = RouteTable(node_id) if cfg.host_routes else None
+        follower = NodeFollower(([routes.sync] if routes else [])
+                                + [lambda nodes: overlay.set_peers(peer_addresses(nodes, node_id))])
+        view = ClusterView(etcd, zone, follower.offer)
         tasks.append(asyncio.create_task(view.run(), name="cluster-view"))
         tasks.append(asyncio.create_task(follower.run(), name="host-network"))
     tasks.append(asyncio.create_task(revocations.follow(etcd, revoked), name="revocations"))

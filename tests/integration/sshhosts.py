@@ -980,8 +980,8 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
     except OSError:
         cids = set()
     cgroups = h.get("cgroups") or []
-    deadline = time.monotonic() + 15
-    while True:
+    def all_gone() -> bool:
+        # Re-signalled at every poll: a process can still be forking when first killed.
         _kill_leftovers(ino, cids)
         for pid in _cgroup_pids(cgroups):  # of a systemd host: nothing else is in its cgroups
             try:
@@ -989,13 +989,13 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
             except ProcessLookupError:
                 pass
         gone = [k for k in ("init", "unshare") if not (h.get(k) and _running(h[k]["pid"], h[k]["start"]))]
-        if len(gone) == 2 and (ino is None or not _pids_in_netns(ino)) and not _cgroup_pids(cgroups):
-            break
-        if time.monotonic() > deadline:
-            errors.append(f"processes of {name} still alive: {_pids_in_netns(ino) if ino else '?'} "
-                          f"{_cgroup_pids(cgroups)}")
-            break
-        time.sleep(0.05)  # poll interval
+        return len(gone) == 2 and (ino is None or not _pids_in_netns(ino)) and not _cgroup_pids(cgroups)
+
+    try:
+        _wait(all_gone, 15, f"the processes of {name} to end")
+    except SshTestHostError:
+        errors.append(f"processes of {name} still alive: {_pids_in_netns(ino) if ino else '?'} "
+                      f"{_cgroup_pids(cgroups)}")
     _remove_cgroups(cids, errors)
     # 3. mounts (ours in the machine's mount namespace; the host's own namespace died with it)
     try:

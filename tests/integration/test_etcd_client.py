@@ -568,6 +568,49 @@ async def test_resume_after_compaction_raises_watch_compacted(own_etcd: EtcdServ
         assert info.value.compact_revision == last
 
 
+async def test_a_followed_prefix_is_listed_again_after_a_compaction(own_etcd: EtcdServer) -> None:
+    import logging
+
+    from protos.etcdv3.follow import follow_prefix
+    copy: dict[str, bytes] = {}
+    loads: list[int] = []
+
+    def load(kvs) -> None:
+        copy.clear()
+        copy.update((kv.key, kv.value) for kv in kvs)
+        loads.append(len(kvs))
+
+    def apply(events) -> None:
+        for ev in events:
+            if ev.type == "put":
+                copy[ev.kv.key] = ev.kv.value
+            else:
+                copy.pop(ev.kv.key, None)
+
+    async with EtcdClient([own_etcd.endpoint]) as writer, EtcdClient([own_etcd.endpoint]) as watcher:
+        await writer.put("/f/a", "1")
+        task = asyncio.create_task(follow_prefix(watcher, "/f/", load=load, apply=apply,
+                                                 log=logging.getLogger("test"), what="test"))
+        try:
+            await eventually(lambda: loads, 10, "the first listing")
+            await writer.put("/f/b", "2")
+            await writer.delete("/f/a")
+            await eventually(lambda: copy == {"/f/b": b"2"}, 10, "the watch's events")
+            own_etcd.kill()
+            own_etcd.start()
+            await writer.put("/f/c", "3")
+            last = await writer.put("/f/b", "22")
+            await writer.compact(last)
+            # The watch resumes from a compacted revision: the prefix is listed again.
+            await eventually(lambda: len(loads) == 2, 20, "a second listing")
+            await eventually(lambda: copy == {"/f/b": b"22", "/f/c": b"3"}, 10, "the copy to match etcd")
+            await writer.put("/f/d", "4")
+            await eventually(lambda: copy.get("/f/d") == b"4", 10, "events after the reload")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
