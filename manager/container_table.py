@@ -49,7 +49,7 @@ class ContainerTable(Mapping):
         """`value` as stored in etcd (binary, or the JSON of older versions: kept as binary).
         `service_id`: the record's, when the caller knows it (saves a decode)."""
         message = None
-        if value[:1] == b"{":
+        if records.is_json(value):
             message = records.decode(types_pb2.Container, value)
             value = records.encode(message)
         if service_id is None:
@@ -66,8 +66,8 @@ class ContainerTable(Mapping):
 
     def _unindex(self, cid: str, keep: str = "") -> None:
         old = self._raw.get(cid)
-        if old is None:
-            return
+        if old is None or (keep and cid in self._by_service.get(keep, ())):
+            return      # new, or staying in its service (a task is indexed under one service only)
         old_service = _decode(old).service_id
         if old_service and old_service != keep:
             tasks = self._by_service.get(old_service, {})

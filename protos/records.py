@@ -22,8 +22,12 @@ def encode(record: Message) -> bytes:
     return record.SerializeToString(deterministic=True)
 
 
-def decode(cls: type[M], value: bytes) -> M:
+def is_json(value: bytes) -> bool:
     # Neither record ever starts with "{" in binary: that byte is the tag of a field-15 group.
-    if value[:1] == b"{":
+    return value[:1] == b"{"
+
+
+def decode(cls: type[M], value: bytes) -> M:
+    if is_json(value):
         return json_format.Parse(value, cls(), ignore_unknown_fields=True)
     return cls.FromString(value)
