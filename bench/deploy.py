@@ -30,7 +30,7 @@ from pathlib import Path
 import grpc
 
 from bench import report
-from bench.harness import new_cluster, poll, remove_cluster, rss
+from bench.harness import new_cluster, poll, remove_cluster, rss, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "10.213.92.0/24"   # the bench's own bridge; agents listen on loopback
@@ -251,19 +251,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['running_p50_s']:.2f}/{result['running_p99_s']:.2f} s", f"{floor:.2f} s",
               f"{result['ratio_to_etcd_floor']}x", result["manager_bytes_per_task"], result["manager_held_bytes_per_task"],
               result["manager_bytes_per_node"]]]))
-        path = report.write("deploy", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
-        print(f"results: {path}")
+        report.publish("deploy", args, [result])
         return 0
     finally:
         if channel is not None:
             channel.close()
-        for proc in agents:
-            proc.terminate()
-        for proc in agents:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(agents, 30)
         remove_cluster(cluster, state, keep=args.keep)
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench import report
+from bench.harness import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "web.shoal"
@@ -141,17 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table(["name", "A records", "shoal q/s (median)", "dnsmasq q/s (median)", "ratio", "target"],
                            [[NAME, args.replicas, result["shoal_median_qps"], result["dnsmasq_median_qps"],
                              f"{result['ratio']}x", "met" if result["meets_targets"] else "NOT met"]]))
-        path = report.write("dns", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
-        print(f"results: {path}")
+        report.publish("dns", args, [result])
         return 0
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs, 10)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             [[result["rounds"], f"{LEASE_TTL} s", f"{result['detected_median_s']:.2f} s",
               f"{result['healed_median_s']:.2f} / {result['healed_max_s']:.2f} s", f"{result['healed_over_ttl_s']:.2f} s",
               "met" if result["meets_target"] else "NOT met"]]))
-        path = report.write("failover", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
-        print(f"results: {path}")
+        report.publish("failover", args, [result])
         return 0
     finally:
         if channel is not None:

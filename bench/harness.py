@@ -1,8 +1,9 @@
 """What the benchmarks that run real daemons share: a dev cluster of their own in a temporary
-directory, polling with a deadline, and a process's resident memory."""
+directory, polling with a deadline, a process's resident memory, stopping their helper processes."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -45,3 +46,14 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def stop(processes, timeout: float) -> None:
+    """SIGTERM to each, then SIGKILL to any still running `timeout` seconds later."""
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()

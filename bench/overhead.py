@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             [[r["interface"], r["rounds"], f"{r['shoal_median_s'] * 1000:.0f} ms", f"{r['shoal_p99_s'] * 1000:.0f} ms",
               f"{r['docker_median_s'] * 1000:.0f} ms", f"{r['docker_p99_s'] * 1000:.0f} ms",
               f"{r['ratio_of_medians']}x", "met" if r["meets_targets"] else "NOT met"] for r in results]))
-        path = report.write("overhead", {k: str(v) for k, v in vars(args).items()}, results, out_dir=args.out)
-        print(f"results: {path}")
+        report.publish("overhead", args, results)
         return 0
     finally:
         if channel is not None:

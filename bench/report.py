@@ -84,3 +84,11 @@ def write(name: str, params: dict, results: list[dict], *, out_dir: Path | None 
         path.replace(out / f"{name}.previous.json")
     tmp.replace(path)
     return path
+
+
+def publish(name: str, args, results: list[dict]) -> Path:
+    """write() with the benchmark's argparse arguments as its parameters (and --out as the
+    directory), then says where the results went."""
+    path = write(name, {k: str(v) for k, v in vars(args).items()}, results, out_dir=args.out)
+    print(f"results: {path}")
+    return path

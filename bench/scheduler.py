@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         [[r["nodes"], r["strategy"], r["containers"], r["index_per_s"], r["single_per_s"], r["scan_per_s"],
           f"{r['speedup']}x", f"{r['compared']:,}" if r["agree"] else "NO", r["target_per_s"] or "-",
           {True: "yes", False: "NO", None: "-"}[r["meets_target"]]] for r in results]))
-    path = report.write("scheduler", {k: str(v) for k, v in vars(args).items()}, results, out_dir=args.out)
-    print(f"results: {path}")
+    report.publish("scheduler", args, results)
     return 0 if all(r["agree"] for r in results) else 1
 
 

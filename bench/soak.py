@@ -146,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             [[args.nodes, f"{result['rest_cpu_share']:.1%} / {result['rest_rss_mib']} MiB",
               f"{result['idle_cpu_share']:.1%} / {result['idle_rss_mib']} MiB", f"{result['rss_bytes_per_node']} B",
               f"{result['noticed_die_s']:.2f} s (+ the TTL on real hosts)"]]))
-        path = report.write("soak", {k: str(v) for k, v in vars(args).items()}, [result], out_dir=args.out)
-        print(f"results: {path}")
+        report.publish("soak", args, [result])
         return 0
     finally:
         if channel is not None:

@@ -16,6 +16,7 @@ from dnslib import CLASS, OPCODE, QTYPE, RCODE, RR, A, DNSQuestion, DNSRecord, E
 
 from protos.dns.server import DnsServer
 from protos.dns.zone import Endpoint, Port, Zone
+from tests.integration.polling import poll
 
 pytestmark = pytest.mark.integration
 
@@ -624,9 +625,8 @@ async def test_udp_queries_waiting_for_the_event_loop_are_bounded(dns: Running, 
         # The loop is held (no await): every query below is new, so all wait for it, 5 at most.
         for qid in range(20):
             sock.sendto(question(f"n{qid}.shoal", qid=qid).pack(), (HOST, dns.udp))
-        deadline = time.monotonic() + TIMEOUT
-        while dns.server.stats["queries"] < 15 and time.monotonic() < deadline:
-            time.sleep(0.01)                                # a poll: the thread counts what it drops
+        # Blocking on purpose (no await): the loop stays held while the thread counts what it drops.
+        poll(lambda: dns.server.stats["queries"] >= 15, TIMEOUT, 0.01, "the thread to drop 15 queries")
         assert dns.server.stats["dropped"] == 15 and dns.server.stats["queries"] == 15
         replies = [DNSRecord.parse(await asyncio.to_thread(sock.recv, 4096)) for _ in range(5)]
         assert sorted(r.header.id for r in replies) == [0, 1, 2, 3, 4]
