@@ -62,19 +62,22 @@ class DockerRuntime:
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
                                networks: tuple[Attachment, ...] = ()) -> Observed:
         def run() -> Observed:
+            kwargs = translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
+                                             dns=self.dns, dns_search=self.dns_search if self.dns else ())
+            # Create first, as `docker run` does: the image lookup and the search for an earlier
+            # container of this id are engine round trips that only the rare case needs.
             try:
-                container = self._find_sync(shoal_id)
-            except docker.errors.NotFound:
                 try:
-                    self._client.images.get(spec.image)
+                    container = self._client.containers.create(**kwargs)
                 except docker.errors.ImageNotFound:
                     repo, _, tag = spec.image.partition(":")
                     self._client.images.pull(repo, tag=tag or "latest")
-                container = self._client.containers.create(
-                    **translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
-                                              dns=self.dns, dns_search=self.dns_search if self.dns else ())
-                )
-            container.reload()
+                    container = self._client.containers.create(**kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                # The engine name is made from the Shoal id: it exists, so this id was created before.
+                container = self._find_sync(shoal_id)
             # Idempotent per Shoal id: a container that already ran is reported, not restarted.
             if container.status == "created":
                 try:
