@@ -5,8 +5,10 @@ round by round (ABBA order) in the same run.
 
 * API: the manager's `Run` call (it returns once the agent has created and started the
   container) against the Docker SDK's `containers.run(detach=True)` on the host's socket.
-* CLI: `shoal run -d` against `docker run -d`, each a fresh process (the Python CLI's start-up
-  is counted: it is what an admin waits for).
+* CLI: `shoal run -d` against `docker run -d`, each a fresh process: the `shoal` command an admin
+  types, which hands the command to its CLI session (shoal/cli/launch.py; started by the first
+  command, as dockerd is there before `docker run`), and again with SHOAL_SESSION=off (Python's
+  start-up and the CLI's imports in every command).
 
     python -m bench.overhead [--rounds 30] [--cli-rounds 10]
 """
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench import report
-from bench.harness import new_cluster, remove_cluster
+from bench.harness import new_cluster, poll, remove_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "shoal/busybox:latest"
@@ -37,7 +39,7 @@ def _timed(fn) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=30, help="API rounds (one of each per round)")
-    ap.add_argument("--cli-rounds", type=int, default=10)
+    ap.add_argument("--cli-rounds", type=int, default=20)
     ap.add_argument("--out", type=Path, help="directory for the JSON (default bench/results)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -67,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         def docker_api(name: str) -> None:
             engine.containers.run(IMAGE, ["sleep", "600"], detach=True, name=name)
 
-        def shoal_cli(name: str) -> None:
-            env = {**os.environ, "SHOAL_TLS_DIR": str(cluster.admin_dir), "SHOAL_CONFIG_DIR": str(state / "cfg")}
-            subprocess.run([sys.executable, "-m", "shoal", "--manager", cluster.manager_address, "run", "-d",
+        shoal_command = Path(sys.executable).with_name("shoal")
+        cli_env = {**os.environ, "SHOAL_TLS_DIR": str(cluster.admin_dir), "SHOAL_CONFIG_DIR": str(state / "cfg")}
+
+        def shoal_cli(name: str, session: bool = True) -> None:
+            env = cli_env if session else {**cli_env, "SHOAL_SESSION": "off"}
+            subprocess.run([shoal_command, "--manager", cluster.manager_address, "run", "-d",
                             "--name", name, IMAGE, "sleep", "600"], cwd=ROOT, env=env, check=True,
                            capture_output=True, timeout=60)
 
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(2):   # warm-up: channels, caches, the engine's first start
             shoal_api(f"warm-s{i}")
             docker_api(f"warm-d{i}")
+        shoal_cli("warm-cli")   # starts the CLI session
+        poll(lambda: list((state / "cfg" / "run").glob("session-*.sock")), 30, "the CLI session")
 
         def alternate(a, b, rounds: int, tag: str) -> tuple[list[float], list[float]]:
             ta, tb = [], []
@@ -95,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
         api_s, api_d = alternate(shoal_api, docker_api, args.rounds, "api")
         cli_s, cli_d = alternate(shoal_cli, docker_cli, args.cli_rounds, "cli")
+        cold_s, cold_d = alternate(lambda name: shoal_cli(name, session=False), docker_cli, args.cli_rounds, "cold")
         results = []
-        for what, s, d in (("API", api_s, api_d), ("CLI", cli_s, cli_d)):
+        for what, s, d in (("API", api_s, api_d), ("CLI", cli_s, cli_d), ("CLI, SHOAL_SESSION=off", cold_s, cold_d)):
             ms, md = report.median(s), report.median(d)
             results.append({
                 "interface": what, "rounds": len(s),

@@ -29,12 +29,17 @@ fi
 PY=/usr/bin/python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.shoal-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+  # compat: the checkout on the module path by a plain .pth line; the default editable mode's
+  # import hook costs every Python process here ~20 ms of start-up (docs/DECISIONS.md).
+  .venv/bin/pip install -q -e '.[dev]' --config-settings editable_mode=compat
   echo "$want" > "$stamp"
 fi
+# Bytecode, as a regular install would have it (an editable one does not): the `shoal` command's
+# start-up is part of every command an admin types. Only what changed is compiled again.
+.venv/bin/python -m compileall -q shoal protos pki manager agent provisioner >/dev/null
 
 # `shoal` on the PATH for the admin, pointing at this checkout's venv.
 if [ "$(id -u)" -eq 0 ]; then

@@ -16,14 +16,24 @@ from pki.names import MANAGER_NAME
 from protos.limits import GRPC_OPTIONS
 from protos.shoal.v1 import manager_pb2_grpc
 
-DEFAULT_CONTEXT = Path(os.environ.get("SHOAL_CONFIG_DIR", Path.home() / ".shoal")) / "context.json"
+
+
+def config_dir() -> Path:
+    """$SHOAL_CONFIG_DIR, else ~/.shoal; read at each call, not at import: a CLI session's command
+    runs in the environment of the shell that typed it, not the session's."""
+    return Path(os.environ.get("SHOAL_CONFIG_DIR") or Path.home() / ".shoal")
+
+
+def context_path() -> Path:
+    return config_dir() / "context.json"
 
 
 class NoManager(Exception):
     pass
 
 
-def read_context(path: Path = DEFAULT_CONTEXT) -> dict:
+def read_context(path: Path | None = None) -> dict:
+    path = path or context_path()
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -32,7 +42,8 @@ def read_context(path: Path = DEFAULT_CONTEXT) -> dict:
         raise NoManager(f"{path}: unreadable context ({exc})") from exc
 
 
-def write_context(doc: dict, path: Path = DEFAULT_CONTEXT) -> None:
+def write_context(doc: dict, path: Path | None = None) -> None:
+    path = path or context_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
@@ -64,7 +75,7 @@ def resolve_credentials(tls_dir: str | None, insecure: bool) -> Credentials | No
         where = f"--tls-dir {tls_dir}"
     else:
         ctx = read_context()
-        where = str(DEFAULT_CONTEXT)
+        where = str(context_path())
         try:
             creds = Credentials(Path(ctx["ca"]).read_bytes(), Path(ctx["cert"]).read_bytes(),
                                 Path(ctx["key"]).read_bytes()) if ctx.get("cert") else None
@@ -90,10 +101,53 @@ def certificate_problem(creds: Credentials) -> str | None:
 
 CONNECT_TIMEOUT = 3.0
 
+# A channel opened ahead of the command by the CLI session's spare process (prepare()); handed
+# to the command's connect() only for the same address and credentials, and only if connected.
+_prepared: tuple[str, Credentials | None, grpc.Channel, manager_pb2_grpc.ManagerStub] | None = None
+
+
+def prepare(address: str, creds: Credentials | None) -> None:
+    """Starts connecting the channel that connect(address, creds) would return."""
+    global _prepared
+    if "," in address:
+        return   # connect() probes several managers: nothing to gain ahead
+    channel, stub = _channel(address, creds)
+    _connectivity(channel, try_to_connect=True)
+    _prepared = (address, creds, channel, stub)
+
+
+def _connectivity(channel: grpc.Channel, try_to_connect: bool):
+    """The channel's state, asking it to connect if `try_to_connect`; None if this gRPC cannot
+    tell. Not channel.subscribe(): its watcher thread, in a forked process, held each call
+    until its next 0.2 s poll (measured)."""
+    check = getattr(getattr(channel, "_channel", None), "check_connectivity_state", None)
+    if check is None:
+        return None
+    return grpc.ChannelConnectivity.__members__.get(
+        {0: "IDLE", 1: "CONNECTING", 2: "READY", 3: "TRANSIENT_FAILURE", 4: "SHUTDOWN"}.get(check(try_to_connect), ""))
+
+
+def _take_prepared(address: str, creds: Credentials | None):
+    global _prepared
+    if _prepared is None:
+        return None
+    ready_for, ready_creds, channel, stub = _prepared
+    _prepared = None
+    # Still connecting is fine (the call waits for it, as on a new channel); a failed connection
+    # is not: a new channel tries again at once where this one would fail the call.
+    if (ready_for, ready_creds) == (address, creds) and _connectivity(channel, False) not in (
+            grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
+        return channel, stub
+    channel.close()
+    return None
+
 
 def connect(address: str, creds: Credentials | None) -> tuple[grpc.Channel, manager_pb2_grpc.ManagerStub]:
     """address may list several managers (comma-separated): the first that answers is used;
     any manager serves reads and forwards writes to the leader."""
+    prepared = _take_prepared(address, creds)
+    if prepared is not None:
+        return prepared
     addresses = [a.strip() for a in address.split(",") if a.strip()]
     if len(addresses) == 1:
         return _channel(addresses[0], creds)

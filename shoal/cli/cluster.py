@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json
-from shoal.client import DEFAULT_CONTEXT, write_context
+from shoal.client import context_path, write_context
 from pki.ca import digest as ca_digest
 
 
@@ -44,7 +44,7 @@ def cluster_init(state_dir: Path, cluster_name: str, manager_address: str, etcd_
     """Create the cluster CA, this manager's certificate and the admin certificate (idempotent)."""
     from pki.cluster_files import InitError, context_doc, create_files, etcd_server_credentials
 
-    admin_dir = DEFAULT_CONTEXT.parent
+    admin_dir = context_path().parent
     ips = tuple(i.strip() for i in (etcd_server_ip or "").split(",") if i.strip())
     for ip in ips:
         try:
@@ -60,7 +60,7 @@ def cluster_init(state_dir: Path, cluster_name: str, manager_address: str, etcd_
     write_context(context_doc(manager_address, admin_dir))
     click.echo(f"created: {', '.join(created.new)}" if created.new else "nothing to do: the cluster files exist")
     click.echo(f"CA digest {ca_digest(created.authority.pem)}; CA key {state_dir / 'ca.key'} (keep it secret)")
-    click.echo(f"admin certificate in {admin_dir}; context {DEFAULT_CONTEXT}")
+    click.echo(f"admin certificate in {admin_dir}; context {context_path()}")
     if ips:
         click.echo(f"etcd: --cert-file {state_dir / 'etcd-server.pem'} --key-file {state_dir / 'etcd-server.key'} "
                    f"--trusted-ca-file {state_dir / 'ca.pem'} --client-cert-auth")

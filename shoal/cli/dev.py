@@ -9,7 +9,7 @@ import grpc
 from rich.console import Console
 
 from protos.shoal.v1 import manager_pb2
-from shoal.client import DEFAULT_CONTEXT, connect, read_context, write_context
+from shoal.client import context_path, connect, read_context, write_context
 from shoal.units import parse_cpus, parse_size
 
 DEFAULT_STATE_DIR = Path("/var/lib/shoal/dev")
@@ -73,7 +73,7 @@ def dev_up(hosts: int, state_dir: Path, strategy: str, host_memory: str | None, 
     write_context({**context_doc(cluster.manager_address, cluster.admin_dir), "dev_state_dir": str(state_dir),
                    "etcd": cluster.etcd_bridge_url})
     click.echo(f"dev cluster up: {hosts} hosts, manager {cluster.manager_address}")
-    click.echo(f"context written to {DEFAULT_CONTEXT}; try: shoal node ls")
+    click.echo(f"context written to {context_path()}; try: shoal node ls")
 
 
 @dev_group.command("down")
@@ -91,5 +91,5 @@ def dev_down(state_dir: Path):
         raise click.ClickException(str(exc)) from None
     ctx = read_context()
     if ctx.get("dev_state_dir") == str(state_dir):
-        DEFAULT_CONTEXT.unlink(missing_ok=True)
+        context_path().unlink(missing_ok=True)
     click.echo("dev cluster removed")

@@ -32,9 +32,10 @@ def bench(tmp_path, module: str, *args: str) -> dict:
 
 def test_the_overhead_benchmark_times_both_sides(tmp_path):
     doc = bench(tmp_path, "overhead", "--rounds", "2", "--cli-rounds", "1")
-    api, cli = doc["results"]
-    assert (api["interface"], api["rounds"], cli["interface"], cli["rounds"]) == ("API", 2, "CLI", 1)
-    for r in (api, cli):
+    api, cli, cold = doc["results"]
+    assert [(r["interface"], r["rounds"]) for r in (api, cli, cold)] == \
+        [("API", 2), ("CLI", 1), ("CLI, SHOAL_SESSION=off", 1)]
+    for r in (api, cli, cold):
         assert len(r["shoal_s"]) == len(r["docker_s"]) == r["rounds"] and min(r["shoal_s"] + r["docker_s"]) > 0
 
 
