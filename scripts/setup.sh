@@ -33,8 +33,10 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   # compat: the checkout on the module path by a plain .pth line; the default editable mode's
-  # import hook costs every Python process here ~20 ms of start-up (docs/DECISIONS.md).
-  .venv/bin/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+  # import hook costs every Python process here ~20 ms of start-up (docs/DECISIONS.md). setuptools
+  # calls compat deprecated: should a release drop it, the default mode still works, only slower.
+  .venv/bin/pip install -q -e '.[dev]' --config-settings editable_mode=compat 2>/dev/null \
+    || .venv/bin/pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
 fi
 # Bytecode, as a regular install would have it (an editable one does not): the `shoal` command's
