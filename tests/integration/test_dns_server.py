@@ -232,8 +232,12 @@ async def serve(zone: Zone, **options: object) -> Running:
     return Running(server, udp, tcp)
 
 
-@pytest.fixture
-async def dns() -> AsyncIterator[Running]:
+@pytest.fixture(params=["recvmmsg", "recvfrom"])
+async def dns(request, monkeypatch) -> AsyncIterator[Running]:
+    """A server on each of the UDP thread's two loops: batches (Linux) and one datagram a call."""
+    if request.param == "recvfrom":
+        import protos.dns.server as server_module
+        monkeypatch.setattr(server_module, "open_batch", lambda *args: None)
     running = await serve(web_zone())
     yield running
     await running.server.stop()
