@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import re
@@ -651,13 +652,8 @@ class DnsServer:
         """Up to BATCH queries in, their answers out, a system call each way (Linux)."""
         fast = self._fast_reply
         while True:
-            try:
-                n = batch.recv()
-            except OSError:
-                if self._udp is not sock:
-                    return
-                continue
-            if self._udp is not sock:
+            n = self._receive(sock, batch.recv)
+            if n is None:
                 return
             try:
                 for i in range(n):
@@ -674,16 +670,13 @@ class DnsServer:
 
     def _serve_datagrams(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         """One query per system call: where recvmmsg is not to be had."""
-        recv, send, fast = sock.recvfrom, sock.sendto, self._fast_reply
+        send, fast = sock.sendto, self._fast_reply
+        receive = functools.partial(sock.recvfrom, RECV_BYTES)
         while True:
-            try:
-                data, addr = recv(RECV_BYTES)
-            except OSError:
-                if self._udp is not sock:
-                    return
-                continue
-            if self._udp is not sock:
+            got = self._receive(sock, receive)
+            if got is None:
                 return
+            data, addr = got
             body = fast(data)
             if body is None:
                 if not self._hand_off(data, addr, loop):
@@ -691,6 +684,18 @@ class DnsServer:
                 continue
             with contextlib.suppress(OSError):
                 send(data[:2] + body, addr)
+
+    def _receive(self, sock: socket.socket, receive: Any) -> Any:
+        """receive()'s result, retried on errors; None once the server let go of sock (stop()
+        shuts it down to wake this thread)."""
+        while True:
+            try:
+                got = receive()
+            except OSError:
+                if self._udp is not sock:
+                    return None
+                continue
+            return got if self._udp is sock else None
 
     def _fast_reply(self, data: bytes) -> bytes | None:
         """The stored reply (after its ID) to a query answered before, counted; None: the loop's."""
