@@ -30,15 +30,16 @@ def main() -> None:
     argv = sys.argv[1:]
     env = dict(os.environ)   # before the CLI sets its defaults: the session is started with ours
     path = session_socket(argv, env)
+    start = False
     if path is not None:
-        code = run_in_session(path, argv)
+        code, start = run_in_session(path, argv)
         if code is not None:
             sys.exit(code)
     from shoal.cli.main import main as run_here
     try:
         run_here(argv)
     finally:
-        if path is not None:
+        if start:
             start_session(path, env)
 
 
@@ -101,15 +102,34 @@ def request(argv: list[str]) -> bytes:
     os.umask(umask)
     return wire.encode_request(wire.Request(
         executable=os.fsencode(sys.executable), path=[os.fsencode(p) for p in sys.path[1:]],
-        cwd=os.fsencode(os.getcwd()), umask=umask, argv=[os.fsencode(a) for a in [sys.argv[0], *argv]],
+        cwd=os.fsencode(os.getcwd()), umask=umask, context=process_context(),
+        argv=[os.fsencode(a) for a in [sys.argv[0], *argv]],
         env={os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}))
+
+
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+def process_context() -> bytes:
+    """What a forked child takes from its parent, not from its caller, and the session must
+    share with the caller: the namespaces (another network namespace reaches other addresses)
+    and the group ids (file access)."""
+    parts = []
+    for ns in NAMESPACES:
+        try:
+            parts.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            parts.append(ns + ":?")
+    parts.append("gid:%d:%s" % (os.getegid(), ",".join(map(str, sorted(os.getgroups())))))
+    return os.fsencode(" ".join(parts))
 
 
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGWINCH")
 
 
-def run_in_session(path: str, argv: list[str]) -> int | None:
-    """The command's exit status, or None if no session took it (run it here then)."""
+def run_in_session(path: str, argv: list[str]) -> tuple[int | None, bool]:
+    """(the command's exit status, or None if no session took it: run it here then; whether to
+    start a session for the next command: none answered, or the one that did is ending)."""
     import _signal
     import _socket
 
@@ -121,10 +141,10 @@ def run_in_session(path: str, argv: list[str]) -> int | None:
         kind, pid = wire.parse_reply(_recv_exactly(sock, wire.REPLY_SIZE))
     except (OSError, ValueError):
         sock.close()
-        return None
+        return None, True
     if kind != wire.STARTED:
         sock.close()
-        return None
+        return None, kind != wire.REFUSED or pid == wire.ENDING
 
     def forward(signum, frame):
         try:
@@ -141,12 +161,12 @@ def run_in_session(path: str, argv: list[str]) -> int | None:
         sock.close()
     if kind != wire.EXITED:
         os.write(2, b"shoal: the CLI session ended during the command (its exit status is lost)\n")
-        return 1
+        return 1, False
     if status < 0:   # the command died of a signal: so do we, as a process of our own would have
         _signal.signal(-status, _signal.SIG_DFL)
         os.kill(os.getpid(), -status)
-        return 128 - status
-    return status
+        return 128 - status, False
+    return status, False
 
 
 def _recv_exactly(sock, size: int) -> bytes:

@@ -5,13 +5,15 @@ interpreter and module path, forking a child per command (shoal/cli/launch.py ex
 
 One thread, no gRPC channel of its own: a fork copies only the forking thread, and gRPC's core
 must start in the child that uses it. Each child gets the client's stdin/stdout/stderr, working
-directory, umask, argv and environment, and is a command as a fresh process would run it; one
-difference, said plainly: atexit handlers do not run (the CLI registers none).
+directory, umask, argv and environment, and is a command as a fresh process would run it; the
+differences, said plainly: atexit handlers do not run (the CLI registers none), and resource
+limits and the cgroup are the session's.
 
 Only the same user reaches it: the socket's directory is private (checked by the client), the
 socket is 0600, and the session checks each peer's uid (SO_PEERCRED). It answers REFUSED, and
-the client runs the command itself, when the client's interpreter, module path or PYTHON*/GRPC_*
-variables (read when Python and gRPC start, so a child could not honour others) are not its own;
+the client runs the command itself, when the client's interpreter, module path, PYTHON*/GRPC_*
+variables (read when Python and gRPC start, so a child could not honour others), namespaces or
+group ids (a child has the session's, not its caller's) are not its own;
 when a file of the code it loaded (or the site-packages directory) changed, it refuses and ends.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 import traceback
 
 from shoal.cli import session_wire as wire
+from shoal.cli.launch import process_context
 
 ACCEPT_TIMEOUT = 2.0   # a client sends its request at once; a silent peer is dropped after this
 LOCK_WAIT = 2.0        # for a session that is ending (stale code) to let go of the lock
@@ -107,7 +110,8 @@ class Session:
     def __init__(self, path: str, idle: float, lock: int, startup_env: dict[bytes, bytes]) -> None:
         self.path, self.idle, self.lock = path, idle, lock
         self.stamps = code_stamps()
-        self.identity = (os.fsencode(sys.executable), [os.fsencode(p) for p in sys.path], startup_env)
+        self.identity = (os.fsencode(sys.executable), [os.fsencode(p) for p in sys.path], process_context(),
+                         startup_env)
         self.children: dict[int, tuple[int, socket.socket]] = {}   # pidfd -> (pid, client)
         self.spare: tuple[int, int, socket.socket] | None = None    # (pid, pidfd, control socket)
         self.last_request: wire.Request | None = None
@@ -177,13 +181,14 @@ class Session:
         try:
             raw = _read_request(conn, fds)
             req = wire.decode_request(raw[4:])
-            if (req.executable, req.path, _startup_variables(req.env)) != self.identity or len(fds) != 3:
-                conn.sendall(wire.reply(wire.REFUSED))
+            if (req.executable, req.path, req.context, _startup_variables(req.env)) != self.identity \
+                    or len(fds) != 3:
+                conn.sendall(wire.reply(wire.REFUSED, wire.NOT_YOURS))
                 return conn.close()
             if code_stamps() != self.stamps:
                 self.stale = True
                 self._drop_spare()
-                conn.sendall(wire.reply(wire.REFUSED))
+                conn.sendall(wire.reply(wire.REFUSED, wire.ENDING))
                 return conn.close()
             started = self._hand_to_spare(raw, fds) or self._fork_command(req, fds)
             self.last_request = req

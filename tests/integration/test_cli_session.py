@@ -181,29 +181,34 @@ def _ask(path: Path, req: wire.Request) -> bytes:
 
 
 def _identity_request(**over) -> wire.Request:
-    """What the session's own client would send (the `shoal` script's interpreter and module path)."""
-    code = "import os, sys; print(sys.executable); print(*sys.path[1:], sep='\\n')"
+    """What the session's own client would send (the `shoal` script's interpreter, module path
+    and process context)."""
+    code = ("import sys; from shoal.cli.launch import process_context; print(sys.executable); "
+            "print(process_context().decode()); print(*sys.path[1:], sep='\\n')")
     out = subprocess.run([SHOAL.read_text().splitlines()[0][2:], "-c", code], capture_output=True, text=True,
                          check=True, cwd="/").stdout.splitlines()
     env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items() if k.startswith(("PYTHON", "GRPC_"))}
-    fields = dict(executable=os.fsencode(out[0]), path=[os.fsencode(p) for p in out[1:]], cwd=b"/", umask=0o022,
-                  argv=[b"shoal", b"--version"], env=env)
+    fields = dict(executable=os.fsencode(out[0]), context=os.fsencode(out[1]), path=[os.fsencode(p) for p in out[2:]],
+                  cwd=b"/", umask=0o022, argv=[b"shoal", b"--version"], env=env)
     fields.update(over)
     return wire.Request(**fields)
 
 
-def test_the_session_refuses_another_interpreter_path_or_python_settings(cli):
+def test_the_session_refuses_another_interpreter_path_context_or_python_settings(cli):
     cli("--version")
     cli.session()
     path = cli.socket_path()
     assert wire.parse_reply(_ask(path, _identity_request()))[0] == wire.STARTED   # the control
-    assert _ask(path, _identity_request(executable=b"/usr/bin/python3")) == wire.reply(wire.REFUSED)
-    assert _ask(path, _identity_request(path=[b"/elsewhere"])) == wire.reply(wire.REFUSED)
+    assert _ask(path, _identity_request(executable=b"/usr/bin/python3")) == wire.reply(wire.REFUSED, wire.NOT_YOURS)
+    assert _ask(path, _identity_request(path=[b"/elsewhere"])) == wire.reply(wire.REFUSED, wire.NOT_YOURS)
+    assert _ask(path, _identity_request(context=b"net:[1] gid:0:0")) == wire.reply(wire.REFUSED, wire.NOT_YOURS)
     ident = _identity_request()
-    assert _ask(path, _identity_request(env={**ident.env, b"PYTHONWARNINGS": b"error"})) == wire.reply(wire.REFUSED)
-    # Refused, the command still runs: in the caller's own process.
+    assert _ask(path, _identity_request(env={**ident.env, b"PYTHONWARNINGS": b"error"})) == wire.reply(wire.REFUSED, wire.NOT_YOURS)
+    # Refused, the command still runs: in the caller's own process; and the session stays the only one.
+    session = cli.session()
     r = cli("--version", PYTHONWARNINGS="ignore")
     assert r.returncode == 0 and "shoal" in r.stdout
+    assert _session_pids(cli.run_dir) == [session]
 
 
 def test_only_the_sessions_user_is_served(cluster, shoal):
@@ -351,3 +356,20 @@ def test_callers_that_vanish_at_once_leave_the_session_serving(cli):
     r = cli("--version")
     assert r.returncode == 0 and "shoal" in r.stdout
     assert _session_pids(cli.run_dir) == [session] and path.exists()
+
+
+def test_a_caller_in_another_network_namespace_is_not_served_from_the_sessions(cli):
+    """The session's children live in its namespaces: a caller in another network namespace (one
+    with only a loopback, made here) must get the answer its own namespace gives."""
+    cli("--version")
+    session = cli.session()
+    assert cli("node", "ls").returncode == 0   # the manager is reachable from here
+    ns = f"shoal-session-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", ns, str(SHOAL), "node", "ls"], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT, env=cli.env())
+        assert r.returncode == 1 and "unreachable" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert _session_pids(cli.run_dir) == [session]

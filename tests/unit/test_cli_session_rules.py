@@ -13,7 +13,7 @@ from shoal.cli import session_wire as wire
 
 def _request(**over) -> wire.Request:
     fields = dict(executable=b"/venv/bin/python3", path=[b"/usr/lib/python311.zip", b"/venv/site"], cwd=b"/home/a",
-                  umask=0o022, argv=[b"shoal", b"run", b"-d", b"", b"--name=x y"],
+                  umask=0o022, context=b"net:[4026531840] gid:0:0", argv=[b"shoal", b"run", b"-d", b"", b"--name=x y"],
                   env={b"HOME": b"/home/a", b"EMPTY": b"", b"EQ": b"a=b"})
     fields.update(over)
     return wire.Request(**fields)
@@ -28,8 +28,8 @@ def _body(req: wire.Request) -> bytes:
 def test_a_request_round_trips_with_empty_and_odd_fields():
     req = _request()
     got = wire.decode_request(_body(req))
-    assert (got.executable, got.path, got.cwd, got.umask, got.argv, got.env) == \
-        (req.executable, req.path, req.cwd, req.umask, req.argv, req.env)
+    assert (got.executable, got.path, got.cwd, got.umask, got.context, got.argv, got.env) == \
+        (req.executable, req.path, req.cwd, req.umask, req.context, req.argv, req.env)
 
 
 def test_a_request_with_no_argv_and_no_environment_round_trips():
@@ -42,9 +42,9 @@ def test_a_request_with_no_argv_and_no_environment_round_trips():
     (wire.MAGIC + b"\0/py\0" + b"9\0/a", "truncated"),
     (wire.MAGIC + b"\0/py\0x\0", "path count is not a number"),
     (wire.MAGIC + b"\0/py\0" + b"0\0/\0" + b"99999\0" + b"0", "umask"),
-    (wire.MAGIC + b"\0/py\0" + b"0\0relative\0" + b"18\0" + b"0", "not absolute"),
-    (wire.MAGIC + b"\0/py\0" + b"0\0/\0" + b"18\0" + b"0\0NOEQUALS", "no NAME="),
-    (wire.MAGIC + b"\0/py\0" + b"0\0/\0" + b"18\0" + b"-1", "argv count is not a number"),
+    (wire.MAGIC + b"\0/py\0" + b"0\0relative\0" + b"18\0ctx\0" + b"0", "not absolute"),
+    (wire.MAGIC + b"\0/py\0" + b"0\0/\0" + b"18\0ctx\0" + b"0\0NOEQUALS", "no NAME="),
+    (wire.MAGIC + b"\0/py\0" + b"0\0/\0" + b"18\0ctx\0" + b"-1", "argv count is not a number"),
 ])
 def test_a_malformed_request_is_refused_with_its_reason(body, reason):
     with pytest.raises(ValueError, match=reason):
@@ -120,3 +120,8 @@ def test_the_shoal_command_starts_on_builtins_only():
 ])
 def test_the_global_options_are_read_before_the_command_word(argv, options):
     assert launch.global_options(argv) == options
+
+
+def test_the_process_context_names_the_namespaces_and_groups():
+    context = launch.process_context().decode()
+    assert context.startswith("cgroup:[") and " net:[" in context and f" gid:{os.getegid()}:" in context
