@@ -151,8 +151,19 @@ def run_in_session(path: str, argv: list[str]) -> tuple[int | None, bool]:
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
+    def stop(signum, frame):
+        # ^Z: the command stops, then we do (the shell sees its job stopped); `fg` continues us,
+        # and we continue it. SIGSTOP, not SIGTSTP: the session's process group has no
+        # terminal, and the kernel drops SIGTSTP sent into such an (orphaned) group.
+        forward(_signal.SIGSTOP, frame)
+        _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTSTP)
+        _signal.signal(_signal.SIGTSTP, stop)
+        forward(_signal.SIGCONT, frame)
+
     for name in FORWARDED_SIGNALS:
         _signal.signal(getattr(_signal, name), forward)
+    _signal.signal(_signal.SIGTSTP, stop)
     try:
         kind, status = wire.parse_reply(_recv_exactly(sock, wire.REPLY_SIZE))
     except OSError:

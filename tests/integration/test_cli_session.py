@@ -59,6 +59,13 @@ def _writing_to(pipe, pids: list[int]) -> int | None:
     return None
 
 
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
@@ -143,12 +150,17 @@ def test_a_command_runs_in_the_callers_directory_and_environment(cli, tmp_path):
 
 
 def test_the_command_is_a_child_of_the_session_and_takes_the_callers_signals(cli):
+    """^Z and fg, then ^C: what the caller gets, its command gets."""
     cli("run", "-d", "--name", "talker", IMAGE, "sh", "-c", "while true; do echo tick; sleep 0.2; done")
     session = cli.session()
     follower = cli.popen("logs", "-f", "talker")
     try:
         assert follower.stdout.readline().strip() == b"tick"   # the session child writes to our pipe
         command = poll(lambda: _writing_to(follower.stdout, _children(session)), 10, what="the command in the session")
+        follower.send_signal(signal.SIGTSTP)           # ^Z: the command stops with its caller
+        poll(lambda: _state(command) == "T" and _state(follower.pid) == "T", 10, what="both stopped")
+        follower.send_signal(signal.SIGCONT)           # fg
+        poll(lambda: _state(command) in "RS" and _state(follower.pid) in "RS", 10, what="both running again")
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=30) == 0   # `logs -f` ends quietly on ^C, as without a session
         poll(lambda: not _alive(command), 10, what="the command to end with its caller's ^C")
