@@ -135,7 +135,10 @@ class Session:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            while self.children or not self._should_end():
+            while self.listener is not None or self.children:
+                if self.listener is not None and self._should_end():
+                    self._stop_listening()   # its running commands still get their replies
+                    continue
                 for key, _ in self.selector.select(timeout=1.0):
                     if key.data == "accept":
                         self._accept()
@@ -146,12 +149,24 @@ class Session:
                     else:
                         self._client_gone(key.data)
         finally:
-            self._drop_spare()
-            if not self._socket_replaced():
-                try:
-                    os.unlink(self.path)
-                except FileNotFoundError:
-                    pass
+            self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        """No more commands: the socket and the lock go at once, so that the next session can
+        start while commands of this one still run."""
+        self._drop_spare()
+        if self.listener is None:
+            return
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+        if not self._socket_replaced():
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        os.close(self.lock)
+        self.lock = -1
 
     def _should_end(self) -> bool:
         return self.stale or self._socket_replaced() or time.monotonic() - self.last_active > self.idle
@@ -268,8 +283,9 @@ class Session:
         """In a forked child: nothing of the session stays open in it; a long command must not
         keep the next session out (the lock) or hold another client's connection."""
         self.selector.close()
-        self.listener.close()
-        os.close(self.lock)
+        if self.listener is not None:
+            self.listener.close()
+            os.close(self.lock)
         for pidfd, (_, conn) in self.children.items():
             os.close(pidfd)
             conn.close()
@@ -291,7 +307,7 @@ class Session:
             pass
         conn.close()
         self.last_active = time.monotonic()
-        if self.spare is None and not self.stale:
+        if self.spare is None and self.listener is not None and not self.stale:
             self._make_spare()
 
     def _client_gone(self, pidfd: int) -> None:

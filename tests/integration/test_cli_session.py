@@ -271,22 +271,31 @@ def test_a_session_ends_when_idle_or_when_its_socket_goes(cli):
 
 
 def test_a_session_whose_code_changed_refuses_and_ends_and_the_next_is_fresh(cli):
+    """Its running command finishes in it; the next session starts at once, not after it."""
     import sysconfig
 
-    cli("--version")
+    cli("run", "-d", "--name", "talker3", IMAGE, "sh", "-c", "while true; do echo tick; sleep 0.2; done")
     first = cli.session()
+    follower = cli.popen("logs", "-f", "talker3")
     site = Path(sysconfig.get_paths()["purelib"])
     st = site.stat()
-    # What an install or upgrade does to site-packages; the time only, nothing in it changes.
-    os.utime(site, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     try:
+        assert follower.stdout.readline().strip() == b"tick"
+        # What an install or upgrade does to site-packages; the time only, nothing in it changes.
+        os.utime(site, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         r = cli("--version")
         assert r.returncode == 0 and "shoal" in r.stdout   # refused, and run in the caller's process
+        second = poll(lambda: next((p for p in _session_pids(cli.run_dir) if p != first), None), 30,
+                      what="a fresh session while the old one's command still runs")
+        assert _alive(first) and follower.poll() is None
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 0           # its exit status came from the old session
         poll(lambda: not _alive(first), 30, what="the stale session to end")
-        second = cli.session()
-        assert second != first
+        assert _session_pids(cli.run_dir) == [second]
     finally:
         os.utime(site, ns=(st.st_atime_ns, st.st_mtime_ns))
+        follower.kill()
+        follower.wait()
 
 
 def _spare(session: int) -> int | None:
