@@ -94,8 +94,11 @@ class Cli:
         return self(*args, cwd=cwd, SHOAL_SESSION="off")
 
     def popen(self, *args: str) -> subprocess.Popen:
+        # A process group of its own under ours, as a shell gives each job: job-control stops
+        # (^Z) reach it even when the suite itself runs in an orphaned group (CI, nohup), where
+        # the kernel would drop them.
         return subprocess.Popen([SHOAL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(),
-                                cwd=ROOT)
+                                cwd=ROOT, process_group=0)
 
     def session(self) -> int:
         """The session's pid, once the first command has started it and it listens."""
