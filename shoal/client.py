@@ -123,8 +123,8 @@ def _connectivity(channel: grpc.Channel, try_to_connect: bool):
     check = getattr(getattr(channel, "_channel", None), "check_connectivity_state", None)
     if check is None:
         return None
-    return grpc.ChannelConnectivity.__members__.get(
-        {0: "IDLE", 1: "CONNECTING", 2: "READY", 3: "TRANSIENT_FAILURE", 4: "SHUTDOWN"}.get(check(try_to_connect), ""))
+    code = check(try_to_connect)
+    return next((state for state in grpc.ChannelConnectivity if state.value[0] == code), None)
 
 
 def _take_prepared(address: str, creds: Credentials | None):

@@ -47,16 +47,20 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _writing_to(pipe, pids: list[int]) -> int | None:
-    """Which of pids has our end of `pipe` as its stdout (the session also has a spare child)."""
-    ours = os.readlink(f"/proc/self/fd/{pipe.fileno()}")
-    for pid in pids:
+def _child_writing_to(session: int, stdout: str) -> int | None:
+    """The session's child whose stdout is `stdout` (a /proc fd link): our pipe for a command,
+    /dev/null for the spare, which has no caller's descriptors yet."""
+    for pid in _children(session):
         try:
-            if os.readlink(f"/proc/{pid}/fd/1") == ours:
+            if os.readlink(f"/proc/{pid}/fd/1") == stdout:
                 return pid
         except OSError:
             continue
     return None
+
+
+def _our_end(pipe) -> str:
+    return os.readlink(f"/proc/self/fd/{pipe.fileno()}")
 
 
 def _state(pid: int) -> str:
@@ -67,10 +71,7 @@ def _state(pid: int) -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return _state(pid) not in ("Z", "?")
 
 
 class Cli:
@@ -159,7 +160,7 @@ def test_the_command_is_a_child_of_the_session_and_takes_the_callers_signals(cli
     follower = cli.popen("logs", "-f", "talker")
     try:
         assert follower.stdout.readline().strip() == b"tick"   # the session child writes to our pipe
-        command = poll(lambda: _writing_to(follower.stdout, _children(session)), 10, what="the command in the session")
+        command = poll(lambda: _child_writing_to(session, _our_end(follower.stdout)), 10, what="the command in the session")
         follower.send_signal(signal.SIGTSTP)           # ^Z: the command stops with its caller
         poll(lambda: _state(command) == "T" and _state(follower.pid) == "T", 10, what="both stopped")
         follower.send_signal(signal.SIGCONT)           # fg
@@ -178,7 +179,7 @@ def test_a_killed_caller_takes_its_command_with_it(cli):
     follower = cli.popen("logs", "-f", "talker2")
     try:
         assert follower.stdout.readline().strip() == b"tick"
-        command = poll(lambda: _writing_to(follower.stdout, _children(session)), 10, what="the command in the session")
+        command = poll(lambda: _child_writing_to(session, _our_end(follower.stdout)), 10, what="the command in the session")
         follower.kill()
         poll(lambda: not _alive(command), 10, what="the command to end with its killed caller")
     finally:
@@ -301,22 +302,11 @@ def test_a_session_whose_code_changed_refuses_and_ends_and_the_next_is_fresh(cli
         follower.wait()
 
 
-def _spare(session: int) -> int | None:
-    """The session's spare: its child with no client's descriptors (stdout still /dev/null)."""
-    for pid in _children(session):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/1") == "/dev/null":
-                return pid
-        except OSError:
-            continue
-    return None
-
-
 def test_the_next_command_runs_in_a_spare_made_ahead_with_its_channel_open(cli):
     cli("ps")
     session = cli.session()
     assert cli("ps").returncode == 0          # the session's first command: its spare follows
-    spare = poll(lambda: _spare(session), 10, what="a spare process")
+    spare = poll(lambda: _child_writing_to(session, "/dev/null"), 10, what="a spare process")
     # Made ahead for a command like the last one: connected to the manager before it is asked.
     manager_port = int(cli.cluster.manager_address.rsplit(":", 1)[1])
     poll(lambda: _connected_to(spare, manager_port), 10, what="the spare's connection to the manager")
