@@ -38,7 +38,7 @@ def _addresses(replicas: int) -> list[str]:
     return [f"203.0.113.{i + 1}" for i in range(replicas)]
 
 
-async def _serve(port: int, replicas: int) -> None:
+async def _serve(replicas: int) -> None:
     from protos.dns.server import DnsServer
     from protos.dns.zone import Endpoint, Zone
 
@@ -46,12 +46,14 @@ async def _serve(port: int, replicas: int) -> None:
     for i, ip in enumerate(_addresses(replicas)):
         zone.put(Endpoint(key=f"bench/{i}", name=f"web.{i + 1}", service="web", ip=ip))
     server = DnsServer(zone)
-    await server.start("127.0.0.1", port)
+    # Port 0: the server finds one free for both UDP and TCP (a UDP port found free here may be
+    # taken for TCP by the time it binds).
+    port, _ = await server.start("127.0.0.1", 0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print("ready", flush=True)
+    print(f"ready {port}", flush=True)
     await stop.wait()
     await server.stop()
 
@@ -84,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each dnsperf run")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each server, alternated")
     ap.add_argument("--clients", type=int, default=4, help="dnsperf clients (sockets)")
-    ap.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help="directory for the JSON (default bench/results)")
     args = ap.parse_args(argv)
     if args.serve:
-        asyncio.run(_serve(args.serve, args.replicas))
+        asyncio.run(_serve(args.replicas))
         return 0
     for tool in ("dnsperf", "dnsmasq"):
         if shutil.which(tool) is None:
@@ -101,20 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         queries.write_text(f"{NAME} A\n")
         hosts = work / "hosts"
         hosts.write_text("".join(f"{ip} {NAME}\n" for ip in _addresses(args.replicas)))
-        ours_port, theirs_port = _free_udp_port(), _free_udp_port()
-        ours = subprocess.Popen([sys.executable, "-m", "bench.dns", "--serve", str(ours_port), "--replicas",
-                                 str(args.replicas)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        ours = subprocess.Popen([sys.executable, "-m", "bench.dns", "--serve", "--replicas", str(args.replicas)],
+                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
         procs.append(ours)
-        if ours.stdout.readline().strip() != "ready":
+        word, _, port = ours.stdout.readline().partition(" ")
+        if word != "ready":
             raise SystemExit("the agent's DNS server did not start")
-        theirs = subprocess.Popen(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
-                                   "--no-hosts", f"--addn-hosts={hosts}", "--bind-interfaces",
-                                   "--listen-address=127.0.0.1", f"--port={theirs_port}", "--user=root",
-                                   f"--pid-file={work / 'dnsmasq.pid'}", "--cache-size=1000"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(theirs)
+        ours_port = int(port)
         deadline = time.monotonic() + 10
+        theirs = None
         while True:
+            if theirs is None or theirs.poll() is not None:
+                # (Again) on a fresh port: dnsmasq binds TCP too, and exits if that one is taken.
+                theirs_port = _free_udp_port()
+                theirs = subprocess.Popen(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+                                           "--no-hosts", f"--addn-hosts={hosts}", "--bind-interfaces",
+                                           "--listen-address=127.0.0.1", f"--port={theirs_port}", "--user=root",
+                                           f"--pid-file={work / 'dnsmasq.pid'}", "--cache-size=1000"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(theirs)
             try:
                 _check_answer(theirs_port, args.replicas)
                 break
