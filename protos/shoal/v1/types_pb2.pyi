@@ -288,7 +288,7 @@ class NodeDescription(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., architecture: _Optional[str] = ..., nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., engine_version: _Optional[str] = ..., engine_labels: _Optional[_Mapping[str, str]] = ..., agent_version: _Optional[str] = ..., container_subnet: _Optional[str] = ..., dns_address: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "name", "address", "description", "labels", "availability", "state", "containers", "reserved_nano_cpus", "reserved_memory_bytes", "registered_at")
+    __slots__ = ("id", "name", "address", "description", "labels", "availability", "state", "containers", "reserved_nano_cpus", "reserved_memory_bytes", "registered_at", "note")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +307,7 @@ class Node(_message.Message):
     RESERVED_NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
     RESERVED_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     address: str
@@ -318,7 +319,8 @@ class Node(_message.Message):
     reserved_nano_cpus: int
     reserved_memory_bytes: int
     registered_at: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., availability: _Optional[str] = ..., state: _Optional[str] = ..., containers: _Optional[int] = ..., reserved_nano_cpus: _Optional[int] = ..., reserved_memory_bytes: _Optional[int] = ..., registered_at: _Optional[str] = ...) -> None: ...
+    note: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., availability: _Optional[str] = ..., state: _Optional[str] = ..., containers: _Optional[int] = ..., reserved_nano_cpus: _Optional[int] = ..., reserved_memory_bytes: _Optional[int] = ..., registered_at: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class LogChunk(_message.Message):
     __slots__ = ("data", "stream")
