@@ -2,6 +2,7 @@
 (under its lease), read by every DNS server (agents' and the manager's)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from protos.dns.zone import Endpoint, Port, Zone
@@ -20,18 +21,33 @@ def encode(name: str, service: str, ip: str, ports: list[tuple[int, str, str]], 
     }, sort_keys=True)
 
 
+MAX_NAME = 253
+MAX_PORTS = 256
+
+
 def decode(key: str, raw: bytes | str) -> Endpoint | None:
-    """None for a record this version cannot use (it is skipped, not fatal)."""
+    """None for a record this version cannot use (it is skipped, not fatal): whatever an agent
+    wrote, this returns an Endpoint in bounds or None, and raises nothing."""
     try:
         doc = json.loads(raw)
-        return Endpoint(
+        ports = doc.get("ports") or ()
+        if len(ports) > MAX_PORTS:
+            return None
+        ep = Endpoint(
             key=key, name=str(doc["name"]), service=str(doc.get("service") or ""), ip=str(doc["ip"]),
             ports=tuple(Port(int(p["port"]), str(p.get("protocol") or "tcp"), str(p.get("name") or ""))
-                        for p in doc.get("ports") or ()),
+                        for p in ports),
             node=str(doc.get("node") or ""), healthy=True,
         )
-    except (ValueError, KeyError, TypeError):
+        ipaddress.ip_address(ep.ip)
+    # OverflowError: "port": 1e400; RecursionError: deep nesting; the rest: wrong shapes.
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
         return None
+    if len(ep.name) > MAX_NAME or len(ep.service) > MAX_NAME or not ep.name:
+        return None
+    if any(not 0 < p.port < 65536 or p.protocol not in ("tcp", "udp") or len(p.name) > 63 for p in ep.ports):
+        return None
+    return ep
 
 
 def apply(zone: Zone, key: str, value: bytes | None) -> None:

@@ -15,12 +15,17 @@ NODES = ROOT + "nodes/"                        # nodes/<node-id>/info        -> 
 
 # Written by the manager, never leased.
 NODE_CONF = ROOT + "nodeconf/"                 # nodeconf/<node-id>          -> {"labels": {...}, "availability": "..."}
+NODE_IDENT = ROOT + "nodeident/"               # nodeident/<node-id>         -> {"name", "hostname", "address", "container_subnet"}:
+                                               #   bound by the leader once (protos/node_identity.py); agents read it
+NODE_NAMES = ROOT + "nodenames/"               # nodenames/<name>            -> <node-id> (one node per name)
 CONTAINERS = ROOT + "containers/"              # containers/<container-id>   -> shoal.v1.Container, binary (desired state + placement)
 NAMES = ROOT + "names/"                        # names/<name>                -> <container-id> (uniqueness guard)
 ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
 SERVICES = ROOT + "services/"                  # services/<name>             -> shoal.v1.Service (spec, version, update status)
 NETWORKS = ROOT + "networks/"                  # networks/<name>             -> shoal.v1.Network (subnet, VXLAN id)
 IPAM = ROOT + "ipam/"                          # ipam/<network>/<ip>         -> <container-id> (one owner per address)
+PLACED = ROOT + "placed/"                      # placed/<container-id>       -> {"node", "name", "service"}: what DNS
+                                               #   answers may name (agents read it; they cannot read containers/)
 
 # The cluster's PKI, written by the managers. Agents may read only revoked/ (etcd roles).
 PKI = ROOT + "pki/"
@@ -31,6 +36,7 @@ REVOKED = PKI + "revoked/"                     # revoked/<serial>            -> 
 
 # Written by the managers' election, under the leader's lease.
 LEADER = ROOT + "leader"                       # leader                      -> {"id": ..., "address": ...}
+HEARTBEAT = ROOT + "heartbeat"                 # heartbeat                   -> {"id", "term", "at"}: advanced by the leader every TTL/3, not leased (manager/heartbeat.py)
 
 
 def node_prefix(node_id: str) -> str:
@@ -53,6 +59,14 @@ def node_conf(node_id: str) -> str:
     return NODE_CONF + node_id
 
 
+def node_ident(node_id: str) -> str:
+    return NODE_IDENT + node_id
+
+
+def node_name(name: str) -> str:
+    return NODE_NAMES + name
+
+
 def container(container_id: str) -> str:
     return CONTAINERS + container_id
 
@@ -71,6 +85,10 @@ def service(service_name: str) -> str:
 
 def network(name: str) -> str:
     return NETWORKS + name
+
+
+def placed(container_id: str) -> str:
+    return PLACED + container_id
 
 
 def ipam(network_name: str, ip: str) -> str:
