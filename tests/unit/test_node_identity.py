@@ -1,0 +1,201 @@
+"""Binding a node's identity (manager/identity.py) and how ClusterState uses the binding."""
+import ipaddress
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from manager import identity
+from manager.identity import Policy, decide, policy, subnet_check, unbound_note
+from manager.state import ClusterState
+from protos import etcd_keys, node_identity
+from protos.node_identity import NodeIdentity
+from protos.shoal.v1 import types_pb2
+
+POLICY = Policy()   # 10.214.0.0/16
+
+
+def report(node_id="n1", name="h1", address="10.213.8.11:7070", hostname="box", subnet="10.214.10.0/24"):
+    return types_pb2.Node(id=node_id, name=name, address=address,
+                          description=types_pb2.NodeDescription(hostname=hostname, container_subnet=subnet))
+
+
+H2 = NodeIdentity(name="h2", hostname="box", address="10.213.8.12:7070", container_subnet="10.214.11.0/24")
+BINDINGS = {"n2": (H2, 40)}
+NAMES = {"h2": "n2"}
+
+
+def test_first_sight_binds_what_the_node_reports():
+    d = decide("n1", report(), BINDINGS, NAMES, POLICY)
+    assert d.first and d.refused == ()
+    assert d.ident == NodeIdentity(name="h1", hostname="box", address="10.213.8.11:7070",
+                                   container_subnet="10.214.10.0/24")
+
+
+def test_a_name_taken_by_another_node_is_not_bound():
+    d = decide("n1", report(name="h2"), BINDINGS, NAMES, POLICY)
+    assert d.ident is None and d.refused == ("name h2 is taken by node n2",)
+    note = unbound_note("n1", report(name="h2"), BINDINGS, NAMES, POLICY)
+    assert note.startswith("not bound: name h2 is taken by node n2")
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a b", "x" * 64, "-lead", "h\n1"])
+def test_a_name_that_is_not_a_node_name_is_not_bound(name):
+    d = decide("n1", report(name=name), BINDINGS, NAMES, POLICY)
+    assert d.ident is None and "is not a node name" in d.refused[0] and "\n" not in d.refused[0]
+
+
+@pytest.mark.parametrize("address,why", [
+    ("10.213.8.12:7070", "address 10.213.8.12:7070 is registered to node n2"),
+    ("nohost", 'address "nohost" is not HOST:PORT'),
+    ("10.213.8.11:0", 'address "10.213.8.11:0" is not HOST:PORT'),
+    ("10.213.8.11:99999", 'address "10.213.8.11:99999" is not HOST:PORT'),
+    ("10.214.10.5:7070", "address 10.214.10.5:7070 is inside the pool 10.214.0.0/16"),
+    ("10.240.0.9:7070", "address 10.240.0.9:7070 is inside the pool 10.240.0.0/12"),
+])
+def test_an_address_another_node_holds_or_inside_a_pool_is_not_bound(address, why):
+    d = decide("n1", report(address=address), BINDINGS, NAMES, POLICY)
+    assert d.ident is None and d.refused == (why,)
+
+
+def test_a_bound_node_cannot_change_its_name_hostname_or_subnet():
+    bound = {**BINDINGS, "n1": (NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 41)}
+    d = decide("n1", report(name="h2", hostname="other", subnet="10.214.12.0/24"), bound, NAMES, POLICY)
+    assert d.ident is None
+    assert d.refused == ('name "h2": the node is bound to "h1"', 'hostname "other": the node is bound to "box"',
+                         "container subnet 10.214.12.0/24: the node is bound to 10.214.10.0/24")
+    # Withdrawing the subnet withdraws nothing either.
+    assert decide("n1", report(subnet=""), bound, NAMES, POLICY).ident is None
+
+
+def test_a_bound_node_may_move_to_a_free_address_only():
+    bound = {**BINDINGS, "n1": (NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 41)}
+    moved = decide("n1", report(address="10.213.8.111:7070"), bound, NAMES, POLICY)
+    assert not moved.first and moved.revision == 41 and moved.ident.address == "10.213.8.111:7070"
+    assert moved.ident.name == "h1"
+    taken = decide("n1", report(address=H2.address), bound, NAMES, POLICY)
+    assert taken.ident is None and taken.refused == (f"address {H2.address} is registered to node n2",)
+
+
+def test_a_node_bound_without_a_subnet_gets_the_first_valid_one():
+    bound = {**BINDINGS, "n1": (NodeIdentity("h1", "box", "10.213.8.11:7070", ""), 41)}
+    assert decide("n1", report(subnet="10.214.11.0/24"), bound, NAMES, POLICY).ident is None
+    later = decide("n1", report(subnet="10.214.10.0/24"), bound, NAMES, POLICY)
+    assert later.ident.container_subnet == "10.214.10.0/24" and later.revision == 41
+
+
+@pytest.mark.parametrize("subnet,why", [
+    ("10.213.7.1/32", "narrower than /30"),
+    ("0.0.0.0/0", "wider than /16"),
+    ("10.0.0.0/8", "wider than /16"),
+    ("192.168.0.0/24", "outside the container pool (10.214.0.0/16)"),
+    ("10.214.11.128/25", "overlaps node n2's 10.214.11.0/24"),
+    ("10.214.0.0/16", "overlaps node n2's 10.214.11.0/24"),
+    ("fd00::/64", "is not IPv4"),
+    ("garbage", "is not a network"),
+    ("10.214.99.0/24", "holds 10.214.99.7, a manager's or etcd's address"),
+])
+def test_a_subnet_is_recorded_only_from_the_pool_and_apart_from_everything(subnet, why):
+    pol = Policy(reserved=frozenset({ipaddress.ip_address("10.214.99.7")}))
+    d = decide("n1", report(subnet=subnet), BINDINGS, NAMES, pol)
+    assert d.first and d.ident.container_subnet == ""    # bound, without a subnet
+    assert len(d.refused) == 1 and why in d.refused[0] and d.refused[0].endswith("no subnet recorded")
+
+
+def test_a_subnet_holding_a_node_address_or_the_overlay_pool_is_refused():
+    wide = Policy(container_pools=(ipaddress.IPv4Network("10.0.0.0/8"),))
+    assert "holds the address of node n2" in subnet_check("10.213.0.0/16", "n1", BINDINGS, wide)[1]
+    assert "overlaps the overlay networks' pool" in subnet_check("10.240.1.0/24", "n1", BINDINGS, wide)[1]
+    # Its own address too: the route to it would swallow the host itself.
+    own = {"n1": (NodeIdentity("h1", address="10.215.0.1:7070"), 1)}
+    assert "holds the address of node n1" in subnet_check("10.215.0.0/24", "n1", own, wide)[1]
+    assert subnet_check("10.214.10.7/24", "n1", BINDINGS, POLICY) == ("10.214.10.0/24", "")
+
+
+def test_policy_keeps_the_managers_and_etcds_ip_addresses():
+    p = policy((identity.DEFAULT_CONTAINER_POOL,),
+               ("127.0.0.1:7000", "https://10.213.8.1:23790", "https://etcd.example:2379", "[fd00::1]:7000"))
+    assert p.reserved == {ipaddress.ip_address(a) for a in ("127.0.0.1", "10.213.8.1", "fd00::1")}
+
+
+texts = st.text(max_size=70)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=texts, address=texts, hostname=texts, subnet=st.one_of(texts, st.from_regex(
+    r"10\.214\.[0-9]{1,3}\.[0-9]{1,3}/[0-9]{1,2}", fullmatch=True)))
+def test_whatever_a_node_reports_only_a_sound_binding_is_written(name, address, hostname, subnet):
+    d = decide("n1", report(name=name, address=address, hostname=hostname, subnet=subnet), BINDINGS, NAMES, POLICY)
+    assert all("\n" not in why for why in d.refused)
+    if d.ident is None:
+        return
+    assert node_identity.decode(node_identity.encode(d.ident)) == d.ident
+    assert d.ident.name != "h2" and d.ident.address != H2.address
+    if d.ident.container_subnet:
+        net = ipaddress.ip_network(d.ident.container_subnet)
+        assert net.subnet_of(identity.DEFAULT_CONTAINER_POOL) and 16 <= net.prefixlen <= 30
+        assert not net.overlaps(ipaddress.ip_network(H2.container_subnet))
+
+
+# ---- ClusterState ----------------------------------------------------------------
+
+def j(msg) -> bytes:
+    return json_format.MessageToJson(msg).encode()
+
+
+def bind(s: ClusterState, node_id: str, ident: NodeIdentity, rev: int) -> None:
+    s.apply(etcd_keys.node_ident(node_id), node_identity.encode(ident).encode(), rev)
+    s.apply(etcd_keys.node_name(ident.name), node_id.encode(), rev)
+
+
+@pytest.fixture
+def state():
+    s = ClusterState()
+    s.apply(etcd_keys.node_info("n2"), j(report("n2", "h2", H2.address, subnet=H2.container_subnet)), 10, lease=2)
+    bind(s, "n2", H2, 11)
+    return s
+
+
+def test_an_unbound_node_is_listed_by_id_and_gets_no_work(state):
+    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    view = state.node_view("n1")
+    assert (view.name, view.address, view.state) == ("", "", "unbound")
+    assert view.note.startswith("not bound: name h2 is taken by node n2")
+    snaps = {s.id: s for s in state.snapshots()}
+    assert not snaps["n1"].ready and snaps["n2"].ready
+    assert [s.name for s in state.snapshots() if s.name == "h2"] == ["h2"]
+    assert state.resolve_node("h2") == "n2"
+    assert state.node_at(H2.address) == "n2"
+    assert "n1" in state.unsettled
+
+
+def test_the_bound_identity_wins_over_what_the_node_writes_later(state):
+    state.apply(etcd_keys.node_info("n1"), j(report()), 20, lease=1)
+    bind(state, "n1", NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 21)
+    # The node now claims h2's name, hostname, address and subnet.
+    state.apply(etcd_keys.node_info("n1"), j(report(name="h2", address=H2.address, hostname="x",
+                                                    subnet=H2.container_subnet)), 22, lease=1)
+    node, rev = state.nodes["n1"]
+    assert (node.name, node.address, node.description.hostname, node.description.container_subnet) == \
+        ("h1", "10.213.8.11:7070", "box", "10.214.10.0/24")
+    assert rev == 22        # placements still compare the info record's revision
+    assert state.node_view("n1").state == "ready" and 'name "h2": the node is bound to "h1"' in state.node_view("n1").note
+    assert state.node_at(H2.address) == "n2"
+    assert [n.name for n in state.node_views()] == ["h1", "h2"]
+
+
+def test_a_malformed_binding_is_skipped_and_the_last_good_one_kept(state):
+    state.apply(etcd_keys.node_ident("n2"), b'{"name": ', 30)
+    state.apply(etcd_keys.node_ident("n2"), b'{"name": "h2", "container_subnet": "nonsense"}', 31)
+    assert state.identities["n2"] == (H2, 11) and state.nodes["n2"][0].name == "h2"
+    assert state.bad.count == 2
+
+
+def test_a_freed_name_marks_the_nodes_that_wanted_it(state):
+    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    state.unsettled.clear()
+    state.apply(etcd_keys.node_name("h2"), None, 30)
+    state.apply(etcd_keys.node_ident("n2"), None, 30)
+    assert state.unsettled == {"n1", "n2"}
+    assert decide("n1", state.reported["n1"], state.identities, state.node_names, POLICY).first
