@@ -6,7 +6,9 @@ working directory, umask and environment, and runs exactly the code a fresh proc
 the command saves is Python's start-up and ~0.2 s of imports (grpc, click, the protos): the reason
 `shoal run -d` can be as quick as `docker run -d`. The first command of a session runs here and
 starts the session for the next ones; it ends after IDLE_SECONDS without a command, when the code
-it loaded changes, or when its socket is removed.
+it loaded changes, or when its socket is removed. It serves only callers confined as it is
+(capabilities, no_new_privs, seccomp, namespaces, cgroup, LSM label: shoal/cli/confinement.py);
+one in another cgroup finds a session of its own, any other runs its command here.
 
 Never through a session: the daemons and the host-side commands (SESSIONLESS), or anything when
 SHOAL_SESSION=off. `python -m shoal` never uses one.
@@ -89,12 +91,25 @@ def session_socket(argv: list[str], env) -> str | None:
 
 
 def _key() -> int:
-    """Which session: one per interpreter and module path (a venv, a PYTHONPATH). The session
-    checks the full values; this only names the socket."""
+    """Which session: one per interpreter, module path (a venv, a PYTHONPATH) and cgroup. The
+    session checks the full values; this only names the socket."""
     h = 2166136261
-    for b in os.fsencode("\0".join([sys.executable, *sys.path[1:]])):
+    for b in os.fsencode("\0".join([sys.executable, *sys.path[1:], ""])) + _cgroup():
         h = ((h ^ b) * 16777619) & 0xFFFFFFFF   # FNV-1a: no hashlib/zlib import on this path
     return h
+
+
+def _cgroup() -> bytes:
+    """A session serves only callers of its own cgroup: a terminal in another one (each has its
+    systemd scope) gets a session of its own rather than none."""
+    try:
+        fd = os.open("/proc/self/cgroup", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
 
 
 def request(argv: list[str]) -> bytes:
@@ -113,7 +128,8 @@ NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 def process_context() -> bytes:
     """What a forked child takes from its parent, not from its caller, and the session must
     share with the caller: the namespaces (another network namespace reaches other addresses)
-    and the group ids (file access)."""
+    and the group ids (file access). Said by the caller, so only a first check: the session reads
+    the rest, and these again, from the caller's /proc entry (shoal/cli/confinement.py)."""
     parts = []
     for ns in NAMESPACES:
         try:

@@ -7,13 +7,15 @@ One thread, no gRPC channel of its own: a fork copies only the forking thread, a
 must start in the child that uses it. Each child gets the client's stdin/stdout/stderr, working
 directory, umask, argv and environment, and is a command as a fresh process would run it; the
 differences, said plainly: atexit handlers do not run (the CLI registers none), and resource
-limits and the cgroup are the session's.
+limits (ulimit) are the session's.
 
 Only the same user reaches it: the socket's directory is private (checked by the client), the
 socket is 0600, and the session checks each peer's uid (SO_PEERCRED). It answers REFUSED, and
 the client runs the command itself, when the client's interpreter, module path, PYTHON*/GRPC_*
-variables (read when Python and gRPC start, so a child could not honour others), namespaces or
-group ids (a child has the session's, not its caller's) are not its own;
+variables (read when Python and gRPC start, so a child could not honour others), or its
+confinement (a child has the session's, not its caller's: ids and groups, capabilities,
+no_new_privs, seccomp, namespaces, root directory, cgroup, LSM label; read from the caller's /proc
+entry, shoal/cli/confinement.py) are not its own;
 when a file of the code it loaded (or the site-packages directory) changed, it refuses and ends.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sysconfig
 import time
 import traceback
 
+from shoal.cli import confinement
 from shoal.cli import session_wire as wire
 from shoal.cli.launch import process_context
 
@@ -112,6 +115,7 @@ class Session:
         self.stamps = code_stamps()
         self.identity = (os.fsencode(sys.executable), [os.fsencode(p) for p in sys.path], process_context(),
                          startup_env)
+        self.confinement = confinement.read("/proc/self")
         self.children: dict[int, tuple[int, socket.socket]] = {}   # pidfd -> (pid, client)
         self.spare: tuple[int, int, socket.socket] | None = None    # (pid, pidfd, control socket)
         self.last_request: wire.Request | None = None
@@ -198,13 +202,17 @@ class Session:
             req = wire.decode_request(raw[4:])
             if (req.executable, req.path, req.context, _startup_variables(req.env)) != self.identity \
                     or len(fds) != 3:
-                conn.sendall(wire.reply(wire.REFUSED, wire.NOT_YOURS))
-                return conn.close()
-            if code_stamps() != self.stamps:
+                return self._refuse(conn, wire.NOT_YOURS)
+            if confinement.differences(self.confinement, confinement.peer(conn)):
+                # Unless we were moved (another cgroup) since we started: then we end, and the
+                # client starts a session where its cgroup's clients will find it.
+                if confinement.read("/proc/self") == self.confinement:
+                    return self._refuse(conn, wire.NOT_YOURS)
+                self.stale = True
+            if self.stale or code_stamps() != self.stamps:
                 self.stale = True
                 self._drop_spare()
-                conn.sendall(wire.reply(wire.REFUSED, wire.ENDING))
-                return conn.close()
+                return self._refuse(conn, wire.ENDING)
             started = self._hand_to_spare(raw, fds) or self._fork_command(req, fds)
             self.last_request = req
             pid, pidfd = started
@@ -217,6 +225,10 @@ class Session:
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def _refuse(self, conn: socket.socket, why: int) -> None:
+        conn.sendall(wire.reply(wire.REFUSED, why))
+        conn.close()
 
     def _fork_command(self, req: wire.Request, fds: list[int]) -> tuple[int, int]:
         pid = self._fork()

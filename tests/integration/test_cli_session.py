@@ -4,6 +4,7 @@ signals reach the command; the session refuses what it could not run as the clie
 ends when idle, when its code changes or when its socket goes."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -387,3 +388,120 @@ def test_a_caller_in_another_network_namespace_is_not_served_from_the_sessions(c
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
     assert _session_pids(cli.run_dir) == [session]
+
+
+SETPRIV = shutil.which("setpriv") or "setpriv"
+ALL_CAPABILITIES_DROPPED = ("--bounding-set=-all", "--inh-caps=-all")
+
+
+def test_a_root_caller_with_its_capabilities_dropped_reads_no_more_through_the_session(cli, tmp_path):
+    """Issue 14, finding 8: another user's 0600 admin credentials, in the context a root caller
+    with every capability dropped points at, were read for it by the session (which has them)."""
+    from pki.cluster_files import context_doc
+
+    theirs = tmp_path / "theirs"
+    shutil.copytree(cli.cluster.admin_dir, theirs)
+    for f in (theirs, *theirs.iterdir()):
+        os.chown(f, 65534, 65534)
+        f.chmod(0o755 if f.is_dir() else 0o600)
+    cli.config_dir.mkdir(mode=0o700)
+    (cli.config_dir / "context.json").write_text(json.dumps(context_doc(cli.cluster.manager_address, theirs)))
+    cli("--version")
+    session = cli.session()
+    # The control: full root reads them, in the session, and the manager takes them.
+    assert cli("node", "ls", SHOAL_TLS_DIR=None).returncode == 0
+    argv = [SETPRIV, *ALL_CAPABILITIES_DROPPED, str(SHOAL), "node", "ls"]
+    confined = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                              env=cli.env(SHOAL_TLS_DIR=None))
+    alone = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=cli.env(SHOAL_TLS_DIR=None, SHOAL_SESSION="off"))
+    assert confined.returncode == 1 and "Permission denied" in confined.stderr, (confined.returncode, confined.stderr)
+    assert (confined.returncode, confined.stdout, confined.stderr) == (alone.returncode, alone.stdout, alone.stderr)
+    assert _session_pids(cli.run_dir) == [session]   # refused, it started none of its own either
+
+
+@pytest.mark.parametrize("options", [ALL_CAPABILITIES_DROPPED, ("--no-new-privs",)], ids=["caps-dropped", "no-new-privs"])
+def test_a_confined_caller_runs_its_command_in_its_own_process(cli, options):
+    """Followed by its own process: the manager's connection is the caller's, and no child of the
+    session writes to the caller's pipe."""
+    name = f"talker-{options[0].strip('-').partition('=')[0]}"
+    cli("run", "-d", "--name", name, IMAGE, "sh", "-c", "while true; do echo tick; sleep 0.2; done")
+    session = cli.session()
+    follower = subprocess.Popen([SETPRIV, *options, str(SHOAL), "logs", "-f", name], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=cli.env(), cwd=ROOT)
+    try:
+        assert follower.stdout.readline().strip() == b"tick"
+        manager_port = int(cli.cluster.manager_address.rsplit(":", 1)[1])
+        poll(lambda: _connected_to(follower.pid, manager_port), 10, what="the caller's own connection to the manager")
+        assert _child_writing_to(session, _our_end(follower.stdout)) is None
+        assert _session_pids(cli.run_dir) == [session]
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def _probe(path: Path, req: wire.Request, *wrapper: str) -> str:
+    """Sends `req` from a process of its own (run under `wrapper`): what the session answered.
+    The command, if started, gets /dev/null for its stdin, stdout and stderr, not our pipe."""
+    probe = ("import os, socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
+             "null = os.open(os.devnull, os.O_RDWR)\n"
+             "s.sendmsg([bytes.fromhex(sys.argv[2])], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, "
+             "null.to_bytes(4, sys.byteorder) * 3)])\n"
+             "print(s.recv(5).hex())")
+    r = subprocess.run([*wrapper, "/usr/bin/python3", "-I", "-c", probe, str(path), wire.encode_request(req).hex()],
+                       check=False, capture_output=True, text=True, timeout=30, cwd="/", stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_the_session_reads_the_callers_confinement_rather_than_taking_its_word(cli):
+    """A confined process that speaks to the socket itself, claiming the session's own context."""
+    cli("--version")
+    cli.session()
+    path = cli.socket_path()
+    assert wire.parse_reply(bytes.fromhex(_probe(path, _identity_request())))[0] == wire.STARTED   # the control
+    refused = wire.reply(wire.REFUSED, wire.NOT_YOURS).hex()
+    assert _probe(path, _identity_request(), SETPRIV, *ALL_CAPABILITIES_DROPPED) == refused
+    assert _probe(path, _identity_request(), SETPRIV, "--no-new-privs") == refused
+
+
+def _cgroup_v2() -> tuple[Path, str] | None:
+    """(its directory, its path) of our cgroup in the cgroup2 hierarchy (pure v2, or hybrid's
+    unified tree), if one is mounted."""
+    own = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::")), None)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if own is not None and fields[fields.index("-") + 1] == "cgroup2":
+            return Path(fields[4], os.path.relpath(own, fields[3])), own
+    return None
+
+
+def test_a_caller_in_another_cgroup_gets_a_session_of_its_own(cli):
+    """Another cgroup may carry other limits: the first session refuses such a caller, whose own
+    `shoal` finds (and starts) a session in its cgroup."""
+    found = _cgroup_v2()
+    if found is None:
+        pytest.skip("no cgroup2 hierarchy mounted")
+    parent, own = found
+    cli("--version")
+    first = cli.session()
+    first_socket = cli.socket_path()
+    cgroup = parent / f"shoal-session-test-{os.getpid()}"
+    cgroup.mkdir()
+    enter = ["sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh"]
+    try:
+        assert _probe(first_socket, _identity_request(), *enter) == wire.reply(wire.REFUSED, wire.NOT_YOURS).hex()
+        r = subprocess.run([*enter, str(SHOAL), "--version"], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=cli.env())
+        assert r.returncode == 0 and "shoal" in r.stdout, r.stderr
+        second = poll(lambda: next((p for p in _session_pids(cli.run_dir) if p != first), None), 30,
+                      what="a session in the other cgroup")
+        assert "0::" + os.path.join(own, cgroup.name) in Path(f"/proc/{second}/cgroup").read_text().splitlines()
+        poll(lambda: len(list(cli.run_dir.glob("session-*.sock"))) == 2, 30, what="the second session's socket")
+        assert first_socket.exists() and _session_pids(cli.run_dir) == sorted([first, second])
+    finally:
+        for pid in _session_pids(cli.run_dir):
+            if pid != first:
+                os.kill(pid, signal.SIGTERM)
+        poll(lambda: not (cgroup / "cgroup.procs").read_text().strip(), 30, what="the other cgroup to empty")
+        cgroup.rmdir()
