@@ -94,7 +94,10 @@ async def node_credentials(cfg: AgentConfig, node_id: str) -> files.Credentials:
 
 def load_node_id(state_dir: Path) -> str:
     """A node keeps its id across restarts, so its containers stay its own."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        files.ensure_private_dir(state_dir)   # the node's key is written here
+    except files.StateDirError as exc:
+        raise ConfigError(f"--state-dir: {exc}") from None
     path = state_dir / "node-id"
     if path.exists():
         node_id = path.read_text().strip()

@@ -68,6 +68,11 @@ class ConfigError(Exception):
 
 async def load_credentials(cfg: ManagerConfig) -> tuple[files.Credentials, ca_mod.Authority]:
     """The manager's certificate and the CA key: from the state dir, or by joining with a manager token."""
+    try:
+        # Made only to join into: a missing dir without a token is the "run cluster init" error below.
+        files.ensure_private_dir(cfg.state_dir, create=bool(cfg.join_token))
+    except files.StateDirError as exc:
+        raise ConfigError(f"--state-dir: {exc}") from None
     creds = files.load(cfg.state_dir, "manager")
     authority = load_authority(cfg.state_dir)
     if creds is None or authority is None:

@@ -42,6 +42,11 @@ def _issue(authority: ca_mod.Authority, common_name: str, role: str, lifetime: t
 
 def create_files(state_dir: Path, admin_dir: Path, *, cluster: str = "shoal",
                  lifetime: timedelta = ca_mod.DEFAULT_LIFETIME) -> Created:
+    for directory in (state_dir, admin_dir):
+        try:
+            files.ensure_private_dir(directory)
+        except files.StateDirError as exc:
+            raise InitError(str(exc)) from None
     new = []
     authority = load_authority(state_dir)
     if authority is None:

@@ -880,8 +880,11 @@ class DevCluster:
                 )
             except (OSError, devhosts.DevHostsError) as e:
                 raise DevClusterError(f"creating host {h.name} (netns, veth) failed: {e}") from e
-            for sub in ("data", "exec", "agent"):
+            for sub in ("data", "exec"):
                 (h.dir / sub).mkdir(parents=True, exist_ok=True)
+            # 0700 whatever the umask: the agent refuses a state dir group or others can write in.
+            (h.dir / "agent").mkdir(mode=0o700, exist_ok=True)
+            (h.dir / "agent").chmod(0o700)
 
         progress("cluster CA and certificates")
         lifetime = {}

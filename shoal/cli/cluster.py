@@ -35,7 +35,8 @@ def cluster_status(ctx: Ctx, fmt: str):
 
 @cluster_group.command("init")
 @click.option("--state-dir", default="/var/lib/shoal/manager", show_default=True, type=click.Path(path_type=Path),
-              help="The manager's state dir: the CA key stays here (mode 0600).")
+              help="The manager's state dir: the CA key stays here (mode 0600). Made 0700 if missing; refused if "
+                   "another user owns it or group or others can write in it.")
 @click.option("--name", "cluster_name", default="shoal", show_default=True, help="Cluster name (in the CA's subject).")
 @click.option("--manager-address", default="127.0.0.1:7000", show_default=True, metavar="HOST:PORT",
               help="Where the CLI will reach this manager (written to the context).")
