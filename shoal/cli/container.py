@@ -10,6 +10,7 @@ from protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
+from shoal.cli.secret_env import gathered, secret_env_options
 from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
 
 RUN_TIMEOUT = 150.0
@@ -36,8 +37,7 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("-d", "--detach", is_flag=True, help="Print the container id and return at once.")
 @click.option("--name", default="", help="Container name (unique in the cluster).")
 @click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
-@click.option("--secret-env", multiple=True, metavar="K=V", callback=converter(parse_key_value),
-              help="Environment variable whose value the cluster never shows (inspect, ps) or logs.")
+@secret_env_options
 @click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
 @click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
 @click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
@@ -48,8 +48,8 @@ def status_text(c: types_pb2.Container) -> str:
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx: Ctx, detach, name, env, secret_env, publish, memory, cpus, constraint, strategy, label, network, image,
-        command):
+def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
+        strategy, label, network, image, command):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -63,7 +63,7 @@ def run(ctx: Ctx, detach, name, env, secret_env, publish, memory, cpus, constrai
         strategy=strategy or "",
         networks=list(network),
     )
-    add_secret_env(spec, secret_env)
+    add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)
     if detach:
@@ -81,7 +81,7 @@ def run(ctx: Ctx, detach, name, env, secret_env, publish, memory, cpus, constrai
 
 
 def add_secret_env(spec: types_pb2.ContainerSpec, pairs) -> None:
-    """--secret-env K=V: the pair joins the environment and K is marked secret."""
+    """Each secret pair joins the environment and its K is marked secret."""
     for key, value in pairs or []:
         spec.env[key] = value
         if key not in spec.secret_env:

@@ -10,15 +10,47 @@ import logging
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from shoal.cli.params import converter
+from shoal.cli.secret_env import read_private_file
 from shoal.durations import parse_duration
 from shoal.units import parse_cpus, parse_key_value, parse_size
 
+_ARGV_UNSAFE = ("On the command line it is readable by every local user (ps, /proc/PID/cmdline): "
+                "prefer SHOAL_JOIN_TOKEN or --join-token-file.")
+_JOIN_TOKEN_BYTES = 4096    # a token is ~100 bytes; a file much larger is not a token file
 
-def _setup_logging(level: str) -> None:
+
+def _setup_logging(level: str, warnings: list[str]) -> None:
     logging.basicConfig(level=getattr(logging, level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in warnings:
+        logging.getLogger("shoal.cli").warning("%s", warning)
+
+
+def _join_token(token: str | None, token_file: Path | None) -> tuple[str, list[str]]:
+    """The join token from --join-token, SHOAL_JOIN_TOKEN or --join-token-file, and the warnings to log
+    (never the token itself)."""
+    if token_file is None:
+        source = click.get_current_context().get_parameter_source("join_token")
+        if token and source is ParameterSource.COMMANDLINE:
+            return token, [("--join-token was given on the command line, where every local user can read it "
+                            "(ps, /proc/PID/cmdline); give it in SHOAL_JOIN_TOKEN or --join-token-file instead")]
+        return token or "", []
+    if token:
+        raise click.UsageError("--join-token-file: give the token one way only, not also with --join-token "
+                               "or SHOAL_JOIN_TOKEN")
+    try:
+        data, warning = read_private_file(token_file, _JOIN_TOKEN_BYTES)
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{token_file}: not UTF-8", param_hint="--join-token-file") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--join-token-file") from None
+    if not text:
+        raise click.BadParameter(f"{token_file}: empty", param_hint="--join-token-file")
+    return text, [f"--join-token-file: {warning}"] if warning else []
 
 
 def _endpoints(ctx, param, value: str) -> list[str]:
@@ -70,7 +102,8 @@ def _etcd_tls(cacert, cert, key) -> dict:
 @click.option("--name", default="", help="Node name (default: the hostname).")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Engine label of this node.")
 @click.option("--state-dir", default="/var/lib/shoal/agent", show_default=True, type=click.Path(path_type=Path), help="Where the node id and the node's certificate are kept.")
-@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Agent join token (`shoal cluster join-token agent`); needed until the node has its certificate.")
+@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Agent join token (`shoal cluster join-token agent`); needed until the node has its certificate. " + _ARGV_UNSAFE)
+@click.option("--join-token-file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="File holding the join token (mode 0600), instead of --join-token.")
 @click.option("--manager", "managers", metavar="HOST:PORT[,...]", default="", help="Manager API address(es): joining (port+1) and certificate renewal.")
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a silent node disappears.")
 @click.option("--memory", callback=converter(parse_size), metavar="SIZE", help="Memory offered to Shoal (default: the host's).")
@@ -83,12 +116,13 @@ def _etcd_tls(cacert, cert, key) -> dict:
 @_etcd_tls_options
 @click.option("--insecure", is_flag=True, help="Serve WITHOUT TLS or authentication (tests of old setups only).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, join_token, managers, lease_ttl, memory, cpus,
-              dns_listen, dns_domain, dns_upstream, dns_ttl, host_routes, etcd_cacert, etcd_cert, etcd_key, insecure,
-              log_level):
+def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, join_token, join_token_file, managers, lease_ttl,
+              memory, cpus, dns_listen, dns_domain, dns_upstream, dns_ttl, host_routes, etcd_cacert, etcd_cert, etcd_key,
+              insecure, log_level):
     """Run the agent of this host."""
     from agent.main import AgentConfig, ConfigError, serve
 
+    join_token, warnings = _join_token(join_token, join_token_file)
     manager_list = [m.strip() for m in managers.split(",") if m.strip()]
     for m in manager_list:
         host, sep, port = m.rpartition(":")
@@ -96,7 +130,7 @@ def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, join_toke
             raise click.BadParameter(f'"{m}" is not HOST:PORT', param_hint="--manager")
     if not insecure and not manager_list:
         raise click.UsageError("--manager: the manager address is needed to join and to renew the node's certificate")
-    _setup_logging(log_level)
+    _setup_logging(log_level, warnings)
     cfg = AgentConfig(
         etcd=etcd, advertise=advertise, listen=listen or advertise, docker=docker, name=name,
         labels=dict(label or []), state_dir=state_dir, lease_ttl=lease_ttl,
@@ -138,20 +172,23 @@ def _upstreams(text: str) -> list[tuple[str, int]] | None:
 @click.option("--dns-upstream", default="none", show_default=True, metavar="HOST[:PORT],...|none", help="Where other names are forwarded.")
 @click.option("--state-dir", default="/var/lib/shoal/manager", show_default=True, type=click.Path(path_type=Path), help="The CA and this manager's certificate (`shoal cluster init` writes them).")
 @click.option("--join-listen", callback=_address, metavar="HOST:PORT", help="Where hosts without a certificate join (default: the --listen port + 1).")
-@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Manager join token, to join an existing cluster as a further manager.")
+@click.option("--join-token", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN", help="Manager join token, to join an existing cluster as a further manager. " + _ARGV_UNSAFE)
+@click.option("--join-token-file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="File holding the manager join token (mode 0600), instead of --join-token.")
 @click.option("--join", "join_manager", callback=_address, metavar="HOST:PORT", help="API address of a manager of the cluster to join.")
 @click.option("--cert-lifetime", default="2160h", show_default=True, callback=_lifetime, metavar="DURATION", help="Lifetime of the certificates this manager issues.")
 @_etcd_tls_options
 @click.option("--insecure", is_flag=True, help="Serve WITHOUT TLS or authentication (tests of old setups only).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, dns_upstream, state_dir, join_listen,
-                join_token, join_manager, cert_lifetime, etcd_cacert, etcd_cert, etcd_key, insecure, log_level):
+                join_token, join_token_file, join_manager, cert_lifetime, etcd_cacert, etcd_cert, etcd_key, insecure,
+                log_level):
     """Run a manager (start several against one etcd for high availability)."""
     from manager.main import ConfigError, ManagerConfig, serve
 
+    join_token, warnings = _join_token(join_token, join_token_file)
     if listen.startswith(("0.0.0.0:", "[::]:")) and not advertise:
         raise click.UsageError("--advertise: required when --listen is a wildcard address")
-    _setup_logging(log_level)
+    _setup_logging(log_level, warnings)
     cfg = ManagerConfig(etcd=etcd, listen=listen, advertise=advertise or listen, strategy=strategy,
                         lease_ttl=lease_ttl, insecure=insecure, dns=dns or "", dns_domain=dns_domain,
                         dns_upstreams=tuple(_upstreams(dns_upstream) or ()), state_dir=state_dir,

@@ -11,6 +11,7 @@ from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
+from shoal.cli.secret_env import gathered, secret_env_options
 from shoal.durations import parse_duration
 from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
 
@@ -30,8 +31,7 @@ def _dur(text: str) -> int:
 def task_options(fn):
     for decorator in reversed([
         click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable."),
-        click.option("--secret-env", multiple=True, metavar="K=V", callback=converter(parse_key_value),
-                     help="Environment variable whose value the cluster never shows (inspect, ps) or logs."),
+        secret_env_options,
         click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
         click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation per task."),
         click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation per task."),
@@ -63,8 +63,9 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
     t = spec.task
     if o.get("env"):
         t.env.update(dict(o["env"]))
-    if o.get("secret_env"):
-        add_secret_env(t, o["secret_env"])
+    secret = gathered(o.get("secret_env"), o.get("secret_env_file"), o.get("secret_env_stdin"))
+    if secret:
+        add_secret_env(t, secret)
     if o.get("publish"):
         del t.ports[:]
         t.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in o["publish"])
@@ -252,7 +253,7 @@ def service_update(ctx: Ctx, image, args_, replicas, env_rm, label_rm, rebalance
     for key in env_rm:
         spec.task.env.pop(key, None)
     if env_rm:
-        # A removed variable is no longer secret either (--secret-env K=V adds it back as one).
+        # A removed variable is no longer secret either (--secret-env K adds it back as one).
         kept = [k for k in spec.task.secret_env if k not in env_rm]
         del spec.task.secret_env[:]
         spec.task.secret_env.extend(kept)
