@@ -13,7 +13,10 @@ Layout of ``state_dir``::
 Network (see shoal.devhosts): bridge ``<name>-br`` with .1 of ``subnet`` in the
 root namespace; host k is netns ``<name>-hk`` with eth0 = .(10+k), joined by
 veth ``<name>-hk``; its dockerd's docker0 is ``--bip`` = third octet of
-``docker_bip_base`` + k - 1 (10.214.10.1/24, 10.214.11.1/24, ...).
+``docker_bip_base`` + k - 1 (10.214.10.1/24, 10.214.11.1/24, ...).  The root
+namespace routes each host's container subnet via the host's address and the rest
+of the pools (``address_pools``) nowhere, and forwards nothing from the bridge
+past them (``devhosts.add_container_routes``): nothing leaves the machine.
 
 etcd and the manager run in the root namespace; each dockerd and agent runs in
 its host's netns (``nsenter --net``, never ``ip netns exec``: that remounts /sys
@@ -49,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pki import cluster_files, files
+from protos.address_pools import OVERLAY_POOL
 from shoal import devhosts, devimage
 
 STATE_FILE = "cluster.json"
@@ -371,6 +375,12 @@ def _which(cmd: str) -> str:
     if not path:
         raise DevClusterError(f"{cmd} not found on PATH")
     return path
+
+
+def address_pools(docker_bip_base: str) -> list[str]:
+    """What the root namespace routes only to the hosts, or nowhere: the /16 of the hosts'
+    container subnets, and the overlay networks' pool."""
+    return [str(ipaddress.ip_network(f"{docker_bip_base}/16", strict=False)), str(OVERLAY_POOL)]
 
 
 # -- the cluster ----------------------------------------------------------------
@@ -885,6 +895,13 @@ class DevCluster:
             # 0700 whatever the umask: the agent refuses a state dir group or others can write in.
             (h.dir / "agent").mkdir(mode=0o700, exist_ok=True)
             (h.dir / "agent").chmod(0o700)
+        progress("routes to the hosts' containers; the rest of the pools unreachable")
+        try:
+            devhosts.add_container_routes(
+                self.bridge, {str(ipaddress.ip_interface(h.bip).network): h.ip for h in self.hosts},
+                address_pools(self.docker_bip_base))
+        except (OSError, devhosts.DevHostsError) as e:
+            raise DevClusterError(f"routing the hosts' container subnets failed: {e}") from e
 
         progress("cluster CA and certificates")
         lifetime = {}
@@ -1207,6 +1224,11 @@ class DevCluster:
                 errors.append(f"deleting netns {h['netns']}: {e}")
         br = state.get("bridge") or {}
         if br.get("name"):
+            try:
+                pools = address_pools((state.get("config") or {}).get("docker_bip_base") or self.docker_bip_base)
+                devhosts.remove_container_routes(br["name"], pools)
+            except Exception as e:
+                errors.append(f"removing the routes of {br['name']}: {e}")
             try:
                 devhosts.delete_link(br["name"])
             except Exception as e:

@@ -10,16 +10,22 @@ by a veth pair::
 
 Everything here is addressed by the names the caller created, and every
 removal is tolerant of the object being gone already.  Nothing here touches
-interfaces or namespaces it was not given the name of.
+interfaces or namespaces it was not given the name of, nor routes it did not
+make (ROUTE_PROTO marks them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -46,6 +52,10 @@ __all__ = [
     "bridge_forward_rule",
     "ensure_bridge_forwarding",
     "remove_bridge_forwarding",
+    "ROUTE_PROTO",
+    "add_container_routes",
+    "forward_rules",
+    "remove_container_routes",
 ]
 
 
@@ -261,3 +271,124 @@ def remove_bridge_forwarding(bridge: str) -> None:
     for _ in range(10):  # remove duplicates, if any
         if subprocess.run([ipt, "-D", *rule], capture_output=True, timeout=30).returncode != 0:
             break
+
+
+# -- routes back to the containers, and nothing past the machine ---------------------
+#
+# A host's containers (dockerd's --bip subnet, inside the host) talk to the bridge address, the
+# root namespace's own; with no route back to their subnet, the root namespace answered them by
+# its default route, off the machine. So in the root namespace: each host's container subnet is
+# routed via that host's address on the bridge, the rest of the address pools is unreachable, and
+# what comes in from the bridge is forwarded into the pools only (where ip_forward is on, a host
+# would otherwise reach past the machine through it). Every route made here carries ROUTE_PROTO,
+# every rule names our bridge, and nothing else is ever removed.
+
+ROUTE_PROTO = 213   # rtnetlink's protocol field: 0-4 are the kernel's; iproute2 names no 213
+FORWARD_RULE_PRIORITY = 30213   # and +1: after `local` (0), before `main` (32766)
+ROUTES_LOCK = "/run/shoal-dev-routes.lock"   # the pools' routes are shared by every dev cluster
+MAIN_TABLE = 254
+RTN_UNREACHABLE = 7
+FR_ACT_TO_TBL, FR_ACT_UNREACHABLE = 1, 7
+ESRCH, ENOENT = 3, 2
+
+
+@contextlib.contextmanager
+def _routes_lock() -> Iterator[None]:
+    fd = os.open(ROUTES_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _main_routes(ipr: IPRoute) -> list[Any]:
+    return list(ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE))
+
+
+def _prefix(route: Any) -> str:
+    return f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
+
+
+def _describe(route: Any) -> str:
+    via = route.get_attr("RTA_GATEWAY")
+    return f"{_prefix(route)} type {route['type']} proto {route['proto']}" + (f" via {via}" if via else "")
+
+
+def _bridge_rules(ipr: IPRoute, bridge: str) -> list[Any]:
+    return [r for r in ipr.get_rules(family=socket.AF_INET)
+            if r.get_attr("FRA_IIFNAME") == bridge
+            and r.get_attr("FRA_PRIORITY") in (FORWARD_RULE_PRIORITY, FORWARD_RULE_PRIORITY + 1)]
+
+
+def _rule(priority: int, action: int, dst: str | None = None, dst_len: int = 0) -> tuple[int, int, str | None, int]:
+    return (priority, action, dst, dst_len)
+
+
+def _rule_of(rule: Any) -> tuple[int, int, str | None, int]:
+    return _rule(rule.get_attr("FRA_PRIORITY"), rule["action"], rule.get_attr("FRA_DST"), rule["dst_len"])
+
+
+def forward_rules(pools: list[str]) -> list[tuple[int, int, str | None, int]]:
+    """What comes in from the bridge to be forwarded: into a pool by the main table (a host's
+    container subnet, or unreachable), anything else unreachable."""
+    into = [_rule(FORWARD_RULE_PRIORITY, FR_ACT_TO_TBL, str(n.network_address), n.prefixlen)
+            for n in map(ipaddress.ip_network, pools)]
+    return [*into, _rule(FORWARD_RULE_PRIORITY + 1, FR_ACT_UNREACHABLE)]
+
+
+def add_container_routes(bridge: str, subnets: dict[str, str], pools: list[str]) -> None:
+    """Routes over `bridge` to each host's container subnet (subnet -> that host's address), an
+    unreachable route for each pool with no route of exactly its prefix yet (one there already,
+    ours or not, is left as it is), and `bridge`'s forwarding rules. Idempotent. Refuses a subnet
+    routed elsewhere already: its containers' replies would go there."""
+    with _routes_lock(), IPRoute() as ipr:
+        br = _ifindex(ipr, bridge)
+        if br is None:
+            raise DevHostsError(f"bridge {bridge} does not exist")
+        routes = _main_routes(ipr)
+        for pool in pools:
+            if not any(_prefix(r) == pool for r in routes):
+                ipr.route("add", dst=pool, type=RTN_UNREACHABLE, proto=ROUTE_PROTO, table=MAIN_TABLE)
+        for subnet, via in subnets.items():
+            have = [r for r in routes if _prefix(r) == subnet]
+            if any(r.get_attr("RTA_GATEWAY") == via and r.get_attr("RTA_OIF") == br for r in have):
+                continue
+            if have:
+                raise DevHostsError(f"{subnet} is routed already ({_describe(have[0])}): its containers' replies "
+                                    "would go there (another network, or a dev cluster with the same docker_bip_base?)")
+            ipr.route("add", dst=subnet, gateway=via, oif=br, proto=ROUTE_PROTO, table=MAIN_TABLE)
+        present = {_rule_of(r) for r in _bridge_rules(ipr, bridge)}
+        for priority, action, dst, dst_len in forward_rules(pools):
+            if (priority, action, dst, dst_len) not in present:
+                where = {"dst": dst, "dst_len": dst_len, "table": MAIN_TABLE} if dst else {}
+                ipr.rule("add", iifname=bridge, priority=priority, action=action, **where)
+
+
+def remove_container_routes(bridge: str, pools: list[str]) -> None:
+    """Our routes over `bridge` and its rules; then the pools' unreachable routes that a dev
+    cluster made, once no other dev cluster's routes remain. Tolerant of all of it being gone."""
+    pool_set = set(pools)
+    with _routes_lock(), IPRoute() as ipr:
+        br = _ifindex(ipr, bridge)
+        for rule in _bridge_rules(ipr, bridge):
+            _tolerant(ipr.rule, "del", iifname=bridge, priority=rule.get_attr("FRA_PRIORITY"), action=rule["action"],
+                      table=rule.get_attr("FRA_TABLE"), dst=rule.get_attr("FRA_DST"), dst_len=rule["dst_len"])
+        ours = [r for r in _main_routes(ipr) if r["proto"] == ROUTE_PROTO]
+        for r in ours:
+            if br is not None and r.get_attr("RTA_OIF") == br:
+                _tolerant(ipr.route, "del", dst=_prefix(r), gateway=r.get_attr("RTA_GATEWAY"), oif=br,
+                          proto=ROUTE_PROTO, table=MAIN_TABLE)
+        if any(r.get_attr("RTA_OIF") not in (None, br) for r in ours):
+            return   # another dev cluster is up: the pools stay unreachable for it
+        for r in ours:
+            if _prefix(r) in pool_set and r["type"] == RTN_UNREACHABLE:
+                _tolerant(ipr.route, "del", dst=_prefix(r), type=RTN_UNREACHABLE, proto=ROUTE_PROTO, table=MAIN_TABLE)
+
+
+def _tolerant(op: Callable[..., object], *args: object, **kwargs: object) -> None:
+    try:
+        op(*args, **kwargs)
+    except NetlinkError as e:
+        if e.code not in (ESRCH, ENOENT):   # gone meanwhile
+            raise

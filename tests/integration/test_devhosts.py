@@ -28,7 +28,9 @@ from tests.integration.ports import free_port, free_port_pair
 import pytest
 
 from shoal import devhosts, devimage
-from shoal.devcluster import DevCluster, DevClusterError, _proc_stat, _running, _signal, mounts_under
+from shoal.devcluster import (
+    DevCluster, DevClusterError, _proc_stat, _running, _signal, address_pools, mounts_under,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -54,9 +56,23 @@ def recorded_pids(state_dir: Path) -> list[tuple[str, int, int]]:
     return [(k, r["pid"], r["start"]) for k, r in state["procs"].items() if r.get("start") is not None]
 
 
+def ip(*args: str) -> subprocess.CompletedProcess:
+    """iproute2 in the root namespace: what the kernel itself says of its routes and rules."""
+    return subprocess.run(["ip", "-4", *args], capture_output=True, text=True, timeout=10, check=False)
+
+
+def routes_of_ours() -> list[str]:
+    return ip("route", "show", "proto", str(devhosts.ROUTE_PROTO)).stdout.splitlines()
+
+
 def assert_all_gone(state_dir: Path, prefix: str, pids: list[tuple[str, int, int]]) -> None:
     assert devhosts.netns_with_prefix(prefix) == []
     assert devhosts.links_with_prefix(prefix) == []
+    bridge = prefix + "br"
+    assert [r for r in routes_of_ours() if f"dev {bridge} " in r + " "] == []
+    assert f"iif {bridge} " not in ip("rule", "show").stdout
+    if not [r for r in routes_of_ours() if " via " in r]:   # no other dev cluster is up
+        assert routes_of_ours() == [], "the pools' unreachable routes outlived the last dev cluster"
     alive = [(k, pid) for k, pid, start in pids if _running(pid, start)]
     assert alive == []
     assert mounts_under(state_dir) == []
@@ -170,6 +186,38 @@ def test_published_port_reachable_from_other_host(xcluster):
     finally:
         client.close()
     # the container is left running on purpose: down() must cope with it
+
+
+@needs_root_hosts
+def test_the_root_namespace_answers_containers_via_their_host_and_routes_nothing_off_the_machine(xcluster):
+    """A container talking to the bridge address (the root namespace's) gets its answer back through
+    its host; before, the root namespace answered by its default route, off the machine."""
+    c = xcluster
+    bridge = f"{X_NAME}-br"
+    for h in c.hosts:
+        container_address = h.bip.replace(".1/24", ".77")
+        r = ip("route", "get", container_address)
+        assert r.returncode == 0 and r.stdout.startswith(f"{container_address} via {h.ip} dev {bridge} "), r
+    # The rest of the pools: unreachable, not the default route (whatever else is up).
+    for elsewhere in ("10.214.255.5", "10.240.0.5", "10.241.7.7"):
+        r = ip("route", "get", elsewhere)
+        assert r.returncode != 0 and "No route to host" in r.stderr, (elsewhere, r)
+    # Nothing in from the bridge is forwarded past the pools, should this machine forward at all.
+    rules = ip("rule", "show", "iif", bridge).stdout
+    assert f"to 10.214.0.0/16 iif {bridge} lookup main" in rules and f"iif {bridge} unreachable" in rules, rules
+    client = c.docker(c.hosts[0])
+    try:
+        out = client.containers.run(devimage.IMAGE, ["ping", "-c", "1", "-W", "5", c.bridge_ip], remove=True)
+        assert b"1 packets received" in out, out
+    finally:
+        client.close()
+    # Again is a no-op; a host subnet routed elsewhere is refused.
+    before = routes_of_ours()
+    subnets = {str(h.bip).replace(".1/24", ".0/24"): h.ip for h in c.hosts}
+    devhosts.add_container_routes(bridge, subnets, address_pools(c.docker_bip_base))
+    assert routes_of_ours() == before
+    with pytest.raises(devhosts.DevHostsError, match="10.214.90.0/24 is routed already"):
+        devhosts.add_container_routes(bridge, {"10.214.90.0/24": c.hosts[1].ip}, address_pools(c.docker_bip_base))
 
 
 @needs_root_hosts
