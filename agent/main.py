@@ -66,7 +66,7 @@ class ConfigError(Exception):
 async def node_credentials(cfg: AgentConfig, node_id: str) -> files.Credentials:
     """The node's certificate from the state dir, or a new one by joining with the token."""
     creds = files.load(cfg.state_dir, "node")
-    if creds is not None and creds.identity.common_name == node_id and \
+    if creds is not None and creds.identity.node_id == node_id and \
             creds.identity.not_after > datetime.now(timezone.utc):
         return creds
     if not cfg.join_token:

@@ -2,14 +2,17 @@
 
 Managers get etcd's root role. Each agent gets a role of its own that can write only under its
 node's keys and read only what an agent needs, so a compromised host cannot rewrite the cluster.
+An agent's CN is "<node id>.<generation>", new at every join: one role per node, one user per
+join, and a user retired (a takeover join, `node rm`) is never made again for another certificate.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from pki import ca as ca_mod
+from pki.names import node_of
 from protos import etcd_keys
 from protos.etcdv3.client import EtcdAlreadyExists, EtcdClient, EtcdError, EtcdNotFound
 
@@ -21,10 +24,11 @@ def node_role(node_id: str) -> str:
     return f"node-{node_id}"
 
 
-# What an agent may read besides its own keys: the other nodes (DNS, routes, overlay peers)
-# and the revoked serials. Never /shoal/ as a whole: the leader key's lease id and the join
-# tokens are there.
-AGENT_READS = (etcd_keys.NODES, etcd_keys.REVOKED)
+# What an agent may read besides its own keys: the other nodes (DNS, routes, overlay peers),
+# what the leader bound of them (their names, addresses and the only subnets routed to them),
+# the placements and overlay addresses DNS may answer with, and the revoked serials. Never
+# /shoal/ as a whole: the leader key's lease id, the join tokens and the specs are there.
+AGENT_READS = (etcd_keys.NODES, etcd_keys.NODE_IDENT, etcd_keys.PLACED, etcd_keys.IPAM, etcd_keys.REVOKED)
 
 
 # etcd refuses an auth change made against an auth store that changed meanwhile (another join).
@@ -79,12 +83,13 @@ class EtcdUsers:
             await self._add_user(common_name)
             await self.etcd.user_grant_role(common_name, ROOT)
         elif role == ca_mod.ROLE_AGENT:
-            name = node_role(common_name)
+            node_id = node_of(common_name)
+            name = node_role(node_id)
             try:
                 await self.etcd.role_add(name)
             except EtcdAlreadyExists:
                 pass
-            await self.etcd.role_grant_permission(name, etcd_keys.node_prefix(common_name), prefix=True,
+            await self.etcd.role_grant_permission(name, etcd_keys.node_prefix(node_id), prefix=True,
                                                   perm="readwrite")
             for prefix in AGENT_READS:
                 await self.etcd.role_grant_permission(name, prefix, prefix=True, perm="read")
@@ -92,12 +97,18 @@ class EtcdUsers:
             await self.etcd.user_grant_role(common_name, name)
         # Admins have no etcd identity: they go through the manager's API.
 
-    async def remove(self, common_name: str) -> None:
-        await self._retrying(lambda: self._remove(common_name))
+    async def remove_users(self, common_names: Iterable[str]) -> None:
+        """The etcd users of retired certificates: their holders reach nothing in etcd any more."""
+        for common_name in sorted(set(common_names)):
+            await self._retrying(lambda cn=common_name: self._delete(self.etcd.user_delete, cn))
 
-    async def _remove(self, common_name: str) -> None:
-        for call, name in ((self.etcd.user_delete, common_name), (self.etcd.role_delete, node_role(common_name))):
-            try:
-                await call(name)
-            except EtcdNotFound:
-                pass
+    async def remove_node(self, node_id: str, common_names: Iterable[str]) -> None:
+        await self.remove_users(common_names)
+        await self._retrying(lambda: self._delete(self.etcd.role_delete, node_role(node_id)))
+
+    @staticmethod
+    async def _delete(call, name: str) -> None:
+        try:
+            await call(name)
+        except EtcdNotFound:
+            pass

@@ -17,13 +17,16 @@ from manager.validation import (InvalidField, check_join_request, check_join_tok
 from pki import ca as ca_mod
 from pki import tokens
 from pki.identity import Identity, of_cert
+from pki.names import agent_common_name
 from protos import etcd_keys
 from protos.etcdv3.client import LeaseNotFound, Op
 from protos.shoal.v1 import manager_pb2
 
 log = logging.getLogger("shoal.manager.membership")
 
-
+# An X.509 CN holds at most 64 characters: "<node id>.<12 hex digits of generation>".
+GENERATION_HEX = 12
+MAX_AGENT_NODE_ID = 64 - 1 - GENERATION_HEX
 
 def _checked(check, req) -> None:
     try:
@@ -60,19 +63,27 @@ class Membership:
             log.warning("join refused: a wrong or rotated %s token was offered", req.role)
             raise errors.Unauthenticated(f"token: not a valid {req.role} join token for this cluster")
         if req.role == ca_mod.ROLE_AGENT:
-            common_name = req.node_id
-            if common_name in self.state.nodes:
+            node_id = req.node_id
+            if len(node_id) > MAX_AGENT_NODE_ID:
+                raise errors.InvalidArgument(f"node_id: at most {MAX_AGENT_NODE_ID} characters (the certificate's "
+                                             f"name adds a generation); remove the node-id file for a new id")
+            if node_id in self.state.nodes:
                 raise errors.FailedPrecondition(
-                    f"node_id: node {common_name} is up with its own certificate; remove it first (shoal node rm)")
-            if any(v.get("role") == ca_mod.ROLE_MANAGER for v in self.state.issued.get(common_name, {}).values()):
-                raise errors.FailedPrecondition(f"node_id: {common_name} names a manager")
+                    f"node_id: node {node_id} is up with its own certificate; remove it first (shoal node rm)")
+            if any(v.get("role") == ca_mod.ROLE_MANAGER for v in self.state.issued.get(node_id, {}).values()):
+                raise errors.FailedPrecondition(f"node_id: {node_id} names a manager")
+            # A new etcd user per join: the certificates this join retires keep no user to map to.
+            common_name = agent_common_name(node_id, secrets.token_hex(GENERATION_HEX // 2))
         else:
-            common_name = "mgr-" + secrets.token_hex(6)
-        previous = dict(self.state.issued.get(common_name, {}))
+            node_id = common_name = "mgr-" + secrets.token_hex(6)
+        previous = dict(self.state.issued.get(node_id, {}))
         reply = await self._issue(req.csr, common_name, req.role)
         if previous:
-            # A join (not a renewal) means the node's old key is gone or distrusted: retire its certificates.
-            await self._revoke(common_name, previous)
+            # A join (not a renewal) means the node's old key is gone or distrusted: retire its certificates,
+            # their etcd users first (while the records that name them are still there to retry from).
+            if self.etcd_users is not None:
+                await self.etcd_users.remove_users(cn for cn in _common_names(node_id, previous) if cn != common_name)
+            await self._revoke(node_id, previous)
         if req.role == ca_mod.ROLE_MANAGER:
             # A manager signs joins and renewals itself; the manager token is worth the CA key.
             reply.ca_key = ca_mod.key_pem(self.authority.key)
@@ -91,27 +102,30 @@ class Membership:
         who = of_cert(cert)
         if self.etcd_users is not None:
             await self.etcd_users.ensure(common_name, role)
-        # Recorded so that `node rm` can revoke every certificate the node still holds.
-        await self.store.etcd.put(etcd_keys.issued(common_name, who.serial),
-                                  json.dumps({"role": role, "not_after": stamp(who.not_after)}))
+        # Recorded so that `node rm` can revoke every certificate the node still holds, and delete
+        # the etcd user of each.
+        await self.store.etcd.put(etcd_keys.issued(who.node_id, who.serial),
+                                  json.dumps({"role": role, "not_after": stamp(who.not_after),
+                                              "common_name": common_name}))
         log.info("issued a %s certificate (serial %s, until %s) to %s", role, who.serial, stamp(who.not_after),
                  common_name)
         return manager_pb2.JoinReply(certificate=ca_mod.cert_pem(cert), ca=self.authority.pem,
                                      common_name=common_name)
 
-    def _revocation_ops(self, common_name: str, serials: dict[str, dict]) -> list[Op]:
+    def _revocation_ops(self, holder: str, serials: dict[str, dict]) -> list[Op]:
+        """holder: the node id (agents) or the CN (managers) the certificates are recorded under."""
         when = stamp(now())
         ops = []
         for serial, info in serials.items():
             ops.append(Op.put(etcd_keys.revoked(serial), json.dumps(
-                {"common_name": common_name, "role": info.get("role", ""), "not_after": info.get("not_after", ""),
-                 "revoked_at": when})))
-            ops.append(Op.delete(etcd_keys.issued(common_name, serial)))
+                {"common_name": info.get("common_name") or holder, "node": holder, "role": info.get("role", ""),
+                 "not_after": info.get("not_after", ""), "revoked_at": when})))
+            ops.append(Op.delete(etcd_keys.issued(holder, serial)))
         return ops
 
-    async def _revoke(self, common_name: str, serials: dict[str, dict]) -> None:
-        await self.store.etcd.txn([], self._revocation_ops(common_name, serials))
-        log.info("revoked %d earlier certificate(s) of %s", len(serials), common_name)
+    async def _revoke(self, holder: str, serials: dict[str, dict]) -> None:
+        await self.store.etcd.txn([], self._revocation_ops(holder, serials))
+        log.info("revoked %d earlier certificate(s) of %s", len(serials), holder)
 
     # ---- tokens ------------------------------------------------------------
     async def join_token(self, req: manager_pb2.JoinTokenRequest) -> manager_pb2.JoinTokenReply:
@@ -131,6 +145,8 @@ class Membership:
             return self.state.resolve_node(ref)
         except UnknownRef:
             pass
+        if ref in self.state.node_names:
+            return self.state.node_names[ref]      # a node that is down, by the name bound to it
         # A node that is down is known only by the certificates it was issued.
         agents = sorted(cn for cn, certs in self.state.issued.items()
                         if any(v.get("role") == ca_mod.ROLE_AGENT for v in certs.values()))
@@ -147,19 +163,30 @@ class Membership:
         if node_id in self.state.nodes and not req.force:
             raise errors.FailedPrecondition(
                 f"node {req.ref}: it is up; drain it and stop its agent first, or use --force")
-        revoked = len(self.state.issued.get(node_id, {}))
-        ops = self._revocation_ops(node_id, self.state.issued.get(node_id, {}))
+        certs = dict(self.state.issued.get(node_id, {}))
+        if self.etcd_users is not None:
+            # First: should this fail, the records that name the users are still there for a retry.
+            await self.etcd_users.remove_node(node_id, _common_names(node_id, certs))
+        ops = self._revocation_ops(node_id, certs)
         ops += [Op.delete(etcd_keys.node_prefix(node_id), prefix=True), Op.delete(etcd_keys.node_conf(node_id)),
-                Op.delete(etcd_keys.alloc(node_id))]
+                Op.delete(etcd_keys.alloc(node_id)), Op.delete(etcd_keys.node_ident(node_id))]
+        bound = self.state.identities.get(node_id)
+        if bound is not None and self.state.node_names.get(bound[0].name) == node_id:
+            # Its name is free again; a host refused it meanwhile is bound on the leader's next look.
+            ops.append(Op.delete(etcd_keys.node_name(bound[0].name)))
         info = await self.store.etcd.get(etcd_keys.node_info(node_id))
         await self.store.txn([], ops)
-        if self.etcd_users is not None:
-            await self.etcd_users.remove(node_id)
         if info is not None and info.lease:
             # etcd lets any client keep any lease alive; revoking it ends a forced node's records for good.
             try:
                 await self.store.etcd.lease_revoke(info.lease)
             except LeaseNotFound:
                 pass
-        log.info("node %s removed; %d certificate(s) revoked", node_id, revoked)
+        log.info("node %s removed; %d certificate(s) revoked", node_id, len(certs))
         return [node_id]
+
+
+def _common_names(holder: str, certs: dict[str, dict]) -> set[str]:
+    """The CNs (etcd users) of a node's recorded certificates; records from before generations
+    name none, their CN being the node id."""
+    return {info.get("common_name") or holder for info in certs.values()}

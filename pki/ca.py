@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pki.names import MANAGER_NAME, node_name  # noqa: F401  (their home before pki.names)
+from pki.names import MANAGER_NAME, node_name, node_of  # noqa: F401  (their home before pki.names)
 
 ROLE_MANAGER = "manager"
 ROLE_AGENT = "agent"
@@ -165,7 +165,8 @@ def issue_for_role(authority: Authority, public_key, common_name: str, role: str
     if role == ROLE_MANAGER:
         dns = (MANAGER_NAME,)
     elif role == ROLE_AGENT:
-        dns = (node_name(common_name),)
+        # Named by the node, not by the generation: the manager dials a node, whichever join it is of.
+        dns = (node_name(node_of(common_name)),)
     else:
         dns = ()
     return authority.issue(public_key, common_name, role, lifetime=lifetime, dns_names=dns, ip_addresses=ip_addresses)

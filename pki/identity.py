@@ -8,6 +8,8 @@ from functools import lru_cache
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from pki.names import node_of
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -18,6 +20,12 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.role}:{self.common_name}"
+
+    @property
+    def node_id(self) -> str:
+        """Whom the certificate is of: an agent's node id (its CN is "<node id>.<generation>"),
+        else the CN itself (manager id, "admin")."""
+        return node_of(self.common_name) if self.role == "agent" else self.common_name
 
 
 def _attr(cert: x509.Certificate, oid) -> str:

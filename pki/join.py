@@ -47,7 +47,7 @@ async def join(address: str, token_text: str, role: str, node_id: str = "",
     cert = ca_mod.load_cert(reply.certificate)
     if cert.public_key().public_numbers() != key.public_key().public_numbers():
         raise JoinRefused(f"join at {address}: the certificate returned is not for our key")
-    if creds.identity.role != role or (node_id and creds.identity.common_name != node_id):
+    if creds.identity.role != role or (node_id and creds.identity.node_id != node_id):
         raise JoinRefused(f"join at {address}: got a certificate for {creds.identity}, asked for {role}:{node_id}")
     return creds, reply.ca_key
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 from concurrent import futures
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from pki import ca as ca_mod
 from pki import files
@@ -20,7 +22,13 @@ from pki.grpc_tls import channel_credentials, expect_name, server_credentials
 from protos import etcd_keys
 from protos.etcdv3.client import EtcdClient, EtcdPermissionDenied, TlsConfig
 from protos.limits import GRPC_OPTIONS
-from protos.shoal.v1 import agent_pb2, agent_pb2_grpc, manager_pb2, manager_pb2_grpc
+from protos.shoal.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    manager_pb2,
+    manager_pb2_grpc,
+    types_pb2,
+)
 from tests.integration.conftest import ROOT, Shoal, poll
 from tests.integration.ports import free_port, free_port_pair
 
@@ -119,7 +127,7 @@ async def etcd_put(cluster, key: str, value: str) -> None:
 def test_agents_serve_managers_only(shoal, cluster):
     auth = authority(cluster)
     h = cluster.hosts[0]
-    node_id = node_creds(cluster, h).identity.common_name
+    node_id = node_creds(cluster, h).identity.node_id
 
     def describe(creds: Credentials | None, name: str):
         channel = grpc.secure_channel(h.agent_address, channel_credentials(auth.pem, creds),
@@ -147,7 +155,7 @@ def test_agents_serve_managers_only(shoal, cluster):
 def test_an_agents_etcd_identity_writes_only_its_own_keys(shoal, cluster):
     h1, h2 = cluster.hosts[0], cluster.hosts[1]
     creds = node_creds(cluster, h1)
-    me, other = creds.identity.common_name, node_creds(cluster, h2).identity.common_name
+    me, other = creds.identity.node_id, node_creds(cluster, h2).identity.node_id
 
     async def attempt():
         results = {}
@@ -227,7 +235,7 @@ def test_a_wrong_or_rotated_token_is_refused_and_joined_nodes_keep_working(shoal
 def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):
     h = cluster.hosts[2]
     creds = node_creds(cluster, h)
-    node_id = creds.identity.common_name
+    node_id = creds.identity.node_id
     r = shoal("node", "rm", h.name, check=False)
     assert r.returncode == 1 and "it is up" in r.stderr, r
     cluster.kill_agent(h)
@@ -236,7 +244,7 @@ def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):
 
     from pki.join import JoinRefused, remote_renewer
     renew = remote_renewer([cluster.manager_address], lambda: creds)
-    with pytest.raises(JoinRefused, match=f"certificate {creds.identity.serial} of agent:{node_id} has been revoked"):
+    with pytest.raises(JoinRefused, match=f"certificate {creds.identity.serial} of {creds.identity} has been revoked"):
         asyncio.run(renew(ca_mod.make_csr(ca_mod.new_key(), node_id)))
 
     async def etcd_write():
@@ -251,6 +259,88 @@ def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):
     cluster.start_agent(h)
     poll(lambda: shoal.nodes().get(h.name, {}).get("state") == "ready", 30, what="the host back as a new node")
     assert shoal.nodes()[h.name]["id"] != node_id
+
+
+def etcd_access(cluster, creds: Credentials) -> dict[str, str]:
+    """What a node's certificate may still do on etcd: read the nodes, write under its own keys."""
+    node_id = creds.identity.node_id
+
+    async def attempt():
+        out = {}
+        async with EtcdClient([cluster.etcd_url], tls=TlsConfig(creds.ca, creds.cert, creds.key), timeout=5) as etcd:
+            for what, call in (("read", lambda: etcd.get_prefix(etcd_keys.NODES)),
+                               ("write", lambda: etcd.put(etcd_keys.node_prefix(node_id) + "probe", "x"))):
+                try:
+                    await call()
+                    out[what] = "allowed"
+                except EtcdPermissionDenied:
+                    out[what] = "denied"
+        return out
+    return asyncio.run(attempt())
+
+
+ALLOWED = {"read": "allowed", "write": "allowed"}
+DENIED = {"read": "denied", "write": "denied"}
+
+
+def test_a_revoked_certificate_gets_no_etcd_access_back_when_its_node_id_rejoins(shoal, cluster):
+    """Issue 14, finding 6: etcd maps a certificate to its user by CN. A CN carries a generation
+    new at every join, so neither `node rm` + rejoin nor a takeover join of a down node under the
+    same node id brings an old certificate's etcd user back."""
+    from pki.join import join, join_address
+    node_id = secrets.token_hex(10)
+    token = cluster.join_token("agent")
+
+    def joined() -> Credentials:
+        creds, _ = asyncio.run(join(join_address(cluster.manager_address), token, "agent", node_id))
+        assert creds.identity.node_id == node_id
+        return creds
+
+    first = joined()
+    try:
+        assert etcd_access(cluster, first) == ALLOWED
+        assert shoal("node", "rm", node_id).stdout.strip() == node_id     # down: known by its certificates
+        assert etcd_access(cluster, first) == DENIED
+
+        second = joined()
+        assert second.identity.common_name != first.identity.common_name
+        assert etcd_access(cluster, second) == ALLOWED
+        assert etcd_access(cluster, first) == DENIED
+
+        # The node comes up under the second certificate and goes down; a takeover join retires it.
+        async def up_then_down():
+            async with EtcdClient([cluster.etcd_url], tls=TlsConfig(second.ca, second.cert, second.key),
+                                  timeout=5) as etcd:
+                lease = await etcd.lease_grant(60)
+                node = types_pb2.Node(id=node_id, name=f"taken-over-{node_id[:6]}", address=f"127.0.0.1:{free_port()}")
+                await etcd.put(etcd_keys.node_info(node_id), json_format.MessageToJson(node), lease=lease)
+                return lease
+        lease = asyncio.run(up_then_down())
+        poll(lambda: node_id in {n["id"] for n in shoal.json("node", "ls")}, 15, what="the node up")
+        asyncio.run(_revoke_lease(cluster, lease))
+        poll(lambda: node_id not in {n["id"] for n in shoal.json("node", "ls")}, 15, what="the node down")
+        third = joined()
+        assert len({c.identity.common_name for c in (first, second, third)}) == 3
+        assert etcd_access(cluster, third) == ALLOWED
+        assert etcd_access(cluster, second) == DENIED
+        assert etcd_access(cluster, first) == DENIED
+        revoked = asyncio.run(_revoked_serials(cluster))
+        assert {first.identity.serial, second.identity.serial} <= revoked and third.identity.serial not in revoked
+    finally:
+        shoal("node", "rm", "--force", node_id, check=False)
+
+
+async def _revoke_lease(cluster, lease: int) -> None:
+    m = files.load(cluster.manager_dir, "manager")
+    async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
+        await etcd.lease_revoke(lease)
+
+
+async def _revoked_serials(cluster) -> set[str]:
+    m = files.load(cluster.manager_dir, "manager")
+    async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
+        kvs, _ = await etcd.get_prefix(etcd_keys.REVOKED)
+    return {kv.key[len(etcd_keys.REVOKED):] for kv in kvs}
 
 
 @pytest.fixture
