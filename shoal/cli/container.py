@@ -41,7 +41,7 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
 @click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
 @click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
-@click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu.")
+@click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu. node.id, node.name, node.hostname (bound when the node first registered) and node.labels.K (set by admins) are the cluster's; engine.labels.K is what the host says of itself (self-reported: a compromised host can claim any).")
 @click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy for this container.")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")

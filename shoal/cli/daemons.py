@@ -161,6 +161,28 @@ def _upstreams(text: str) -> list[tuple[str, int]] | None:
     return out
 
 
+def _container_pools(ctx, param, values) -> tuple:
+    import ipaddress
+
+    from protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL
+
+    out = []
+    for item in (i.strip() for v in values for i in v.split(",")):
+        try:
+            net = ipaddress.IPv4Network(item)
+        except ValueError as exc:
+            raise click.BadParameter(f'"{item}" is not an IPv4 CIDR ({exc})', ctx=ctx, param=param) from None
+        if net.prefixlen > NARROWEST_HOST_SUBNET:
+            raise click.BadParameter(f"{net} holds no /{NARROWEST_HOST_SUBNET}", ctx=ctx, param=param)
+        if net.overlaps(OVERLAY_POOL):
+            raise click.BadParameter(f"{net} overlaps the overlay networks' pool {OVERLAY_POOL}", ctx=ctx,
+                                     param=param)
+        out.append(net)
+    if not out:
+        raise click.BadParameter("at least one CIDR is needed", ctx=ctx, param=param)
+    return tuple(out)
+
+
 @click.command("manager")
 @click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
 @click.option("--listen", default="127.0.0.1:7000", show_default=True, callback=_address, metavar="HOST:PORT")
@@ -176,11 +198,12 @@ def _upstreams(text: str) -> list[tuple[str, int]] | None:
 @click.option("--join-token-file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="File holding the manager join token (mode 0600), instead of --join-token.")
 @click.option("--join", "join_manager", callback=_address, metavar="HOST:PORT", help="API address of a manager of the cluster to join.")
 @click.option("--cert-lifetime", default="2160h", show_default=True, callback=_lifetime, metavar="DURATION", help="Lifetime of the certificates this manager issues.")
+@click.option("--container-pool", "container_pools", multiple=True, default=("10.214.0.0/16",), show_default=True, callback=_container_pools, metavar="CIDR[,CIDR...]", help="Where hosts' container subnets must lie; a host's subnet outside it is not recorded, and no host routes to it.")
 @_etcd_tls_options
 @click.option("--insecure", is_flag=True, help="Serve WITHOUT TLS or authentication (tests of old setups only).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, dns_upstream, state_dir, join_listen,
-                join_token, join_token_file, join_manager, cert_lifetime, etcd_cacert, etcd_cert, etcd_key, insecure,
+                join_token, join_token_file, join_manager, cert_lifetime, container_pools, etcd_cacert, etcd_cert, etcd_key, insecure,
                 log_level):
     """Run a manager (start several against one etcd for high availability)."""
     from manager.main import ConfigError, ManagerConfig, serve
@@ -193,7 +216,8 @@ def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, d
                         lease_ttl=lease_ttl, insecure=insecure, dns=dns or "", dns_domain=dns_domain,
                         dns_upstreams=tuple(_upstreams(dns_upstream) or ()), state_dir=state_dir,
                         join_listen=join_listen or "", join_token=join_token or "", join_manager=join_manager or "",
-                        cert_lifetime=cert_lifetime, etcd_tls=_etcd_tls(etcd_cacert, etcd_cert, etcd_key))
+                        cert_lifetime=cert_lifetime, etcd_tls=_etcd_tls(etcd_cacert, etcd_cert, etcd_key),
+                        container_pools=container_pools)
     try:
         asyncio.run(serve(cfg))
     except ConfigError as exc:

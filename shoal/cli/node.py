@@ -23,20 +23,23 @@ def node_group():
 @FORMAT_OPTION
 @pass_ctx
 def node_ls(ctx: Ctx, fmt: str):
-    """List the ready nodes."""
+    """List the live nodes (a node the cluster has not bound a name to yet is listed by its id, as unbound)."""
     nodes = ctx.stub().ListNodes(manager_pb2.ListNodesRequest(), timeout=CALL_TIMEOUT).nodes
     if fmt == "json":
         as_json([node_dict(n) for n in nodes])
         return
+    # A note (a name taken by another node, a subnet refused) is shown only when a node has one.
+    notes = any(n.note for n in nodes)
     table(
-        ["ID", "NAME", "ADDRESS", "STATE", "AVAILABILITY", "CONTAINERS", "CPUS", "MEMORY", "LABELS"],
+        ["ID", "NAME", "ADDRESS", "STATE", "AVAILABILITY", "CONTAINERS", "CPUS", "MEMORY", "LABELS"]
+        + (["NOTE"] if notes else []),
         [
             [
-                n.id[:12], n.name, n.address, n.state, n.availability, n.containers,
+                n.id[:12], n.name or "-", n.address or "-", n.state, n.availability, n.containers,
                 f"{n.reserved_nano_cpus / 1e9:g}/{n.description.nano_cpus / 1e9:g}",
                 f"{format_bytes(n.reserved_memory_bytes)}/{format_bytes(n.description.memory_bytes)}",
                 ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-",
-            ]
+            ] + ([n.note or "-"] if notes else [])
             for n in nodes
         ],
     )

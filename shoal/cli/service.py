@@ -35,7 +35,7 @@ def task_options(fn):
         click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
         click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation per task."),
         click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation per task."),
-        click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint."),
+        click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint (see `shoal run --help`; engine.labels.K are self-reported by the hosts)."),
         click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy."),
         click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Label of the tasks' containers."),
         click.option("--restart-condition", type=click.Choice(["none", "on-failure", "any"]), help="When to restart a task (default any)."),
