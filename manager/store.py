@@ -89,7 +89,8 @@ class Store:
                             delivered = max(ev.kv.mod_revision for ev in item.events)
                             self.state.revision = max(self.state.revision, delivered)
                             self.state.forget_tombstones(delivered)
-                        await self._notify()
+                        if any(ev.kv.key != etcd_keys.HEARTBEAT for ev in item.events):
+                            await self._notify()    # the leader's heartbeat (every TTL/3) gives nothing to do
             except WatchCompacted:
                 log.warning("etcd history compacted past our revision; reloading everything")
                 await self.load()
