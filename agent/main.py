@@ -30,6 +30,7 @@ from pki.renewal import Holder, keep_renewed
 from protos.dns.server import DnsServer
 from protos.dns.zone import Zone
 from protos.etcdv3.client import EtcdClient
+from protos.etcdv3.server_version import warn_if_below_minimum
 from protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent")
@@ -199,6 +200,7 @@ async def serve(cfg: AgentConfig, *, runtime: Runtime | None = None, stop: async
     etcd = EtcdClient(cfg.etcd, tls=etcd_tls(cfg.etcd, cfg.etcd_tls, holder.current if holder else None))
     if holder is not None and etcd_secure(cfg.etcd):
         holder.listeners.append(lambda creds: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, creds)))
+    _version_check = asyncio.create_task(warn_if_below_minimum(etcd, log), name="etcd-version")
     async def networks_in_use(vnis: set[int]) -> None:
         async with plumbing:
             await asyncio.to_thread(overlay.prune, vnis)

@@ -39,6 +39,7 @@ from pki.fetch import CaMismatch
 from pki.join import JoinRefused, join, join_address
 from pki.renewal import Holder, keep_renewed, local_renewer
 from protos.etcdv3.client import EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable
+from protos.etcdv3.server_version import warn_if_below_minimum
 
 log = logging.getLogger("shoal.manager")
 
@@ -169,6 +170,7 @@ async def serve(cfg: ManagerConfig) -> None:
         log.warning("WARNING: etcd at %s is plaintext: anyone who reaches it controls the cluster; use https "
                     "with client certificates", ",".join(cfg.etcd))
     await _first_load(store)
+    _version_check = asyncio.create_task(warn_if_below_minimum(etcd, log), name="etcd-version")
     if authority is not None:
         # Refuses to serve a cluster whose etcd holds another CA; creates the join tokens once.
         try:
