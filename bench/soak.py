@@ -56,7 +56,8 @@ async def _register(cluster, nodes: int, per_lease: int, ttl: int):
         ids = [f"soak{i:016d}" for i in range(first, min(nodes, first + per_lease))]
         ops = []
         for i, node_id in enumerate(ids, start=first):
-            node = types_pb2.Node(id=node_id, name=f"soak-{i:05d}", address=f"127.0.0.1:{1024 + i % 1000}",
+            # An address of its own: the manager binds a node only to an address no other node holds.
+            node = types_pb2.Node(id=node_id, name=f"soak-{i:05d}", address=f"127.0.0.1:{1024 + i}",
                                   registered_at=now, description=types_pb2.NodeDescription(
                                       hostname=f"soak-{i:05d}", os="simulated", nano_cpus=8_000_000_000,
                                       memory_bytes=32 << 30, engine_version="none", agent_version="bench"))
