@@ -6,26 +6,50 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from typing import Iterable
 
+from protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
 from protos.shoal.v1 import types_pb2
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 log = logging.getLogger("shoal.agent.routes")
 
 
-def wanted_routes(nodes: dict[str, types_pb2.Node], self_id: str) -> dict[str, str]:
-    """Pure: {subnet: gateway} for every other node that publishes a container subnet."""
-    out: dict[str, str] = {}
+def wanted_routes(nodes: dict[str, types_pb2.Node], self_id: str,
+                  local_networks: Iterable[Network] = ()) -> dict[str, str]:
+    """Pure: {subnet: gateway} for every other node that has a container subnet bound to it.
+
+    `nodes` carry what the leader bound (agent/cluster_view.py), and even so a route is refused
+    when it could take traffic that is not that node's: a subnet wider than a /16 (a default
+    route above all), one overlapping another node's subnet (both are refused), this host's own
+    networks, the overlay pool, or one whose gateway lies inside some container subnet."""
+    candidates: dict[str, tuple[Network, str]] = {}
     for node_id, node in nodes.items():
         subnet = node.description.container_subnet
-        if node_id == self_id or not subnet:
+        if not subnet:
             continue
         host = node.address.rpartition(":")[0].strip("[]")
         try:
-            ipaddress.ip_network(subnet)
-            ipaddress.ip_address(host)
+            net = ipaddress.ip_network(subnet)
+            gateway = ipaddress.ip_address(host)
         except ValueError:
             continue
-        out[subnet] = host
+        if net.version != 4 or not WIDEST_HOST_SUBNET <= net.prefixlen <= NARROWEST_HOST_SUBNET \
+                or gateway.version != 4:
+            continue
+        candidates[node_id] = (net, host)
+    forbidden = [OVERLAY_POOL, *local_networks]
+    out: dict[str, str] = {}
+    for node_id, (net, host) in candidates.items():
+        if node_id == self_id:
+            continue
+        others = [n for other, (n, _) in candidates.items() if other != node_id]
+        if any(net.overlaps(n) for n in others + forbidden if n.version == net.version):
+            continue
+        if any(ipaddress.ip_address(host) in n for n, _ in candidates.values()):
+            continue
+        out[str(net)] = host
     return out
 
 
@@ -70,16 +94,17 @@ class RouteTable:
     def sync(self, nodes: dict[str, types_pb2.Node]) -> None:
         from pyroute2 import IPRoute
 
-        wanted = wanted_routes(nodes, self.self_id)
         with IPRoute() as ipr:
+            wanted = wanted_routes(nodes, self.self_id, _local_networks(ipr))
             for subnet, gateway in wanted.items():
                 if self.installed.get(subnet) == gateway:
                     continue
                 try:
-                    ipr.route("replace", dst=subnet, gateway=gateway)
+                    # Only a route we made is ever replaced: "add" fails on one that someone else made.
+                    ipr.route("replace" if subnet in self.installed else "add", dst=subnet, gateway=gateway)
                     self.installed[subnet] = gateway
                     log.info("route %s via %s", subnet, gateway)
-                except Exception as exc:  # e.g. gateway not on a local segment
+                except Exception as exc:  # e.g. gateway not on a local segment, or a route exists
                     log.warning("cannot route %s via %s: %s", subnet, gateway, exc)
             for subnet in [s for s in self.installed if s not in wanted]:
                 try:
@@ -87,3 +112,19 @@ class RouteTable:
                 except Exception as exc:
                     log.info("removing route %s: %s", subnet, exc)
                 del self.installed[subnet]
+
+
+def _local_networks(ipr) -> list[Network]:
+    """The networks of this host's own addresses, but its containers' bridge (which is not
+    another host's to claim either: its own subnet is among the bound ones it skips)."""
+    out: list[Network] = []
+    for msg in ipr.get_addr():
+        addr, prefix = msg.get_attr("IFA_ADDRESS"), msg.get("prefixlen")
+        if addr and prefix is not None:
+            try:
+                net = ipaddress.ip_interface(f"{addr}/{prefix}").network
+            except ValueError:
+                continue
+            if not net.is_loopback and not net.is_link_local:
+                out.append(net)
+    return out

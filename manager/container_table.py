@@ -53,7 +53,7 @@ class ContainerTable(Mapping):
             message = records.decode(types_pb2.Container, value)
             value = records.encode(message)
         if service_id is None:
-            service_id = (message or types_pb2.Container.FromString(value)).service_id
+            service_id = (message or records.decode(types_pb2.Container, value)).service_id
         self._unindex(cid, keep=service_id)
         self._raw[cid] = value + mod_revision.to_bytes(_REV_BYTES, "big")
         if service_id:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import signal
@@ -9,14 +10,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from manager import identity
 from manager.agents import AgentPool
 from manager.api import ManagerService
+from manager.binder import Binder
 from manager.containers import ContainerOps
-from manager.dns import ZoneSink
 from manager.election import Election
 from manager.networks import NetworkOps
 from manager.nodes import NodeOps
 from manager.orphans import sweep_orphans
+from manager.placed_repair import repair_placed
 from manager.peers import Peers
 from manager.reconciler import Reconciler
 from manager.bootstrap import init_etcd
@@ -29,6 +32,7 @@ from manager.store import Store
 from manager.tasks import TaskDriver
 from manager.updater import Updater
 from protos.dns.server import DnsServer
+from protos.dns.gate import EndpointGate
 from protos.dns.zone import Zone
 from pki import ca as ca_mod
 from pki import files
@@ -61,6 +65,8 @@ class ManagerConfig:
     join_manager: str = ""            # API address of a manager of that cluster
     cert_lifetime: timedelta = ca_mod.DEFAULT_LIFETIME
     etcd_tls: dict[str, Path] = field(default_factory=dict)   # "ca", "cert", "key": overrides
+    # Where hosts' container subnets must lie for other hosts to route to them (--container-pool).
+    container_pools: tuple[ipaddress.IPv4Network, ...] = (identity.DEFAULT_CONTAINER_POOL,)
 
 
 class ConfigError(Exception):
@@ -135,6 +141,7 @@ async def serve(cfg: ManagerConfig) -> None:
         if etcd_secure(cfg.etcd):
             holder.listeners.append(lambda fresh: etcd.set_tls(etcd_tls(cfg.etcd, cfg.etcd_tls, fresh)))
     state = ClusterState()
+    state.identity_policy = identity.policy(cfg.container_pools, (cfg.listen, cfg.advertise, *cfg.etcd))
     election = Election(etcd, manager_id, cfg.advertise or cfg.listen, cfg.lease_ttl)
     store = Store(etcd, state, term=lambda: election.term if election.is_leader else 0)
     pool = AgentPool(holder, state.node_at)
@@ -155,7 +162,7 @@ async def serve(cfg: ManagerConfig) -> None:
     dns_server = None
     if cfg.dns:
         zone = Zone(cfg.dns_domain)
-        state.endpoint_sinks.append(ZoneSink(zone))
+        state.dns_gate = EndpointGate(zone, state.bad)
         host, _, port = cfg.dns.rpartition(":")
         dns_server = DnsServer(zone, upstreams=cfg.dns_upstreams)
         await dns_server.start(host, int(port))
@@ -193,6 +200,8 @@ async def serve(cfg: ManagerConfig) -> None:
         asyncio.create_task(election.run(), name="election"),
         asyncio.create_task(reconciler.run(), name="reconciler"),
         asyncio.create_task(sweep_orphans(state, store, pool, lambda: election.is_leader), name="orphans"),
+        asyncio.create_task(repair_placed(state, store, lambda: election.is_leader), name="placed-repair"),
+        asyncio.create_task(Binder(state, store).run(), name="binder"),
     ]
     if holder is not None and authority is not None:
         who = holder.current.identity

@@ -11,9 +11,10 @@ from manager.clock import now, stamp
 from manager.validation import (
     InvalidField, check_create_network, check_network_names, check_ref, show,
 )
+from protos.address_pools import OVERLAY_POOL
 from protos.shoal.v1 import manager_pb2, types_pb2
 
-POOL = ipaddress.ip_network("10.240.0.0/12")
+POOL = OVERLAY_POOL
 FIRST_VNI = 4096
 
 

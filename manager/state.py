@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
+from manager import identity
 from manager.clock import now, parse_stamp
 from manager.container_table import ContainerTable
 from manager.scheduler import NodeSnapshot
 from pki.grpc_tls import Revocations
-from protos import etcd_keys
+from protos import etcd_keys, node_identity, placements
 from protos import records
+from protos.dns.gate import EndpointGate
+from protos.node_identity import NodeIdentity
+from protos.record_guard import BadRecord, BadRecords
 from protos.shoal.v1 import agent_pb2, types_pb2
+
+log = logging.getLogger("shoal.manager.state")
 
 AVAILABILITIES = ("active", "pause", "drain")
 # A container in one of these states no longer holds its reservation or ports.
@@ -34,8 +41,15 @@ class NodeConf:
 
     @classmethod
     def from_json(cls, raw: bytes) -> "NodeConf":
-        doc = json.loads(raw)
-        return cls(labels=dict(doc.get("labels") or {}), availability=doc.get("availability") or "active")
+        try:
+            doc = json.loads(raw)
+            conf = cls(labels=dict(doc.get("labels") or {}), availability=doc.get("availability") or "active")
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise BadRecord(f"nodeconf: {type(exc).__name__}") from None
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in conf.labels.items()) \
+                or conf.availability not in AVAILABILITIES:
+            raise BadRecord("nodeconf: labels must map text to text, availability one of " + "|".join(AVAILABILITIES))
+        return conf
 
 
 class _Holding:
@@ -69,6 +83,7 @@ class ClusterState:
     def __init__(self) -> None:
         self.revision = 0
         self.nodes: dict[str, tuple[types_pb2.Node, int]] = {}
+        self.node_lease: dict[str, int] = {}          # node id -> the lease its info record is under
         self.node_conf: dict[str, tuple[NodeConf, int]] = {}
         self.observed: dict[str, dict[str, bytes]] = {}   # node id -> container id -> encoded AgentContainer
         self.containers = ContainerTable()   # cid -> (Container, mod_revision), kept encoded
@@ -83,9 +98,19 @@ class ClusterState:
         revoked = getattr(self, "revoked", None)
         self.revoked: Revocations = revoked if revoked is not None else Revocations()
         self.revoked.replace(())
-        # DNS endpoint records go straight to whoever serves them (the manager's --dns zone):
-        # objects with apply(key, value | None) and reset().
-        self.endpoint_sinks: list = getattr(self, "endpoint_sinks", [])
+        # Records that could not be used (counted and logged, never fatal); kept across clear().
+        self.bad: BadRecords = getattr(self, "bad", None) or BadRecords(log)
+        # The manager's --dns zone, fed the records that decide which endpoints it may serve.
+        self.dns_gate: EndpointGate | None = getattr(self, "dns_gate", None)
+        # Identity (manager/identity.py): `nodes` holds each live node with the name, hostname,
+        # address and subnet the leader bound, `reported` what its agent claims of them (its word only;
+        # the binding itself when they agree, so that it costs nothing).
+        self.reported: dict[str, NodeIdentity] = {}
+        self.bound = identity.Bound()
+        self.identities: dict[str, tuple[NodeIdentity, int]] = self.bound.idents   # nodeident/<id>
+        self.node_names: dict[str, str] = self.bound.names                         # nodenames/<name>
+        self.identity_policy: identity.Policy = getattr(self, "identity_policy", None) or identity.Policy()
+        self.unsettled: set[str] = set()    # nodes whose report the leader's binder has yet to look at
         # Our own writes are applied before the watch echoes them; these revisions
         # keep an older echo from undoing a newer local write (a delete above all).
         # An entry lives from our write until its echo (or a later revision) arrives.
@@ -95,15 +120,22 @@ class ClusterState:
     # ---- feeding -------------------------------------------------------
     def clear(self) -> None:
         self.__init__()
-        for sink in self.endpoint_sinks:
-            sink.reset()
+        if self.dns_gate is not None:
+            self.dns_gate.reset()
 
-    def apply(self, key: str, value: bytes | None, mod_revision: int, message=None, local: bool = False) -> None:
+    def apply(self, key: str, value: bytes | None, mod_revision: int, message=None, local: bool = False,
+              lease: int = 0) -> None:
         """value None means the key was deleted. `local`: our own write, applied before the watch
         echoes it; then an older event still in flight must not undo it, and the echo itself (same
         key, same revision: same value) is skipped. Keys we never wrote (the agents' records, most
         of the keys) only ever arrive through the watch, in revision order: no bookkeeping.
-        `message`: the record as a message already, for a container record we wrote ourselves."""
+        `message`: the record as a message already, for a container record we wrote ourselves.
+        `lease`: the lease the key is under (agents' records must be under their node's).
+
+        Whatever the value holds, this raises nothing: a record that cannot be used is counted,
+        logged (once a minute per key) and skipped. An agent's record that cannot be used counts
+        as absent (its node's earlier word is not kept); a manager's record keeps its last good
+        version (no agent can write those keys: only a broken writer would)."""
         if local:
             if mod_revision <= self.revision:
                 # The watch got there first: this write's echo, and anything newer, are applied.
@@ -127,29 +159,55 @@ class ClusterState:
                 return
             self._key_rev.pop(key, None)
             self._tombstones.pop(key, None)
+        try:
+            self._apply_value(key, value, mod_revision, message, lease)
+        except BadRecord as exc:
+            self.bad.report(key, str(exc))
+            if key.startswith(etcd_keys.NODES):
+                self._apply_value(key, None, mod_revision, None, 0)
+
+    def _apply_value(self, key: str, value: bytes | None, mod_revision: int, message, lease: int) -> None:
         parsed = etcd_keys.parse_node_key(key)
         if parsed:
             node_id, kind, cid = parsed
             if kind == "info":
                 if value is None:
                     self.nodes.pop(node_id, None)
+                    self.reported.pop(node_id, None)
+                    self.node_lease.pop(node_id, None)
                     # Observed state of a dead node is unknown, not "still running".
                     self.observed.pop(node_id, None)
                 else:
-                    node = json_format.Parse(value, types_pb2.Node(), ignore_unknown_fields=True)
-                    self.nodes[node_id] = (node, mod_revision)
+                    if not lease:
+                        # It would outlive the host: the cluster could not be rid of it.
+                        raise BadRecord("info: not under a lease")
+                    node = records.decode_node(node_id, value)
+                    if self.node_lease.get(node_id, lease) != lease:
+                        # Registered again: what was reported under the old lease goes with it.
+                        self.observed.pop(node_id, None)
+                    self._reported(node_id, node, mod_revision)
+                    self.node_lease[node_id] = lease
+                if self.dns_gate is not None:
+                    self.dns_gate.node_lease(node_id, self.node_lease.get(node_id))
             elif kind == "endpoint":
-                for sink in self.endpoint_sinks:
-                    sink.apply(key, value)
+                if self.dns_gate is not None:
+                    self.dns_gate.endpoint(key, node_id, cid, value, lease)
             else:
                 if value is None:
                     self.observed.get(node_id, {}).pop(cid, None)
                 else:
-                    # Kept encoded (~150 bytes, where the decoded message takes ~1.4 KB): status_of
-                    # decodes it when asked (~1.3 us).
+                    if not lease or self.node_lease.get(node_id) != lease:
+                        raise BadRecord("container status: not under its node's lease")
+                    # Checked once here so that no reader has to: status_of decodes it again when
+                    # asked (kept encoded, ~150 bytes, where the decoded message takes ~1.4 KB).
+                    records.decode(agent_pb2.AgentContainer, value)
                     self.observed.setdefault(node_id, {})[cid] = value
             return
-        if key.startswith(etcd_keys.NODE_CONF):
+        if key.startswith(etcd_keys.NODES):
+            return      # a key of the node's prefix that this version does not know
+        if key.startswith((etcd_keys.NODE_IDENT, etcd_keys.NODE_NAMES)):
+            self._apply_identity(key, value, mod_revision)
+        elif key.startswith(etcd_keys.NODE_CONF):
             node_id = key[len(etcd_keys.NODE_CONF):]
             if value is None:
                 self.node_conf.pop(node_id, None)
@@ -166,29 +224,31 @@ class ClusterState:
             if value is None:
                 self.names.pop(name, None)
             else:
-                self.names[name] = value.decode()
+                self.names[name] = _text(value)
         elif key.startswith(etcd_keys.SERVICES):
             name = key[len(etcd_keys.SERVICES):]
             if value is None:
                 self.services.pop(name, None)
             else:
-                self.services[name] = (
-                    json_format.Parse(value, types_pb2.Service(), ignore_unknown_fields=True), mod_revision
-                )
+                self.services[name] = (records.decode(types_pb2.Service, value), mod_revision)
         elif key.startswith(etcd_keys.NETWORKS):
             name = key[len(etcd_keys.NETWORKS):]
             if value is None:
                 self.networks.pop(name, None)
             else:
-                self.networks[name] = (
-                    json_format.Parse(value, types_pb2.Network(), ignore_unknown_fields=True), mod_revision
-                )
+                self.networks[name] = (records.decode(types_pb2.Network, value), mod_revision)
         elif key.startswith(etcd_keys.IPAM):
             network, _, ip = key[len(etcd_keys.IPAM):].partition("/")
             if value is None:
                 self.ipam.get(network, {}).pop(ip, None)
             else:
-                self.ipam.setdefault(network, {})[ip] = value.decode()
+                self.ipam.setdefault(network, {})[ip] = _text(value)
+            if self.dns_gate is not None:
+                self.dns_gate.address(network, ip, None if value is None else _text(value))
+        elif key.startswith(etcd_keys.PLACED):
+            if self.dns_gate is not None:
+                cid = key[len(etcd_keys.PLACED):]
+                self.dns_gate.placement(cid, None if value is None else placements.decode(value))
         elif key.startswith(etcd_keys.PKI):
             self._apply_pki(key, value)
         elif key.startswith(etcd_keys.ALLOC):
@@ -210,13 +270,60 @@ class ClusterState:
             if value is None:
                 self.join_tokens.pop(role, None)
             else:
-                self.join_tokens[role] = value.decode()
+                self.join_tokens[role] = _text(value)
         elif key.startswith(etcd_keys.ISSUED):
             cn, _, serial = key[len(etcd_keys.ISSUED):].partition("/")
             if value is None:
                 self.issued.get(cn, {}).pop(serial, None)
             else:
-                self.issued.setdefault(cn, {})[serial] = json.loads(value)
+                try:
+                    doc = json.loads(value)
+                except (ValueError, RecursionError):
+                    raise BadRecord("issued: not JSON") from None
+                if not isinstance(doc, dict):
+                    raise BadRecord("issued: not a JSON object")
+                self.issued.setdefault(cn, {})[serial] = doc
+
+    def _reported(self, node_id: str, node: types_pb2.Node, mod_revision: int) -> None:
+        claim = identity.claim_of(node)
+        bound = self.identities.get(node_id)
+        self.reported[node_id] = bound[0] if bound and bound[0] == claim else claim
+        self.unsettled.add(node_id)
+        self.nodes[node_id] = (node, mod_revision)
+        self._effective(node_id)
+
+    def _effective(self, node_id: str) -> None:
+        """The node as the cluster sees it: its record with the bound identity in place of its own
+        word; unbound, it has no name, hostname, address or subnet at all (and gets no work)."""
+        bound = self.identities.get(node_id)
+        ident = bound[0] if bound else NodeIdentity(name="")
+        node = self.nodes[node_id][0]
+        node.name, node.address = ident.name, ident.address
+        node.description.hostname, node.description.container_subnet = ident.hostname, ident.container_subnet
+
+    def _apply_identity(self, key: str, value: bytes | None, mod_revision: int) -> None:
+        """nodeident/<id> and nodenames/<name>: written by the leader only; a malformed value is
+        skipped (BadRecord) and the last good one kept."""
+        if key.startswith(etcd_keys.NODE_IDENT):
+            node_id = key[len(etcd_keys.NODE_IDENT):]
+            if value is None:
+                self.bound.drop(node_id)
+            else:
+                self.bound.put(node_id, node_identity.decode(value), mod_revision)
+            if self.dns_gate is not None:
+                bound = self.identities.get(node_id)
+                self.dns_gate.subnet(node_id, bound[0].container_subnet if bound else None)
+            self.unsettled.add(node_id)
+            if node_id in self.reported:
+                self._effective(node_id)
+            return
+        name = key[len(etcd_keys.NODE_NAMES):]
+        if value is None:
+            self.bound.names.pop(name, None)
+            # The name is free: a node refused it may have it now.
+            self.unsettled.update(n for n in self.reported if n not in self.identities)
+        else:
+            self.bound.names[name] = _text(value)
 
     def forget_tombstones(self, up_to_revision: int) -> None:
         """Once the watch has delivered a revision, no older echo can arrive (a write whose echo
@@ -256,7 +363,8 @@ class ClusterState:
         view.labels.clear()
         view.labels.update(conf.labels)
         view.availability = conf.availability
-        view.state = "ready"
+        view.state = "ready" if node_id in self.identities else "unbound"
+        view.note = self.identity_note(node_id)
         held = holding_by_node.get(node_id) or _Holding()
         view.containers = counts.get(node_id, 0)
         view.reserved_nano_cpus = held.nano_cpus
@@ -280,7 +388,7 @@ class ClusterState:
                 labels=dict(conf.labels),
                 engine_labels=dict(node.description.engine_labels),
                 availability=conf.availability,
-                ready=True,
+                ready=node_id in self.identities,
                 nano_cpus=node.description.nano_cpus,
                 memory=node.description.memory_bytes,
                 reserved_nano_cpus=held.nano_cpus,
@@ -293,14 +401,25 @@ class ClusterState:
 
     def node_at(self, address: str) -> str | None:
         """The one live node advertising `address` (None if none or several claim it)."""
-        hits = [node_id for node_id, (node, _) in self.nodes.items() if node.address == address]
+        hits = [node_id for node_id, (node, _) in self.nodes.items() if address and node.address == address]
         return hits[0] if len(hits) == 1 else None
 
     def resolve_node(self, ref: str) -> str:
         for node_id, (node, _) in self.nodes.items():
-            if node.name == ref or node_id == ref:
+            if (ref and node.name == ref) or node_id == ref:
                 return node_id
         return _unique_prefix(ref, self.nodes, "node")
+
+    def identity_note(self, node_id: str) -> str:
+        """What `node ls` says of a node whose report the cluster does not (all) take."""
+        reported = self.reported.get(node_id)
+        if reported is None:
+            return ""
+        if node_id not in self.identities:
+            return identity.unbound_note(node_id, reported, self.bound, self.identity_policy)
+        if reported is self.identities[node_id][0]:
+            return ""
+        return "; ".join(identity.decide(node_id, reported, self.bound, self.identity_policy).refused)
 
     # ---- containers ----------------------------------------------------
     def status_of(self, c: types_pb2.Container) -> types_pb2.ContainerStatus:
@@ -387,6 +506,13 @@ class ClusterState:
 
 
 REPORT_GRACE_SECONDS = 15
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise BadRecord("not UTF-8 text") from None
 
 
 def _recent(text: str) -> bool:

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 
 from manager.state import ClusterState, NodeConf
 from protos.limits import ETCD_TXN_OPS
-from protos import etcd_keys, records
+from protos import etcd_keys, placements, records
 from protos.etcdv3.client import (
     Compare, EtcdClient, Op, TxnResult, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
 )
@@ -37,6 +37,10 @@ class NameTaken(Exception):
         super().__init__(f'--name: "{name}" is already in use')
 
 
+def placed_record(c: types_pb2.Container) -> tuple[str, str]:
+    return etcd_keys.placed(c.id), placements.encode(c.node_id, c.name, c.service_name if c.service_id else "")
+
+
 def to_json(msg) -> str:
     return json_format.MessageToJson(msg, indent=None, sort_keys=True)
 
@@ -57,8 +61,38 @@ class Store:
         kvs, revision = await self.etcd.get_prefix_iter(etcd_keys.ROOT)
         # Cleared and filled with no await in between: no reader ever sees half a state.
         self.state.clear()
+        gate = self.state.dns_gate
+        if gate is not None:
+            gate.hold()
+        # A node's info first: its lease is what its other records are checked against. kvs is an
+        # iterator (read once) in key order, where a node's containers/ and endpoints/ come before
+        # its info: they wait for it, one node's records at a time.
+        def apply(kv) -> None:
+            self.state.apply(kv.key, kv.value, kv.mod_revision, lease=kv.lease)
+
+        held: list = []
+        info_of = None
         for kv in kvs:
-            self.state.apply(kv.key, kv.value, kv.mod_revision)
+            node_id = kv.key[len(etcd_keys.NODES):].partition("/")[0] if kv.key.startswith(etcd_keys.NODES) else None
+            if held and node_id != held[0][0]:
+                for _, h in held:     # a node with no info: its records are judged without one
+                    apply(h)
+                held = []
+            if node_id is not None and node_id != info_of:
+                if kv.key != etcd_keys.node_info(node_id):
+                    held.append((node_id, kv))
+                    continue
+                info_of = node_id
+                apply(kv)
+                for _, h in held:
+                    apply(h)
+                held = []
+                continue
+            apply(kv)
+        for _, h in held:
+            apply(h)
+        if gate is not None:
+            gate.flush()
         self.state.revision = revision
         self.healthy.set()
         await self._notify()
@@ -83,7 +117,8 @@ class Store:
                         await self._notify()
                     elif isinstance(item, WatchBatch):
                         for ev in item.events:
-                            self.state.apply(ev.kv.key, ev.kv.value if ev.type == "put" else None, ev.kv.mod_revision)
+                            self.state.apply(ev.kv.key, ev.kv.value if ev.type == "put" else None, ev.kv.mod_revision,
+                                             lease=ev.kv.lease)
                         if item.events:
                             # Not the header revision: later events may still be in flight.
                             delivered = max(ev.kv.mod_revision for ev in item.events)
@@ -148,7 +183,8 @@ class Store:
             # No two containers ever get one address, whoever else allocates concurrently.
             compare.append(Compare.create_revision(key, "==", 0))
         value = records.encode(container)
-        puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id)]
+        puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id),
+                placed_record(container)]
         puts += [(key, container.id) for key in addresses]
         failure = []
         if unique_name:
@@ -183,7 +219,7 @@ class Store:
                 new_nodes = 0 if node_id in alloc else 2
                 addresses = self._assign_addresses(task, taken)
                 if chunk and (len(compare) + new_nodes + len(addresses) > ETCD_TXN_OPS - 1
-                              or len(puts) + len(alloc) + 1 + (new_nodes // 2) + len(addresses) > ETCD_TXN_OPS):
+                              or len(puts) + len(alloc) + 2 + (new_nodes // 2) + len(addresses) > ETCD_TXN_OPS):
                     break
                 if new_nodes:
                     node_rev = self.state.nodes[node_id][1] if node_id in self.state.nodes else 0
@@ -195,6 +231,7 @@ class Store:
                 for att in task.networks:
                     taken.setdefault(att.network, set()).add(att.ip)
                 puts.append((etcd_keys.container(task.id), records.encode(task)))
+                puts.append(placed_record(task))
                 puts += [(key, task.id) for key in addresses]
                 alloc[node_id] = task.id
                 chunk += 1
@@ -270,17 +307,19 @@ class Store:
     async def delete_container(self, container: types_pb2.Container) -> None:
         await self.release_addresses(container)
         key = etcd_keys.container(container.id)
+        placed_key = etcd_keys.placed(container.id)
         if container.service_id:
-            result = await self.txn([], [Op.delete(key)])
-            self._apply_puts([(key, None)], result.revision)
+            result = await self.txn([], [Op.delete(key), Op.delete(placed_key)])
+            self._apply_puts([(key, None), (placed_key, None)], result.revision)
             return
         name_key = etcd_keys.name(container.name)
         result = await self.txn(
             [Compare.value(name_key, "==", container.id)],
-            [Op.delete(key), Op.delete(name_key)],
-            [Op.delete(key)],
+            [Op.delete(key), Op.delete(placed_key), Op.delete(name_key)],
+            [Op.delete(key), Op.delete(placed_key)],
         )
-        self._apply_puts([(key, None)] + ([(name_key, None)] if result.succeeded else []), result.revision)
+        self._apply_puts([(key, None), (placed_key, None)] + ([(name_key, None)] if result.succeeded else []),
+                         result.revision)
 
     async def put_node_conf(self, node_id: str, conf: NodeConf, expected_rev: int) -> None:
         key = etcd_keys.node_conf(node_id)

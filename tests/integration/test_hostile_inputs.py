@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protos import etcd_keys
 from protos.etcdv3.client import EtcdClient
 from protos.shoal.v1 import manager_pb2, manager_pb2_grpc, types_pb2
 from tests.integration.etcd_server import EtcdServer, free_port
@@ -74,9 +75,12 @@ class Manager:
         return self.proc.poll() is None
 
     def dump(self) -> tuple[int, tuple]:
-        """The whole keyspace: (store revision, ((key, value, mod_revision), ...))."""
-        kvs, revision = self.loop.run_until_complete(self.client.get_prefix("/"))
-        return revision, tuple((kv.key, kv.value, kv.mod_revision) for kv in kvs)
+        """The whole keyspace but the leader's heartbeat, which advances on its own every TTL/3:
+        (the last revision that changed any other key, ((key, value, mod_revision), ...)). A
+        delete shows as a key gone, a re-put as a new mod_revision."""
+        kvs, _ = self.loop.run_until_complete(self.client.get_prefix("/"))
+        kept = tuple((kv.key, kv.value, kv.mod_revision) for kv in kvs if kv.key != etcd_keys.HEARTBEAT)
+        return max((rev for _, _, rev in kept), default=0), kept
 
     def keys(self, prefix: str) -> list[str]:
         return [k for k, _, _ in self.dump()[1] if k.startswith(prefix)]

@@ -3,8 +3,11 @@ import pytest
 from google.protobuf import json_format
 
 from manager.state import ClusterState, NodeConf, UnknownRef
-from protos import etcd_keys
+from protos import etcd_keys, node_identity
 from protos.shoal.v1 import agent_pb2, types_pb2
+
+
+LEASE = {"n1": 0x101, "n2": 0x102}
 
 
 def j(msg) -> bytes:
@@ -32,16 +35,21 @@ def observed(cid, state="running", exit_code=0):
 @pytest.fixture
 def state():
     s = ClusterState()
-    s.apply(etcd_keys.node_info("n1"), j(node("n1", "h1")), 10)
-    s.apply(etcd_keys.node_info("n2"), j(node("n2", "h2")), 11)
+    s.apply(etcd_keys.node_info("n1"), j(node("n1", "h1")), 10, lease=LEASE["n1"])
+    s.apply(etcd_keys.node_info("n2"), j(node("n2", "h2")), 11, lease=LEASE["n2"])
+    for node_id, name, rev in (("n1", "h1", 12), ("n2", "h2", 13)):
+        # What the leader binds (manager/identity.py): a node without it gets no work.
+        bound = node_identity.NodeIdentity(name=name, hostname=name, address=f"{name}:7070")
+        s.apply(etcd_keys.node_ident(node_id), node_identity.encode(bound).encode(), rev)
+        s.apply(etcd_keys.node_name(name), node_id.encode(), rev)
     return s
 
 
 def test_reservations_and_ports_count_only_live_containers(state):
     state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1", mem=64 << 20, ports=[8080])), 20)
     state.apply(etcd_keys.container("c2"), j(container("c2", "b", "n1", mem=32 << 20)), 21)
-    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 22)
-    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", 3)), 23)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 22, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", 3)), 23, lease=LEASE["n1"])
     snap = {s.id: s for s in state.snapshots()}
     assert snap["n1"].reserved_memory == 64 << 20
     assert snap["n1"].containers == 1
@@ -60,7 +68,7 @@ def test_node_conf_feeds_labels_and_availability(state):
 
 def test_node_loss_makes_its_containers_unknown_and_removes_the_node(state):
     state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1")), 20)
-    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 21)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 21, lease=LEASE["n1"])
     state.apply(etcd_keys.node_info("n1"), None, 40)
     assert [n.name for n in state.node_views()] == ["h2"]
     view = state.container_view("c1")
@@ -88,7 +96,7 @@ def test_the_echo_of_a_local_write_is_not_applied_twice(state):
 
 def test_records_nobody_here_wrote_keep_no_bookkeeping(state):
     # Agents' observed status: the watch's order is the only order, nothing to remember per key.
-    state.apply(etcd_keys.node_container("n1", "c9"), j(observed("c9")), 80)
+    state.apply(etcd_keys.node_container("n1", "c9"), j(observed("c9")), 80, lease=LEASE["n1"])
     state.apply(etcd_keys.node_container("n1", "c9"), None, 81)
     assert not state._key_rev and not state._tombstones
 
@@ -134,10 +142,10 @@ def test_a_report_of_the_create_that_trails_the_start_does_not_win(state):
     state.apply(etcd_keys.container("c1"), j(record), 20)
     late = observed("c1", "created")
     late.status.runtime_id = "r1"
-    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 21)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 21, lease=LEASE["n1"])
     assert state.status_of(state.containers["c1"][0]).state == "running"
     late.status.runtime_id = "r2"            # another run of it: the report is what counts
-    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 22)
+    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 22, lease=LEASE["n1"])
     assert state.status_of(state.containers["c1"][0]).state == "created"
 
 
