@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from protos.dns.zone import Endpoint, Port, Zone
+from protos.dns.zone import Endpoint, Port
 
 
 # SRV names for well-known ports (_http._tcp.web.shoal); _PORT._tcp always works too.
@@ -49,11 +49,3 @@ def decode(key: str, raw: bytes | str) -> Endpoint | None:
         return None
     return ep
 
-
-def apply(zone: Zone, key: str, value: bytes | None) -> None:
-    """One watch event into a zone: a put that cannot be read removes the old record too."""
-    ep = decode(key, value) if value is not None else None
-    if ep is None:
-        zone.remove(key)
-    else:
-        zone.put(ep)
