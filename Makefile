@@ -36,4 +36,4 @@ bench: setup
 	$(PY) -m bench.soak
 
 protos:
-	$(PY) -m protos.generate
+	$(PY) -m shoal.protos.generate

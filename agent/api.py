@@ -9,10 +9,10 @@ from typing import Awaitable, Callable
 
 import grpc
 
-from agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
-from agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
-from protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
-from protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+from shoal.agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
+from shoal.agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
+from shoal.protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
+from shoal.protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
 log = logging.getLogger("shoal.agent.api")
 MAX_TAIL = 100_000   # lines, as the manager's validation; -1: all

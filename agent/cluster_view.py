@@ -5,20 +5,20 @@ node (/shoal/nodeident/), and what vouches for a DNS answer (/shoal/placed/, /sh
 Everything here was written by someone else, agents included, and is decoded as untrusted: a
 record that cannot be used is skipped and counted, never fatal. A node is handed to the routes and
 the overlay only with what the leader bound to it (address, container subnet), never with what
-its own info record says; DNS answers only what protos/dns/gate.py lets through."""
+its own info record says; DNS answers only what dns/gate.py lets through."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from typing import Callable
 
-from protos import etcd_keys, node_identity, placements, records
-from protos.dns.gate import EndpointGate
-from protos.dns.zone import Zone
-from protos.etcdv3.client import EtcdClient
-from protos.etcdv3.follow import follow_prefix
-from protos.record_guard import BadRecord, BadRecords
-from protos.shoal.v1 import types_pb2
+from shoal.protos import etcd_keys, node_identity, placements, records
+from shoal.dns.gate import EndpointGate
+from shoal.dns.zone import Zone
+from shoal.etcd.client import EtcdClient
+from shoal.etcd.follow import follow_prefix
+from shoal.protos.record_guard import BadRecord, BadRecords
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.view")
 

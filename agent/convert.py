@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from agent.runtime.base import Health, Observed, Port, Spec
-from protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.agent.runtime.base import Health, Observed, Port, Spec
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 
 # The keys of a container's secret environment values, comma-separated, kept on the container

@@ -9,29 +9,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agent.api import AgentService
-from agent.cluster_view import ClusterView
-from agent.registration import Registration
-from agent.overlay import Overlay
-from agent.routes import NodeFollower, RouteTable, peer_addresses
-from agent.runtime.base import Observed
-from agent.runtime.base import Runtime, RuntimeFailure
-from agent.runtime.docker import DockerRuntime
-from agent import revocations
-from agent.server import build_server
-from pki import ca as ca_mod
-from pki import files
-from pki.etcd_credentials import etcd_tls
-from pki.etcd_credentials import secure as etcd_secure
-from pki.grpc_tls import Revocations
-from pki.fetch import CaMismatch
-from pki.join import JoinRefused, join, join_address, remote_renewer
-from pki.renewal import Holder, keep_renewed
-from protos.dns.server import DnsServer
-from protos.dns.zone import Zone
-from protos.etcdv3.client import EtcdClient
-from protos.etcdv3.server_version import warn_if_below_minimum
-from protos.shoal.v1 import types_pb2
+from shoal.agent.api import AgentService
+from shoal.agent.cluster_view import ClusterView
+from shoal.agent.registration import Registration
+from shoal.agent.overlay import Overlay
+from shoal.agent.routes import NodeFollower, RouteTable, peer_addresses
+from shoal.agent.runtime.base import Observed
+from shoal.agent.runtime.base import Runtime, RuntimeFailure
+from shoal.agent.runtime.docker import DockerRuntime
+from shoal.agent import revocations
+from shoal.agent.server import build_server
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
+from shoal.pki.etcd_credentials import etcd_tls
+from shoal.pki.etcd_credentials import secure as etcd_secure
+from shoal.pki.grpc_tls import Revocations
+from shoal.pki.fetch import CaMismatch
+from shoal.pki.join import JoinRefused, join, join_address, remote_renewer
+from shoal.pki.renewal import Holder, keep_renewed
+from shoal.dns.server import DnsServer
+from shoal.dns.zone import Zone
+from shoal.etcd.client import EtcdClient
+from shoal.etcd.server_version import warn_if_below_minimum
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent")
 VERSION = "0.1.0"

@@ -13,13 +13,13 @@ from typing import Awaitable, Callable
 
 from google.protobuf import json_format
 
-from agent.convert import container_to_proto
-from agent.runtime.base import Observed, Runtime, RuntimeFailure
-from protos import endpoints, etcd_keys
-from protos import records
-from protos.etcdv3.client import EtcdClient, EtcdError, EtcdUnavailable, Op
-from protos.limits import ETCD_TXN_OPS
-from protos.shoal.v1 import types_pb2
+from shoal.agent.convert import container_to_proto
+from shoal.agent.runtime.base import Observed, Runtime, RuntimeFailure
+from shoal.protos import endpoints, etcd_keys
+from shoal.protos import records
+from shoal.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Op
+from shoal.protos.limits import ETCD_TXN_OPS
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.registration")
 

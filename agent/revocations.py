@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from pki.grpc_tls import Revocations
-from protos import etcd_keys
-from protos.etcdv3.client import EtcdClient
-from protos.etcdv3.follow import follow_prefix
+from shoal.pki.grpc_tls import Revocations
+from shoal.protos import etcd_keys
+from shoal.etcd.client import EtcdClient
+from shoal.etcd.follow import follow_prefix
 
 log = logging.getLogger("shoal.agent.revocations")
 

@@ -8,8 +8,8 @@ import ipaddress
 import logging
 from typing import Iterable
 
-from protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
-from protos.shoal.v1 import types_pb2
+from shoal.protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
+from shoal.protos.shoal.v1 import types_pb2
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

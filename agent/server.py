@@ -5,11 +5,11 @@ from typing import Callable
 
 import grpc
 
-from pki.ca import ROLE_MANAGER
-from pki.files import Credentials
-from pki.grpc_tls import Revocations, RoleCheck, server_credentials
-from protos.limits import SERVER_OPTIONS
-from protos.shoal.v1 import agent_pb2_grpc
+from shoal.pki.ca import ROLE_MANAGER
+from shoal.pki.files import Credentials
+from shoal.pki.grpc_tls import Revocations, RoleCheck, server_credentials
+from shoal.protos.limits import SERVER_OPTIONS
+from shoal.protos.shoal.v1 import agent_pb2_grpc
 
 
 def build_server(listen: str, servicer: agent_pb2_grpc.AgentServicer,

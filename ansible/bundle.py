@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # this checkout's provisioner
 
-from provisioner import wheelhouse  # noqa: E402
+from shoal.provisioner import wheelhouse  # noqa: E402
 
 MARK = "bundle.sha256"
 TARGET = "bundle.target"

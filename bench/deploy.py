@@ -63,7 +63,7 @@ def _stamp_seconds(text: str) -> float:
 def _restarted_manager_rss(cluster, stub, service: str | None, running: int, timeout: float) -> int:
     """Restarts the manager, waits until it serves (and reports `running` tasks of `service`) and
     its memory has settled, and returns its RSS."""
-    from protos.shoal.v1 import manager_pb2
+    from shoal.protos.shoal.v1 import manager_pb2
     cluster.kill_manager()
     cluster.start_manager_process()
     pid = cluster._proc("manager")["pid"]
@@ -89,8 +89,8 @@ def _restarted_manager_rss(cluster, stub, service: str | None, running: int, tim
 
 async def _etcd_floor(cluster, tasks: int, value_bytes: int) -> float:
     """Seconds to write `tasks` records of value_bytes twice, in transactions of 100, from one client."""
-    from pki import files
-    from protos.etcdv3.client import EtcdClient, Op, TlsConfig
+    from shoal.pki import files
+    from shoal.etcd.client import EtcdClient, Op, TlsConfig
 
     m = files.load(cluster.manager_dir, "manager")
     value = "x" * value_bytes
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("bench.deploy needs root (the dev cluster's bridge)")
 
-    from protos.shoal.v1 import manager_pb2, types_pb2
+    from shoal.protos.shoal.v1 import manager_pb2, types_pb2
     from shoal.client import connect
 
     cluster, state = new_cluster("shoalb", hosts=0, subnet=SUBNET, lease_ttl=10)
@@ -263,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
 async def _task_records(cluster) -> list[dict]:
     from google.protobuf import json_format
 
-    from pki import files
-    from protos import etcd_keys, records
-    from protos.etcdv3.client import EtcdClient, TlsConfig
-    from protos.shoal.v1 import types_pb2
+    from shoal.pki import files
+    from shoal.protos import etcd_keys, records
+    from shoal.etcd.client import EtcdClient, TlsConfig
+    from shoal.protos.shoal.v1 import types_pb2
 
     m = files.load(cluster.manager_dir, "manager")
     async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:

@@ -1,4 +1,4 @@
-"""Benchmark 5, DNS: queries per second of the agent's DNS server (protos/dns/server.py, the same
+"""Benchmark 5, DNS: queries per second of the agent's DNS server (dns/server.py, the same
 class the agent runs, in a process of its own) for a service name, measured with dnsperf against
 Debian's dnsmasq serving the same records, on loopback, alternated in the same run.
 
@@ -39,8 +39,8 @@ def _addresses(replicas: int) -> list[str]:
 
 
 async def _serve(replicas: int) -> None:
-    from protos.dns.server import DnsServer
-    from protos.dns.zone import Endpoint, Zone
+    from shoal.dns.server import DnsServer
+    from shoal.dns.zone import Endpoint, Zone
 
     zone = Zone("shoal", 5)
     for i, ip in enumerate(_addresses(replicas)):

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("bench.failover needs root (dev cluster hosts: netns, dockerd)")
 
-    from protos.shoal.v1 import manager_pb2, types_pb2
+    from shoal.protos.shoal.v1 import manager_pb2, types_pb2
     from shoal.cli.dev import wait_for_nodes
     from shoal.client import connect
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
-from manager.scheduler import STRATEGIES, NodeIndex, NodeSnapshot, TaskRequest, parse_constraint, place
-from manager.scheduler.place import charge
+from shoal.manager.scheduler import STRATEGIES, NodeIndex, NodeSnapshot, TaskRequest, parse_constraint, place
+from shoal.manager.scheduler.place import charge
 
 CPU = 1_000_000_000
 MiB = 1 << 20

@@ -21,8 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
-from agent.main import AgentConfig, serve
-from agent.runtime.fake_for_scale import FakeRuntimeForScale
+from shoal.agent.main import AgentConfig, serve
+from shoal.agent.runtime.fake_for_scale import FakeRuntimeForScale
 
 
 async def _accepts(port: int) -> bool:

@@ -42,10 +42,10 @@ async def _register(cluster, nodes: int, per_lease: int, ttl: int):
     """Registers the nodes; returns the client, the leases (with their node ids) and the keeper task."""
     from google.protobuf import json_format
 
-    from pki import files
-    from protos import etcd_keys
-    from protos.etcdv3.client import EtcdClient, Op, TlsConfig
-    from protos.shoal.v1 import types_pb2
+    from shoal.pki import files
+    from shoal.protos import etcd_keys
+    from shoal.etcd.client import EtcdClient, Op, TlsConfig
+    from shoal.protos.shoal.v1 import types_pb2
 
     m = files.load(cluster.manager_dir, "manager")
     etcd = EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key))
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("bench.soak needs root (the dev cluster's bridge)")
 
-    from protos.shoal.v1 import manager_pb2
+    from shoal.protos.shoal.v1 import manager_pb2
     from shoal.client import connect
 
     cluster, state = new_cluster("shoals", hosts=0, subnet="10.213.95.0/24")

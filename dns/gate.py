@@ -16,10 +16,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import replace
 
-from protos import endpoints
-from protos.dns.zone import Endpoint, Zone
-from protos.placements import Placed
-from protos.record_guard import BadRecords
+from shoal.protos import endpoints
+from shoal.dns.zone import Endpoint, Zone
+from shoal.protos.placements import Placed
+from shoal.protos.record_guard import BadRecords
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

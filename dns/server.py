@@ -1,4 +1,4 @@
-"""Serves a :class:`~protos.dns.zone.Zone` over UDP and TCP, and forwards other names upstream.
+"""Serves a :class:`~shoal.dns.zone.Zone` over UDP and TCP, and forwards other names upstream.
 
 Like Docker's embedded resolver: containers ask the agent's address, names of the
 cluster are answered from the zone (authoritative, AA set), other names with a dot
@@ -74,8 +74,8 @@ from typing import Any
 
 from dnslib import AAAA, CLASS, NS, QTYPE, RR, SOA, SRV, TXT, A, DNSHeader, DNSQuestion, DNSRecord
 
-from protos.dns.batch_udp import BatchSocket, open_batch
-from protos.dns.zone import ROTATION_CACHE_MAX, Answer, Record, Zone
+from shoal.dns.batch_udp import BatchSocket, open_batch
+from shoal.dns.zone import ROTATION_CACHE_MAX, Answer, Record, Zone
 
 __all__ = ["DnsServer"]
 

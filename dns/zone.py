@@ -2,7 +2,7 @@
 
 No sockets, no asyncio, no files: :class:`Zone` is an in-memory view that a feeder
 (an etcd watch) keeps current with :meth:`Zone.put` / :meth:`Zone.remove` /
-:meth:`Zone.replace_all`, and that :mod:`protos.dns.server` asks with
+:meth:`Zone.replace_all`, and that :mod:`shoal.dns.server` asks with
 :meth:`Zone.answer`.  The zone is not thread-safe: use it from one thread (the
 event loop's).
 
@@ -47,6 +47,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from shoal.protos.endpoints import Endpoint, Port
+
 __all__ = ["ROTATION_CACHE_MAX", "Answer", "Endpoint", "Port", "Record", "Zone"]
 
 SOA_REFRESH = 3600
@@ -60,24 +62,6 @@ MAX_CACHED_ANSWERS = 1024   # per name (node): spellings x types x steps
 
 _ADDRESS_TYPES = frozenset({"A", "AAAA", "ANY"})
 _SRV_TYPES = frozenset({"SRV", "ANY"})
-
-
-@dataclass(frozen=True, slots=True)
-class Port:
-    port: int
-    protocol: str = "tcp"
-    name: str = ""          # optional port name, e.g. "http"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    key: str                # unique id of the record (the etcd key): updates and removal go by it
-    name: str               # container name ("db") or task name ("web.3")
-    service: str            # service name ("web"), "" for a plain container
-    ip: str                 # IPv4 (A) or IPv6 (AAAA); anything unparsable gives no address record
-    ports: tuple[Port, ...] = ()
-    node: str = ""
-    healthy: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import grpc
 import grpc.aio
 
-from protos.etcdv3 import auth_pb2, kv_pb2, rpc_pb2, rpc_pb2_grpc
+from shoal.protos.etcdv3 import auth_pb2, kv_pb2, rpc_pb2, rpc_pb2_grpc
 
 __all__ = [
     "Compare",

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from protos.etcdv3.client import (
+from shoal.etcd.client import (
     EtcdClient, EtcdError, Event, KeyValue, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
 )
 

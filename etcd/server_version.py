@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 
-from protos.etcdv3.client import EtcdClient, EtcdError, EtcdPermissionDenied
+from shoal.etcd.client import EtcdClient, EtcdError, EtcdPermissionDenied
 
 MINIMUM = {(3, 5): 33, (3, 6): 14, (3, 7): 1}   # (major, minor) -> first patch release that qualifies
 NEWEST_LINE = max(MINIMUM)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from manager.channels import Channels
-from pki.ca import node_name
-from pki.renewal import Holder
-from protos.shoal.v1 import agent_pb2_grpc
+from shoal.manager.channels import Channels
+from shoal.pki.ca import node_name
+from shoal.pki.renewal import Holder
+from shoal.protos.shoal.v1 import agent_pb2_grpc
 
 # Matches no certificate: a call to an address no live node claims fails its TLS check.
 NO_NODE = "unknown.invalid"

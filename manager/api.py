@@ -9,19 +9,19 @@ import logging
 
 import grpc
 
-from manager.containers import ContainerOps
-from manager.election import Election
-from manager import errors
-from manager.errors import ApiError
-from manager.membership import Membership
-from manager.networks import NetworkOps
-from manager.nodes import NodeOps
-from manager.peers import Peers
-from manager.services import ServiceOps
-from manager.store import NotLeader
-from pki.grpc_tls import caller
-from protos.etcdv3.client import EtcdError
-from protos.shoal.v1 import manager_pb2, manager_pb2_grpc
+from shoal.manager.containers import ContainerOps
+from shoal.manager.election import Election
+from shoal.manager import errors
+from shoal.manager.errors import ApiError
+from shoal.manager.membership import Membership
+from shoal.manager.networks import NetworkOps
+from shoal.manager.nodes import NodeOps
+from shoal.manager.peers import Peers
+from shoal.manager.services import ServiceOps
+from shoal.manager.store import NotLeader
+from shoal.pki.grpc_tls import caller
+from shoal.etcd.client import EtcdError
+from shoal.protos.shoal.v1 import manager_pb2, manager_pb2_grpc
 
 log = logging.getLogger("shoal.manager.api")
 FORWARDED = "x-shoal-forwarded"

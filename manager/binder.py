@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import time
 
-from manager import identity
-from manager.state import ClusterState
-from manager.store import NotLeader, Store
-from protos import etcd_keys, node_identity
-from protos.etcdv3.client import Compare, EtcdError, Op
-from protos.limits import ETCD_TXN_OPS
+from shoal.manager import identity
+from shoal.manager.state import ClusterState
+from shoal.manager.store import NotLeader, Store
+from shoal.protos import etcd_keys, node_identity
+from shoal.etcd.client import Compare, EtcdError, Op
+from shoal.protos.limits import ETCD_TXN_OPS
 
 log = logging.getLogger("shoal.manager.binder")
 

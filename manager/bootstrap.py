@@ -2,11 +2,11 @@
 etcd that already holds another CA is an error (a manager of another cluster)."""
 from __future__ import annotations
 
-from pki import ca as ca_mod
-from pki import tokens
-from pki.cluster_files import InitError
-from protos import etcd_keys
-from protos.etcdv3.client import Compare, EtcdClient, Op
+from shoal.pki import ca as ca_mod
+from shoal.pki import tokens
+from shoal.pki.cluster_files import InitError
+from shoal.protos import etcd_keys
+from shoal.etcd.client import Compare, EtcdClient, Op
 
 
 async def init_etcd(etcd: EtcdClient, authority: ca_mod.Authority) -> dict[str, str]:

@@ -11,9 +11,9 @@ from typing import Callable, Generic, TypeVar
 
 import grpc
 
-from pki.grpc_tls import channel_credentials, expect_name
-from pki.renewal import Holder
-from protos.limits import GRPC_OPTIONS
+from shoal.pki.grpc_tls import channel_credentials, expect_name
+from shoal.pki.renewal import Holder
+from shoal.protos.limits import GRPC_OPTIONS
 
 S = TypeVar("S")
 # Calls in flight on a replaced channel (a long `logs -f`) get this long to finish.

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from protos import records
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos import records
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 
 class ContainerTable(Mapping):

@@ -9,16 +9,16 @@ from typing import AsyncIterator
 
 import grpc
 
-from manager import errors, redact
-from manager.agents import AgentPool
-from manager.clock import now, stamp
-from manager.scheduler import NoFit, TaskRequest, place
-from manager.state import ClusterState, UnknownRef
-from manager.networks import check_networks
-from manager.store import Conflict, NameTaken, NetworkFull, Store
-from manager.validation import InvalidField, check_ref, check_run, check_stop_timeout, check_tail
-from protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
-from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
+from shoal.manager import errors, redact
+from shoal.manager.agents import AgentPool
+from shoal.manager.clock import now, stamp
+from shoal.manager.scheduler import NoFit, TaskRequest, place
+from shoal.manager.state import ClusterState, UnknownRef
+from shoal.manager.networks import check_networks
+from shoal.manager.store import Conflict, NameTaken, NetworkFull, Store
+from shoal.manager.validation import InvalidField, check_ref, check_run, check_stop_timeout, check_tail
+from shoal.protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
+from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.containers")
 

@@ -19,9 +19,9 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
-from manager.heartbeat import HeartbeatMonitor
-from protos import etcd_keys
-from protos.etcdv3.client import Compare, EtcdClient, EtcdError, EtcdUnavailable, KeyValue, Op
+from shoal.manager.heartbeat import HeartbeatMonitor
+from shoal.protos import etcd_keys
+from shoal.etcd.client import Compare, EtcdClient, EtcdError, EtcdUnavailable, KeyValue, Op
 
 log = logging.getLogger("shoal.manager.election")
 

@@ -11,10 +11,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from pki import ca as ca_mod
-from pki.names import node_of
-from protos import etcd_keys
-from protos.etcdv3.client import EtcdAlreadyExists, EtcdClient, EtcdError, EtcdNotFound
+from shoal.pki import ca as ca_mod
+from shoal.pki.names import node_of
+from shoal.protos import etcd_keys
+from shoal.etcd.client import EtcdAlreadyExists, EtcdClient, EtcdError, EtcdNotFound
 
 log = logging.getLogger("shoal.manager.etcd_users")
 ROOT = "root"

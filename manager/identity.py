@@ -15,10 +15,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from manager.validation import NAME_RE
-from protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
-from protos.node_identity import MAX_TEXT, NodeIdentity
-from protos.shoal.v1 import types_pb2
+from shoal.manager.validation import NAME_RE
+from shoal.protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
+from shoal.protos.node_identity import MAX_TEXT, NodeIdentity
+from shoal.protos.shoal.v1 import types_pb2
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -10,40 +10,40 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from manager import identity
-from manager.agents import AgentPool
-from manager.api import ManagerService
-from manager.binder import Binder
-from manager.containers import ContainerOps
-from manager.election import Election
-from manager.networks import NetworkOps
-from manager.nodes import NodeOps
-from manager.orphans import sweep_orphans
-from manager.placed_repair import repair_placed
-from manager.peers import Peers
-from manager.reconciler import Reconciler
-from manager.bootstrap import init_etcd
-from manager.etcd_users import EtcdUsers
-from manager.membership import Membership
-from manager.server import Security, build_server
-from manager.services import ServiceOps
-from manager.state import ClusterState
-from manager.store import Store
-from manager.tasks import TaskDriver
-from manager.updater import Updater
-from protos.dns.server import DnsServer
-from protos.dns.gate import EndpointGate
-from protos.dns.zone import Zone
-from pki import ca as ca_mod
-from pki import files
-from pki.etcd_credentials import etcd_tls
-from pki.etcd_credentials import secure as etcd_secure
-from pki.cluster_files import InitError, load_authority
-from pki.fetch import CaMismatch
-from pki.join import JoinRefused, join, join_address
-from pki.renewal import Holder, keep_renewed, local_renewer
-from protos.etcdv3.client import EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable
-from protos.etcdv3.server_version import warn_if_below_minimum
+from shoal.manager import identity
+from shoal.manager.agents import AgentPool
+from shoal.manager.api import ManagerService
+from shoal.manager.binder import Binder
+from shoal.manager.containers import ContainerOps
+from shoal.manager.election import Election
+from shoal.manager.networks import NetworkOps
+from shoal.manager.nodes import NodeOps
+from shoal.manager.orphans import sweep_orphans
+from shoal.manager.placed_repair import repair_placed
+from shoal.manager.peers import Peers
+from shoal.manager.reconciler import Reconciler
+from shoal.manager.bootstrap import init_etcd
+from shoal.manager.etcd_users import EtcdUsers
+from shoal.manager.membership import Membership
+from shoal.manager.server import Security, build_server
+from shoal.manager.services import ServiceOps
+from shoal.manager.state import ClusterState
+from shoal.manager.store import Store
+from shoal.manager.tasks import TaskDriver
+from shoal.manager.updater import Updater
+from shoal.dns.server import DnsServer
+from shoal.dns.gate import EndpointGate
+from shoal.dns.zone import Zone
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
+from shoal.pki.etcd_credentials import etcd_tls
+from shoal.pki.etcd_credentials import secure as etcd_secure
+from shoal.pki.cluster_files import InitError, load_authority
+from shoal.pki.fetch import CaMismatch
+from shoal.pki.join import JoinRefused, join, join_address
+from shoal.pki.renewal import Holder, keep_renewed, local_renewer
+from shoal.etcd.client import EtcdClient, EtcdError, EtcdNotFound, EtcdPermissionDenied, EtcdUnavailable
+from shoal.etcd.server_version import warn_if_below_minimum
 
 log = logging.getLogger("shoal.manager")
 

@@ -8,19 +8,19 @@ import logging
 import secrets
 from datetime import timedelta
 
-from manager import errors
-from manager.clock import now, stamp
-from manager.state import ClusterState, UnknownRef
-from manager.store import Store
-from manager.validation import (InvalidField, check_join_request, check_join_token_request, check_remove_node,
+from shoal.manager import errors
+from shoal.manager.clock import now, stamp
+from shoal.manager.state import ClusterState, UnknownRef
+from shoal.manager.store import Store
+from shoal.manager.validation import (InvalidField, check_join_request, check_join_token_request, check_remove_node,
                                 check_renew_request)
-from pki import ca as ca_mod
-from pki import tokens
-from pki.identity import Identity, of_cert
-from pki.names import agent_common_name
-from protos import etcd_keys
-from protos.etcdv3.client import LeaseNotFound, Op
-from protos.shoal.v1 import manager_pb2
+from shoal.pki import ca as ca_mod
+from shoal.pki import tokens
+from shoal.pki.identity import Identity, of_cert
+from shoal.pki.names import agent_common_name
+from shoal.protos import etcd_keys
+from shoal.etcd.client import LeaseNotFound, Op
+from shoal.protos.shoal.v1 import manager_pb2
 
 log = logging.getLogger("shoal.manager.membership")
 

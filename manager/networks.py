@@ -4,15 +4,15 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
-from manager import errors
-from manager.state import ClusterState
-from manager.store import Conflict, Store
-from manager.clock import now, stamp
-from manager.validation import (
+from shoal.manager import errors
+from shoal.manager.state import ClusterState
+from shoal.manager.store import Conflict, Store
+from shoal.manager.clock import now, stamp
+from shoal.manager.validation import (
     InvalidField, check_create_network, check_network_names, check_ref, show,
 )
-from protos.address_pools import OVERLAY_POOL
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.address_pools import OVERLAY_POOL
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 POOL = OVERLAY_POOL
 FIRST_VNI = 4096

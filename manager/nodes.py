@@ -1,11 +1,11 @@
 """Node operations: list, inspect, update admin labels and availability."""
 from __future__ import annotations
 
-from manager import errors
-from manager.state import ClusterState, NodeConf, UnknownRef
-from manager.store import Conflict, Store
-from manager.validation import MAX_LABELS, InvalidField, check_ref, check_update_node, show
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.manager import errors
+from shoal.manager.state import ClusterState, NodeConf, UnknownRef
+from shoal.manager.store import Conflict, Store
+from shoal.manager.validation import MAX_LABELS, InvalidField, check_ref, check_update_node, show
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 
 class NodeOps:

@@ -13,11 +13,11 @@ from typing import Callable
 
 import grpc
 
-from manager.agents import AgentPool
-from manager.state import ClusterState
-from manager.store import Store
-from protos.limits import UNARY_TIMEOUT
-from protos.shoal.v1 import agent_pb2
+from shoal.manager.agents import AgentPool
+from shoal.manager.state import ClusterState
+from shoal.manager.store import Store
+from shoal.protos.limits import UNARY_TIMEOUT
+from shoal.protos.shoal.v1 import agent_pb2
 
 log = logging.getLogger("shoal.manager.orphans")
 SWEEP_SECONDS = 10.0

@@ -1,10 +1,10 @@
 """Channels from a follower manager to the leader, for forwarded writes."""
 from __future__ import annotations
 
-from manager.channels import Channels
-from pki.ca import MANAGER_NAME
-from pki.renewal import Holder
-from protos.shoal.v1 import manager_pb2_grpc
+from shoal.manager.channels import Channels
+from shoal.pki.ca import MANAGER_NAME
+from shoal.pki.renewal import Holder
+from shoal.protos.shoal.v1 import manager_pb2_grpc
 
 
 class Peers(Channels[manager_pb2_grpc.ManagerStub]):

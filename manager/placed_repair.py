@@ -8,12 +8,12 @@ import asyncio
 import logging
 from typing import Callable
 
-from manager.state import ClusterState
-from manager.store import NotLeader, Store, placed_record
-from protos import etcd_keys, placements
-from protos.etcdv3.client import Compare, EtcdError, Op
-from protos.limits import ETCD_TXN_OPS
-from protos.record_guard import BadRecord
+from shoal.manager.state import ClusterState
+from shoal.manager.store import NotLeader, Store, placed_record
+from shoal.protos import etcd_keys, placements
+from shoal.etcd.client import Compare, EtcdError, Op
+from shoal.protos.limits import ETCD_TXN_OPS
+from shoal.protos.record_guard import BadRecord
 
 log = logging.getLogger("shoal.manager.placed")
 REPAIR_SECONDS = 300.0

@@ -10,14 +10,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Callable
 
-from manager.scheduler import NoFit, parse_constraint
-from manager.state import ClusterState
-from manager.store import NotLeader, Store
-from manager.clock import now, parse_stamp
-from manager.tasks import TaskDriver
-from manager.updater import Updater
-from protos.etcdv3.client import EtcdError
-from protos.shoal.v1 import types_pb2
+from shoal.manager.scheduler import NoFit, parse_constraint
+from shoal.manager.state import ClusterState
+from shoal.manager.store import NotLeader, Store
+from shoal.manager.clock import now, parse_stamp
+from shoal.manager.tasks import TaskDriver
+from shoal.manager.updater import Updater
+from shoal.etcd.client import EtcdError
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.manager.reconciler")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from manager.validation import SECRET_PLACEHOLDER
-from protos.shoal.v1 import types_pb2
+from shoal.manager.validation import SECRET_PLACEHOLDER
+from shoal.protos.shoal.v1 import types_pb2
 
 PLACEHOLDER = SECRET_PLACEHOLDER
 

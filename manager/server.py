@@ -7,11 +7,11 @@ from typing import Callable
 
 import grpc
 
-from pki.ca import ROLE_ADMIN, ROLE_AGENT, ROLE_MANAGER
-from pki.files import Credentials
-from pki.grpc_tls import Revocations, RoleCheck, server_credentials
-from protos.limits import SERVER_OPTIONS
-from protos.shoal.v1 import manager_pb2_grpc
+from shoal.pki.ca import ROLE_ADMIN, ROLE_AGENT, ROLE_MANAGER
+from shoal.pki.files import Credentials
+from shoal.pki.grpc_tls import Revocations, RoleCheck, server_credentials
+from shoal.protos.limits import SERVER_OPTIONS
+from shoal.protos.shoal.v1 import manager_pb2_grpc
 
 # Admins drive the API; managers forward writes to the leader with their own certificate.
 API_ROLES = frozenset({ROLE_ADMIN, ROLE_MANAGER})

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import secrets
 
-from manager import errors, redact
-from manager.networks import NetworkOps, check_networks
-from manager.state import ClusterState, UnknownRef
-from manager.store import Conflict, Store
-from manager.clock import now, stamp
-from manager.validation import (
+from shoal.manager import errors, redact
+from shoal.manager.networks import NetworkOps, check_networks
+from shoal.manager.state import ClusterState, UnknownRef
+from shoal.manager.store import Conflict, Store
+from shoal.manager.clock import now, stamp
+from shoal.manager.validation import (
     MAX_REPLICAS, MODES, STACK_PATHS, InvalidField, apply_service_defaults, check_deploy_stack, check_list_services,
     check_name, check_ref, check_replicas, check_service, check_update_service, show, stack_network,
 )
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 # Kept importable from here for callers of the old location; the checks live in validation.py.
 __all__ = ["MAX_REPLICAS", "MODES", "STACK_PATHS", "ServiceOps", "check_service"]

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
-from manager import identity
-from manager.clock import now, parse_stamp
-from manager.container_table import ContainerTable
-from manager.scheduler import NodeSnapshot
-from pki.grpc_tls import Revocations
-from protos import etcd_keys, node_identity, placements
-from protos import records
-from protos.dns.gate import EndpointGate
-from protos.node_identity import NodeIdentity
-from protos.record_guard import BadRecord, BadRecords
-from protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.manager import identity
+from shoal.manager.clock import now, parse_stamp
+from shoal.manager.container_table import ContainerTable
+from shoal.manager.scheduler import NodeSnapshot
+from shoal.pki.grpc_tls import Revocations
+from shoal.protos import etcd_keys, node_identity, placements
+from shoal.protos import records
+from shoal.dns.gate import EndpointGate
+from shoal.protos.node_identity import NodeIdentity
+from shoal.protos.record_guard import BadRecord, BadRecords
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.state")
 

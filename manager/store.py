@@ -9,13 +9,13 @@ from typing import Callable, Sequence
 
 from google.protobuf import json_format
 
-from manager.state import ClusterState, NodeConf
-from protos.limits import ETCD_TXN_OPS
-from protos import etcd_keys, placements, records
-from protos.etcdv3.client import (
+from shoal.manager.state import ClusterState, NodeConf
+from shoal.protos.limits import ETCD_TXN_OPS
+from shoal.protos import etcd_keys, placements, records
+from shoal.etcd.client import (
     Compare, EtcdClient, Op, TxnResult, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed,
 )
-from protos.shoal.v1 import types_pb2
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.manager.store")
 

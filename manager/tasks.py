@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 
 import grpc
 
-from manager.agents import AgentPool
-from manager.clock import now, stamp
-from manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
-from manager.state import ClusterState
-from manager.store import Conflict, NetworkFull, Store
-from protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
-from protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
+from shoal.manager.agents import AgentPool
+from shoal.manager.clock import now, stamp
+from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
+from shoal.manager.state import ClusterState
+from shoal.manager.store import Conflict, NetworkFull, Store
+from shoal.protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
+from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.tasks")
 

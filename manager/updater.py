@@ -12,13 +12,13 @@ import logging
 from collections import Counter
 from typing import Callable
 
-from manager.scheduler import NoFit
-from manager.state import ClusterState
-from manager.store import Conflict, NotLeader, Store
-from manager.clock import now, stamp
-from manager.tasks import TaskDriver
-from protos.etcdv3.client import EtcdError
-from protos.shoal.v1 import types_pb2
+from shoal.manager.scheduler import NoFit
+from shoal.manager.state import ClusterState
+from shoal.manager.store import Conflict, NotLeader, Store
+from shoal.manager.clock import now, stamp
+from shoal.manager.tasks import TaskDriver
+from shoal.etcd.client import EtcdError
+from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.manager.updater")
 

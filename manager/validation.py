@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from manager.scheduler import STRATEGIES, Constraint, ConstraintError, parse_constraint
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.manager.scheduler import STRATEGIES, Constraint, ConstraintError, parse_constraint
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 # A reference to a container, node, service or network: a name or an id prefix. Task names

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pki.names import MANAGER_NAME, node_name, node_of  # noqa: F401  (their home before pki.names)
+from shoal.pki.names import MANAGER_NAME, node_name, node_of  # noqa: F401  (their home before pki.names)
 
 ROLE_MANAGER = "manager"
 ROLE_AGENT = "agent"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from pki import ca as ca_mod
-from pki import files
-from pki.files import Credentials
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
+from shoal.pki.files import Credentials
 
 ADMIN_LIFETIME = timedelta(days=365)
 

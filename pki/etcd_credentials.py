@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pki.files import Credentials
-from protos.etcdv3.client import TlsConfig
+from shoal.pki.files import Credentials
+from shoal.etcd.client import TlsConfig
 
 
 def secure(urls: list[str]) -> bool:

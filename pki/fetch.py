@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 
-from pki import ca as ca_mod
+from shoal.pki import ca as ca_mod
 
 
 class CaMismatch(Exception):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pki.identity import Identity
+    from shoal.pki.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Credentials:
 
     @property
     def identity(self) -> Identity:
-        from pki import identity   # not at the top: the CLI loads credentials and never parses them
+        from shoal.pki import identity   # not at the top: the CLI loads credentials and never parses them
         return identity.of_pem(self.cert)
 
     def __repr__(self) -> str:

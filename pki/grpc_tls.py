@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import grpc
 
-from pki.files import Credentials
+from shoal.pki.files import Credentials
 
 if TYPE_CHECKING:
-    from pki.identity import Identity
+    from shoal.pki.identity import Identity
 
 log = logging.getLogger("shoal.tls")
 
@@ -59,7 +59,7 @@ def caller(context) -> Identity | None:
     certs = (context.auth_context() or {}).get("x509_pem_cert")
     if not certs:
         return None
-    from pki import identity   # not at the top: the CLI imports this module and never needs X.509
+    from shoal.pki import identity   # not at the top: the CLI imports this module and never needs X.509
     return identity.of_pem(certs[0])
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from pki.names import node_of
+from shoal.pki.names import node_of
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ import asyncio
 
 import grpc
 
-from pki import ca as ca_mod
-from pki import tokens
-from pki.fetch import fetch_ca
-from pki.files import Credentials
-from pki.grpc_tls import channel_credentials, expect_name
-from protos.limits import GRPC_OPTIONS
-from protos.shoal.v1 import manager_pb2, manager_pb2_grpc
+from shoal.pki import ca as ca_mod
+from shoal.pki import tokens
+from shoal.pki.fetch import fetch_ca
+from shoal.pki.files import Credentials
+from shoal.pki.grpc_tls import channel_credentials, expect_name
+from shoal.protos.limits import GRPC_OPTIONS
+from shoal.protos.shoal.v1 import manager_pb2, manager_pb2_grpc
 
 JOIN_TIMEOUT = 15.0
 

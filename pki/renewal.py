@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from pki import ca as ca_mod
-from pki import files
-from pki.files import Credentials
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
+from shoal.pki.files import Credentials
 
 log = logging.getLogger("shoal.tls")
 

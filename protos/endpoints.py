@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 
-from protos.dns.zone import Endpoint, Port
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    port: int
+    protocol: str = "tcp"
+    name: str = ""          # optional port name, e.g. "http"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    key: str                # unique id of the record (the etcd key): updates and removal go by it
+    name: str               # container name ("db") or task name ("web.3")
+    service: str            # service name ("web"), "" for a plain container
+    ip: str                 # IPv4 (A) or IPv6 (AAAA); anything unparsable gives no address record
+    ports: tuple[Port, ...] = ()
+    node: str = ""
+    healthy: bool = True
 
 
 # SRV names for well-known ports (_http._tcp.web.shoal); _PORT._tcp always works too.

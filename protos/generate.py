@@ -1,7 +1,10 @@
 """Regenerate the committed Python code of every .proto under protos/.
 
-Run from anywhere: `python -m protos.generate` (or `make protos`).
+Run from anywhere: `python -m shoal.protos.generate` (or `make protos`).
 `--out DIR` writes into DIR instead, so a test can diff it against the tree.
+
+The files are named to protoc through the `shoal/protos` link, so the generated modules import
+each other as `shoal.protos...`, the name they are installed under.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def proto_files() -> list[Path]:
-    return sorted(p.relative_to(ROOT) for p in (ROOT / "protos").rglob("*.proto"))
+    return sorted(Path("shoal") / p.relative_to(ROOT) for p in (ROOT / "protos").rglob("*.proto"))
 
 
 def generate(out: Path) -> None:

@@ -8,7 +8,7 @@ import ipaddress
 import json
 from dataclasses import asdict, dataclass
 
-from protos.record_guard import BadRecord
+from shoal.protos.record_guard import BadRecord
 
 MAX_TEXT = 253
 

@@ -2,14 +2,14 @@
 
 Written by the manager in the same transaction as the container's record, deleted with it, and
 readable by agents, which cannot read the records themselves (specs hold secrets). A DNS server
-answers with an agent's endpoint record only when this record vouches for it (protos/dns/gate.py).
+answers with an agent's endpoint record only when this record vouches for it (dns/gate.py).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from protos.record_guard import BadRecord
+from shoal.protos.record_guard import BadRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from typing import TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from protos.record_guard import BadRecord
-from protos.shoal.v1 import types_pb2
+from shoal.protos.record_guard import BadRecord
+from shoal.protos.shoal.v1 import types_pb2
 
 M = TypeVar("M", bound=Message)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provisioner.errors import FactError, UnsupportedOS
+from shoal.provisioner.errors import FactError, UnsupportedOS
 
 # --- OS ------------------------------------------------------------------------------------
 

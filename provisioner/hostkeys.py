@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from provisioner.errors import BadFingerprint, HostKeyMismatch, HostKeyRevoked, UnknownHostKey
+from shoal.provisioner.errors import BadFingerprint, HostKeyMismatch, HostKeyRevoked, UnknownHostKey
 
 # Host key algorithms per key family, for steering the negotiation to a key type we know.
 RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")

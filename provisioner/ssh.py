@@ -48,8 +48,8 @@ from typing import Callable, Literal, Sequence
 
 import paramiko
 
-from provisioner import hostkeys
-from provisioner.errors import (
+from shoal.provisioner import hostkeys
+from shoal.provisioner.errors import (
     CommandFailed,
     CommandTimeout,
     HostKeyMismatch,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from provisioner import facts, layout, wheelhouse
-from provisioner.errors import ProvisionerError
-from provisioner.ssh import Session
+from shoal.provisioner import facts, layout, wheelhouse
+from shoal.provisioner.errors import ProvisionerError
+from shoal.provisioner.ssh import Session
 
 SHORT = 60.0
 INSTALL = 900.0   # apt-get and pip on a slow host

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from provisioner.errors import CorruptMachineRecord, InvalidMachineName, MachineNotFound, StoreError, one_line
+from shoal.provisioner.errors import CorruptMachineRecord, InvalidMachineName, MachineNotFound, StoreError, one_line
 
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.errors import ProvisionerError
+from shoal.provisioner.errors import ProvisionerError
 
 DIST = "shoal"
 PIP_TIMEOUT = 600
@@ -147,7 +147,7 @@ def content_digest(wheel: Path) -> bytes:
 
 
 def main() -> None:
-    """`python -m provisioner.wheelhouse [PYTHON_VERSION [CPU]]`: fill the cache (make setup does)."""
+    """`python -m shoal.provisioner.wheelhouse [PYTHON_VERSION [CPU]]`: fill the cache (make setup does)."""
     version = sys.argv[1] if len(sys.argv) > 1 else f"{sys.version_info[0]}.{sys.version_info[1]}"
     machine = sys.argv[2] if len(sys.argv) > 2 else os.uname().machine
     print(dependencies(version, machine))

@@ -41,7 +41,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # Bytecode, as a regular install would have it (an editable one does not): the `shoal` command's
 # start-up is part of every command an admin types. Only what changed is compiled again.
-.venv/bin/python -m compileall -q shoal protos pki manager agent provisioner >/dev/null
+.venv/bin/python -m compileall -q shoal protos pki manager agent provisioner etcd dns >/dev/null
 
 # `shoal` on the PATH for the admin, pointing at this checkout's venv.
 if [ "$(id -u)" -eq 0 ]; then
@@ -52,7 +52,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # The agent's dependency wheels for the SSH test hosts (Debian 12: CPython 3.11): `shoal machine`
 # uploads them, so the hosts, which have no network, install offline.
-SHOAL_WHEELHOUSE=/var/cache/shoal/wheels .venv/bin/python -m provisioner.wheelhouse 3.11 "$(uname -m)" >/dev/null
+SHOAL_WHEELHOUSE=/var/cache/shoal/wheels .venv/bin/python -m shoal.provisioner.wheelhouse 3.11 "$(uname -m)" >/dev/null
 # The SSH test hosts' Debian rootfs + offline apt repo (cached; rebuilt only when its recipe changes).
 if [ "$(id -u)" -eq 0 ]; then ./scripts/build-testhost-rootfs.sh; else echo "setup: not root: skipping the test host rootfs"; fi
 echo "setup: ok"

@@ -9,12 +9,12 @@ from datetime import datetime, timezone
 
 import grpc
 
-from pki import files
-from pki.files import Credentials
-from pki.grpc_tls import channel_credentials, expect_name
-from pki.names import MANAGER_NAME
-from protos.limits import GRPC_OPTIONS
-from protos.shoal.v1 import manager_pb2_grpc
+from shoal.pki import files
+from shoal.pki.files import Credentials
+from shoal.pki.grpc_tls import channel_credentials, expect_name
+from shoal.pki.names import MANAGER_NAME
+from shoal.protos.limits import GRPC_OPTIONS
+from shoal.protos.shoal.v1 import manager_pb2_grpc
 
 
 

@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pki import cluster_files, files
-from protos.address_pools import OVERLAY_POOL
+from shoal.pki import cluster_files, files
+from shoal.protos.address_pools import OVERLAY_POOL
 from shoal import devhosts, devimage
 
 STATE_FILE = "cluster.json"
@@ -966,7 +966,7 @@ class DevCluster:
         if cached.exists():
             # Kept next to the CA key it is worth less than, for restarts of hosts that never joined.
             return cached.read_text().strip()
-        from protos.shoal.v1 import manager_pb2
+        from shoal.protos.shoal.v1 import manager_pb2
         from shoal.client import connect
 
         channel, stub = connect(self.manager_address, self.admin_credentials())

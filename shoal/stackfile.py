@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from protos.shoal.v1 import types_pb2
+from shoal.protos.shoal.v1 import types_pb2
 from shoal.durations import parse_duration
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]

@@ -10,11 +10,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from agent.runtime import translate
-from agent.runtime.base import (
+from shoal.agent.runtime import translate
+from shoal.agent.runtime.base import (
     LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, Spec,
 )
-from agent.runtime.streams import iterate_in_thread
+from shoal.agent.runtime.streams import iterate_in_thread
 
 API_TIMEOUT = 60
 

@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
-from agent.runtime.base import Attachment, EngineInfo, NotFound, Observed, Spec
+from shoal.agent.runtime.base import Attachment, EngineInfo, NotFound, Observed, Spec
 
 
 def _now() -> str:

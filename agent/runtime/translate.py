@@ -9,7 +9,7 @@ import ipaddress
 import json
 from typing import Any, Mapping
 
-from agent.runtime.base import (
+from shoal.agent.runtime.base import (
     LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NETWORKS, LABEL_NODE, LABEL_SERVICE, Attachment, Observed, Port,
     Spec,
 )

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from protos.etcdv3 import rpc_pb2 as protos_dot_etcdv3_dot_rpc__pb2
+from shoal.protos.etcdv3 import rpc_pb2 as shoal_dot_protos_dot_etcdv3_dot_rpc__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/etcdv3/rpc_pb2_grpc.py depends on'
+        + ' but the generated code in shoal/protos/etcdv3/rpc_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,28 +36,28 @@ class KVStub:
         """
         self.Range = channel.unary_unary(
                 '/etcdserverpb.KV/Range',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.FromString,
                 _registered_method=True)
         self.Put = channel.unary_unary(
                 '/etcdserverpb.KV/Put',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.PutRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.PutResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutResponse.FromString,
                 _registered_method=True)
         self.DeleteRange = channel.unary_unary(
                 '/etcdserverpb.KV/DeleteRange',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.FromString,
                 _registered_method=True)
         self.Txn = channel.unary_unary(
                 '/etcdserverpb.KV/Txn',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.FromString,
                 _registered_method=True)
         self.Compact = channel.unary_unary(
                 '/etcdserverpb.KV/Compact',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.FromString,
                 _registered_method=True)
 
 
@@ -104,28 +104,28 @@ def add_KVServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Range': grpc.unary_unary_rpc_method_handler(
                     servicer.Range,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.SerializeToString,
             ),
             'Put': grpc.unary_unary_rpc_method_handler(
                     servicer.Put,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.PutRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.PutResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutResponse.SerializeToString,
             ),
             'DeleteRange': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteRange,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.SerializeToString,
             ),
             'Txn': grpc.unary_unary_rpc_method_handler(
                     servicer.Txn,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.SerializeToString,
             ),
             'Compact': grpc.unary_unary_rpc_method_handler(
                     servicer.Compact,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -153,8 +153,8 @@ class KV:
             request,
             target,
             '/etcdserverpb.KV/Range',
-            protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.RangeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -180,8 +180,8 @@ class KV:
             request,
             target,
             '/etcdserverpb.KV/Put',
-            protos_dot_etcdv3_dot_rpc__pb2.PutRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.PutResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.PutResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -207,8 +207,8 @@ class KV:
             request,
             target,
             '/etcdserverpb.KV/DeleteRange',
-            protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.DeleteRangeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -234,8 +234,8 @@ class KV:
             request,
             target,
             '/etcdserverpb.KV/Txn',
-            protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.TxnResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -261,8 +261,8 @@ class KV:
             request,
             target,
             '/etcdserverpb.KV/Compact',
-            protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.CompactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -285,8 +285,8 @@ class WatchStub:
         """
         self.Watch = channel.stream_stream(
                 '/etcdserverpb.Watch/Watch',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.FromString,
                 _registered_method=True)
 
 
@@ -305,8 +305,8 @@ def add_WatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Watch': grpc.stream_stream_rpc_method_handler(
                     servicer.Watch,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,8 +334,8 @@ class Watch:
             request_iterator,
             target,
             '/etcdserverpb.Watch/Watch',
-            protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.WatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -358,23 +358,23 @@ class LeaseStub:
         """
         self.LeaseGrant = channel.unary_unary(
                 '/etcdserverpb.Lease/LeaseGrant',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.FromString,
                 _registered_method=True)
         self.LeaseRevoke = channel.unary_unary(
                 '/etcdserverpb.Lease/LeaseRevoke',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.FromString,
                 _registered_method=True)
         self.LeaseKeepAlive = channel.stream_stream(
                 '/etcdserverpb.Lease/LeaseKeepAlive',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
                 _registered_method=True)
         self.LeaseTimeToLive = channel.unary_unary(
                 '/etcdserverpb.Lease/LeaseTimeToLive',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
                 _registered_method=True)
 
 
@@ -416,23 +416,23 @@ def add_LeaseServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'LeaseGrant': grpc.unary_unary_rpc_method_handler(
                     servicer.LeaseGrant,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.SerializeToString,
             ),
             'LeaseRevoke': grpc.unary_unary_rpc_method_handler(
                     servicer.LeaseRevoke,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.SerializeToString,
             ),
             'LeaseKeepAlive': grpc.stream_stream_rpc_method_handler(
                     servicer.LeaseKeepAlive,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.SerializeToString,
             ),
             'LeaseTimeToLive': grpc.unary_unary_rpc_method_handler(
                     servicer.LeaseTimeToLive,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,8 +460,8 @@ class Lease:
             request,
             target,
             '/etcdserverpb.Lease/LeaseGrant',
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseGrantResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -487,8 +487,8 @@ class Lease:
             request,
             target,
             '/etcdserverpb.Lease/LeaseRevoke',
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseRevokeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -514,8 +514,8 @@ class Lease:
             request_iterator,
             target,
             '/etcdserverpb.Lease/LeaseKeepAlive',
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -541,8 +541,8 @@ class Lease:
             request,
             target,
             '/etcdserverpb.Lease/LeaseTimeToLive',
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -565,8 +565,8 @@ class MaintenanceStub:
         """
         self.Status = channel.unary_unary(
                 '/etcdserverpb.Maintenance/Status',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -585,8 +585,8 @@ def add_MaintenanceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -614,8 +614,8 @@ class Maintenance:
             request,
             target,
             '/etcdserverpb.Maintenance/Status',
-            protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -638,73 +638,73 @@ class AuthStub:
         """
         self.AuthEnable = channel.unary_unary(
                 '/etcdserverpb.Auth/AuthEnable',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.FromString,
                 _registered_method=True)
         self.AuthDisable = channel.unary_unary(
                 '/etcdserverpb.Auth/AuthDisable',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.FromString,
                 _registered_method=True)
         self.UserAdd = channel.unary_unary(
                 '/etcdserverpb.Auth/UserAdd',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.FromString,
                 _registered_method=True)
         self.UserGet = channel.unary_unary(
                 '/etcdserverpb.Auth/UserGet',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.FromString,
                 _registered_method=True)
         self.UserList = channel.unary_unary(
                 '/etcdserverpb.Auth/UserList',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.FromString,
                 _registered_method=True)
         self.UserDelete = channel.unary_unary(
                 '/etcdserverpb.Auth/UserDelete',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.FromString,
                 _registered_method=True)
         self.UserGrantRole = channel.unary_unary(
                 '/etcdserverpb.Auth/UserGrantRole',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.FromString,
                 _registered_method=True)
         self.UserRevokeRole = channel.unary_unary(
                 '/etcdserverpb.Auth/UserRevokeRole',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.FromString,
                 _registered_method=True)
         self.RoleAdd = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleAdd',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.FromString,
                 _registered_method=True)
         self.RoleGet = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleGet',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.FromString,
                 _registered_method=True)
         self.RoleList = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleList',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.FromString,
                 _registered_method=True)
         self.RoleDelete = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleDelete',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.FromString,
                 _registered_method=True)
         self.RoleGrantPermission = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleGrantPermission',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.FromString,
                 _registered_method=True)
         self.RoleRevokePermission = channel.unary_unary(
                 '/etcdserverpb.Auth/RoleRevokePermission',
-                request_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.SerializeToString,
-                response_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.FromString,
+                request_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.FromString,
                 _registered_method=True)
 
 
@@ -814,73 +814,73 @@ def add_AuthServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'AuthEnable': grpc.unary_unary_rpc_method_handler(
                     servicer.AuthEnable,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.SerializeToString,
             ),
             'AuthDisable': grpc.unary_unary_rpc_method_handler(
                     servicer.AuthDisable,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.SerializeToString,
             ),
             'UserAdd': grpc.unary_unary_rpc_method_handler(
                     servicer.UserAdd,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.SerializeToString,
             ),
             'UserGet': grpc.unary_unary_rpc_method_handler(
                     servicer.UserGet,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.SerializeToString,
             ),
             'UserList': grpc.unary_unary_rpc_method_handler(
                     servicer.UserList,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.SerializeToString,
             ),
             'UserDelete': grpc.unary_unary_rpc_method_handler(
                     servicer.UserDelete,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.SerializeToString,
             ),
             'UserGrantRole': grpc.unary_unary_rpc_method_handler(
                     servicer.UserGrantRole,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.SerializeToString,
             ),
             'UserRevokeRole': grpc.unary_unary_rpc_method_handler(
                     servicer.UserRevokeRole,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.SerializeToString,
             ),
             'RoleAdd': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleAdd,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.SerializeToString,
             ),
             'RoleGet': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleGet,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.SerializeToString,
             ),
             'RoleList': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleList,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.SerializeToString,
             ),
             'RoleDelete': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleDelete,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.SerializeToString,
             ),
             'RoleGrantPermission': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleGrantPermission,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.SerializeToString,
             ),
             'RoleRevokePermission': grpc.unary_unary_rpc_method_handler(
                     servicer.RoleRevokePermission,
-                    request_deserializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.FromString,
-                    response_serializer=protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -908,8 +908,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/AuthEnable',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthEnableResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -935,8 +935,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/AuthDisable',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthDisableResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -962,8 +962,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserAdd',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserAddResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -989,8 +989,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserGet',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGetResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1016,8 +1016,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserList',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserListResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1043,8 +1043,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserDelete',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserDeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1070,8 +1070,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserGrantRole',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserGrantRoleResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1097,8 +1097,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/UserRevokeRole',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthUserRevokeRoleResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1124,8 +1124,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleAdd',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleAddResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1151,8 +1151,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleGet',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGetResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1178,8 +1178,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleList',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleListResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1205,8 +1205,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleDelete',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleDeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1232,8 +1232,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleGrantPermission',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleGrantPermissionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1259,8 +1259,8 @@ class Auth:
             request,
             target,
             '/etcdserverpb.Auth/RoleRevokePermission',
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.SerializeToString,
-            protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.FromString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionRequest.SerializeToString,
+            shoal_dot_protos_dot_etcdv3_dot_rpc__pb2.AuthRoleRevokePermissionResponse.FromString,
             options,
             channel_credentials,
             insecure,

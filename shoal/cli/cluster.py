@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 from google.protobuf import json_format
 
-from protos.shoal.v1 import manager_pb2
+from shoal.protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json
 from shoal.client import context_path, write_context
-from pki.ca import digest as ca_digest
+from shoal.pki.ca import digest as ca_digest
 
 
 @click.group("cluster")
@@ -43,7 +43,7 @@ def cluster_status(ctx: Ctx, fmt: str):
 @click.option("--etcd-server-ip", metavar="IP[,IP...]", help="Also write etcd-server.pem/.key for etcd at these addresses.")
 def cluster_init(state_dir: Path, cluster_name: str, manager_address: str, etcd_server_ip: str | None):
     """Create the cluster CA, this manager's certificate and the admin certificate (idempotent)."""
-    from pki.cluster_files import InitError, context_doc, create_files, etcd_server_credentials
+    from shoal.pki.cluster_files import InitError, context_doc, create_files, etcd_server_credentials
 
     admin_dir = context_path().parent
     ips = tuple(i.strip() for i in (etcd_server_ip or "").split(",") if i.strip())

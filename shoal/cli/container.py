@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each

@@ -120,7 +120,7 @@ def agent_cmd(etcd, advertise, listen, docker, name, label, state_dir, join_toke
               memory, cpus, dns_listen, dns_domain, dns_upstream, dns_ttl, host_routes, etcd_cacert, etcd_cert, etcd_key,
               insecure, log_level):
     """Run the agent of this host."""
-    from agent.main import AgentConfig, ConfigError, serve
+    from shoal.agent.main import AgentConfig, ConfigError, serve
 
     join_token, warnings = _join_token(join_token, join_token_file)
     manager_list = [m.strip() for m in managers.split(",") if m.strip()]
@@ -164,7 +164,7 @@ def _upstreams(text: str) -> list[tuple[str, int]] | None:
 def _container_pools(ctx, param, values) -> tuple:
     import ipaddress
 
-    from protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL
+    from shoal.protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL
 
     out = []
     for item in (i.strip() for v in values for i in v.split(",")):
@@ -206,7 +206,7 @@ def manager_cmd(etcd, listen, advertise, strategy, lease_ttl, dns, dns_domain, d
                 join_token, join_token_file, join_manager, cert_lifetime, container_pools, etcd_cacert, etcd_cert, etcd_key, insecure,
                 log_level):
     """Run a manager (start several against one etcd for high availability)."""
-    from manager.main import ConfigError, ManagerConfig, serve
+    from shoal.manager.main import ConfigError, ManagerConfig, serve
 
     join_token, warnings = _join_token(join_token, join_token_file)
     if listen.startswith(("0.0.0.0:", "[::]:")) and not advertise:

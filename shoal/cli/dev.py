@@ -8,7 +8,7 @@ import click
 import grpc
 from rich.console import Console
 
-from protos.shoal.v1 import manager_pb2
+from shoal.protos.shoal.v1 import manager_pb2
 from shoal.client import context_path, connect, read_context, write_context
 from shoal.units import parse_cpus, parse_size
 
@@ -69,7 +69,7 @@ def dev_up(hosts: int, state_dir: Path, strategy: str, host_memory: str | None, 
             wait_for_nodes(cluster.manager_address, cluster.admin_credentials(), hosts)
     except DevClusterError as exc:
         raise click.ClickException(str(exc)) from None
-    from pki.cluster_files import context_doc
+    from shoal.pki.cluster_files import context_doc
     write_context({**context_doc(cluster.manager_address, cluster.admin_dir), "dev_state_dir": str(state_dir),
                    "etcd": cluster.etcd_bridge_url})
     click.echo(f"dev cluster up: {hosts} hosts, manager {cluster.manager_address}")

@@ -17,7 +17,7 @@ import click
 import grpc
 from rich.console import Console
 
-from protos.shoal.v1 import manager_pb2
+from shoal.protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter
@@ -36,12 +36,12 @@ def machine_group():
 
 
 def _store():
-    from provisioner import store
+    from shoal.provisioner import store
     return store
 
 
 def _load(name: str):
-    from provisioner.errors import ProvisionerError
+    from shoal.provisioner.errors import ProvisionerError
     try:
         return _store().load(name)
     except ProvisionerError as exc:
@@ -49,13 +49,13 @@ def _load(name: str):
 
 
 def _connect(m, *, accept_new: bool = False, host_key: str | None = None, timeout: float = 60.0):
-    from provisioner import ssh
+    from shoal.provisioner import ssh
     return ssh.connect(m.ip, port=m.ssh_port, user=m.ssh_user, key_path=m.ssh_key,
                        host_key=host_key or m.host_key, accept_new=accept_new, timeout=timeout)
 
 
 def _fingerprint(text: str) -> str:
-    from provisioner import hostkeys
+    from shoal.provisioner import hostkeys
     return hostkeys.parse_fingerprint(text)
 
 
@@ -69,8 +69,8 @@ def _node(ctx: Ctx, name: str):
 def _provision(ctx: Ctx, m, *, accept_new: bool, host_key: str | None, restart: bool = False,
                ssh_timeout: float = 60.0):
     """Connects, runs every step, records the outcome (ready, or error with its step)."""
-    from provisioner import layout, steps, store
-    from provisioner.errors import ProvisionerError
+    from shoal.provisioner import layout, steps, store
+    from shoal.provisioner.errors import ProvisionerError
 
     # Progress on stdout (a spinner only on a terminal): stderr keeps the one-line error contract.
     console = Console()
@@ -132,8 +132,8 @@ def _provision(ctx: Ctx, m, *, accept_new: bool, host_key: str | None, restart: 
 def machine_create(ctx: Ctx, driver, ip, ssh_port, ssh_user, ssh_key, ssh_host_key, accept_new_host_key, label,
                    manager_addr, etcd, agent_arg, ssh_timeout, name):
     """Turn a fresh Debian/Ubuntu host into a node (idempotent)."""
-    from provisioner import store
-    from provisioner.errors import ProvisionerError
+    from shoal.provisioner import store
+    from shoal.provisioner.errors import ProvisionerError
 
     try:
         store.validate_name(name)
@@ -176,8 +176,8 @@ def machine_provision(ctx: Ctx, ip, ssh_host_key, name):
 @pass_ctx
 def machine_regenerate_certs(ctx: Ctx, name):
     """A new key and certificate for the node (it joins again; its old certificates are revoked)."""
-    from provisioner import layout
-    from provisioner.errors import ProvisionerError
+    from shoal.provisioner import layout
+    from shoal.provisioner.errors import ProvisionerError
 
     m = _load(name)
     try:
@@ -314,8 +314,8 @@ def machine_scp(recursive, src, dst):
 @pass_ctx
 def machine_rm(ctx: Ctx, force, name):
     """Drain the node, stop and remove the agent, remove the node (its certificate is revoked)."""
-    from provisioner import layout
-    from provisioner.errors import ProvisionerError
+    from shoal.provisioner import layout
+    from shoal.provisioner.errors import ProvisionerError
 
     m = _load(name)
     node = _node(ctx, m.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from google.protobuf import json_format
 
-from protos.shoal.v1 import manager_pb2
+from shoal.protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.units import format_bytes, parse_key_value

@@ -6,7 +6,7 @@ import shlex
 import click
 from google.protobuf import json_format
 
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from protos.shoal.v1 import manager_pb2
+from shoal.protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.service import print_services, print_tasks

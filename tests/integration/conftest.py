@@ -105,7 +105,7 @@ def shoal(cluster):
 def _reset(s: Shoal, cluster) -> None:
     """Every test starts from an empty cluster with all nodes active and unlabelled. Done over
     gRPC in-process: the CLI itself is what the tests exercise, not the clean-up."""
-    from protos.shoal.v1 import manager_pb2
+    from shoal.protos.shoal.v1 import manager_pb2
     from shoal.client import connect
 
     for host in cluster.hosts:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioner import layout
+from shoal.provisioner import layout
 from shoal import devimage
 from tests.integration.conftest import ROOT, Shoal, poll
 from tests.integration.sshhosts import SshTestHosts

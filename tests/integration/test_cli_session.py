@@ -397,7 +397,7 @@ ALL_CAPABILITIES_DROPPED = ("--bounding-set=-all", "--inh-caps=-all")
 def test_a_root_caller_with_its_capabilities_dropped_reads_no_more_through_the_session(cli, tmp_path):
     """Issue 14, finding 8: another user's 0600 admin credentials, in the context a root caller
     with every capability dropped points at, were read for it by the session (which has them)."""
-    from pki.cluster_files import context_doc
+    from shoal.pki.cluster_files import context_doc
 
     theirs = tmp_path / "theirs"
     shutil.copytree(cli.cluster.admin_dir, theirs)

@@ -1,4 +1,4 @@
-"""protos.dns.batch_udp on real sockets (127.0.0.1 and ::1): many datagrams per system call, each
+"""shoal.dns.batch_udp on real sockets (127.0.0.1 and ::1): many datagrams per system call, each
 answer to its own sender, the sender's address as recvfrom gives it, oversize datagrams kept
 recognisable, and a reader woken when the socket is shut down (how the server stops its thread)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from protos.dns.batch_udp import BATCH, open_batch
+from shoal.dns.batch_udp import BATCH, open_batch
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""protos.dns.server on real sockets: 127.0.0.1, ephemeral ports, a fake upstream the test runs.
+"""shoal.dns.server on real sockets: 127.0.0.1, ephemeral ports, a fake upstream the test runs.
 
 Needs no cluster: every packet goes between sockets this test opens on 127.0.0.1.
 """
@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from dnslib import CLASS, OPCODE, QTYPE, RCODE, RR, A, DNSQuestion, DNSRecord, EDNS0
 
-from protos.dns.server import DnsServer
-from protos.dns.zone import Endpoint, Port, Zone
+from shoal.dns.server import DnsServer
+from shoal.dns.zone import Endpoint, Port, Zone
 from tests.integration.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -236,7 +236,7 @@ async def serve(zone: Zone, **options: object) -> Running:
 async def dns(request, monkeypatch) -> AsyncIterator[Running]:
     """A server on each of the UDP thread's two loops: batches (Linux) and one datagram a call."""
     if request.param == "recvfrom":
-        import protos.dns.server as server_module
+        import shoal.dns.server as server_module
         monkeypatch.setattr(server_module, "open_batch", lambda *args: None)
     running = await serve(web_zone())
     yield running
@@ -622,7 +622,7 @@ async def test_the_udp_thread_answers_known_queries_while_the_event_loop_is_busy
 
 
 async def test_udp_queries_waiting_for_the_event_loop_are_bounded(dns: Running, monkeypatch) -> None:
-    import protos.dns.server as server_module
+    import shoal.dns.server as server_module
     monkeypatch.setattr(server_module, "MAX_PENDING_UDP", 5)
     sock = _blocking_client()
     try:

@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 
-from agent.runtime.base import RuntimeFailure, Spec
-from agent.runtime.docker import DockerRuntime
-from agent.runtime.base import LABEL_ID, LABEL_NODE
+from shoal.agent.runtime.base import RuntimeFailure, Spec
+from shoal.agent.runtime.docker import DockerRuntime
+from shoal.agent.runtime.base import LABEL_ID, LABEL_NODE
 
 IMAGE = "shoal/busybox:latest"
 # A registry on the host's own loopback where nothing listens: the pull fails at once, and no

@@ -1,4 +1,4 @@
-"""etcd v3 authentication through protos.etcdv3.client, against a real etcd 3.4 serving
+"""etcd v3 authentication through shoal.etcd.client, against a real etcd 3.4 serving
 TLS with ``--client-cert-auth``: the user of a request is its client certificate's CN.
 
 Every test gets its own etcd, bootstrapped the way the product does it: the first
@@ -44,8 +44,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pki.ca import Authority, cert_pem, key_pem, new_key
-from protos.etcdv3.client import (
+from shoal.pki.ca import Authority, cert_pem, key_pem, new_key
+from shoal.etcd.client import (
     EtcdAlreadyExists,
     EtcdClient,
     EtcdError,

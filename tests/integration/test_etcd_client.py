@@ -1,4 +1,4 @@
-"""protos.etcdv3.client against a real etcd (started per module / per test on loopback)."""
+"""shoal.etcd.client against a real etcd (started per module / per test on loopback)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from protos.etcdv3.client import (
+from shoal.etcd.client import (
     Compare,
     EtcdClient,
     EtcdError,
@@ -571,7 +571,7 @@ async def test_resume_after_compaction_raises_watch_compacted(own_etcd: EtcdServ
 async def test_a_followed_prefix_is_listed_again_after_a_compaction(own_etcd: EtcdServer) -> None:
     import logging
 
-    from protos.etcdv3.follow import follow_prefix
+    from shoal.etcd.follow import follow_prefix
     copy: dict[str, bytes] = {}
     loads: list[int] = []
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from protos import etcd_keys
-from protos.etcdv3.client import EtcdClient, TlsConfig
+from shoal.protos import etcd_keys
+from shoal.etcd.client import EtcdClient, TlsConfig
 from tests.integration.conftest import LEASE_TTL, poll
 from tests.integration.test_managers import IMAGE, ExtraManager, leader_of, status
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from pki import files
-from protos import etcd_keys
-from protos.etcdv3.client import EtcdClient, TlsConfig
+from shoal.pki import files
+from shoal.protos import etcd_keys
+from shoal.etcd.client import EtcdClient, TlsConfig
 
 from shoal import devimage
 from tests.integration.conftest import Shoal, poll
@@ -198,7 +198,7 @@ def test_upgrade_restarts_the_agent_but_not_its_containers(provisioned, shoal, h
 
 
 def test_regenerate_certs_gives_a_new_certificate_and_revokes_the_old(provisioned, shoal, cluster, hosts):
-    from pki.identity import of_pem
+    from shoal.pki.identity import of_pem
     old = of_pem(hosts[1].path("/var/lib/shoal/agent/node.pem").read_bytes())
     provisioned("machine", "regenerate-certs", "m2", timeout=600)
     new = of_pem(hosts[1].path("/var/lib/shoal/agent/node.pem").read_bytes())
@@ -244,7 +244,7 @@ def test_a_changed_host_key_is_refused_until_pinned_again(provisioned, hosts, sh
 def test_a_host_whose_address_changes_keeps_its_node_and_certificate(provisioned, shoal, cluster, hosts):
     """Certificates name the node, not its IP: after `provision --ip NEW` the manager reaches the
     agent at the new address with the same certificate."""
-    from pki.identity import of_pem
+    from shoal.pki.identity import of_pem
     h = hosts[1]
     cert = of_pem(h.path("/var/lib/shoal/agent/node.pem").read_bytes())
     node_id = record(provisioned, "m2")["node_id"]

@@ -12,12 +12,12 @@ import subprocess
 import pytest
 from google.protobuf import json_format
 
-from pki import files
-from pki.files import Credentials
-from pki.join import join, join_address
-from protos import etcd_keys, node_identity
-from protos.etcdv3.client import EtcdClient, TlsConfig
-from protos.shoal.v1 import types_pb2
+from shoal.pki import files
+from shoal.pki.files import Credentials
+from shoal.pki.join import join, join_address
+from shoal.protos import etcd_keys, node_identity
+from shoal.etcd.client import EtcdClient, TlsConfig
+from shoal.protos.shoal.v1 import types_pb2
 from tests.integration.polling import poll
 from tests.integration.ports import free_port
 

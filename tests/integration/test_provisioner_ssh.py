@@ -22,8 +22,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from provisioner import hostkeys, ssh
-from provisioner.errors import (
+from shoal.provisioner import hostkeys, ssh
+from shoal.provisioner.errors import (
     CommandFailed,
     CommandTimeout,
     HostKeyMismatch,

@@ -15,14 +15,14 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from pki import ca as ca_mod
-from pki import files
-from pki.files import Credentials
-from pki.grpc_tls import channel_credentials, expect_name, server_credentials
-from protos import etcd_keys
-from protos.etcdv3.client import EtcdClient, EtcdPermissionDenied, TlsConfig
-from protos.limits import GRPC_OPTIONS
-from protos.shoal.v1 import (
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
+from shoal.pki.files import Credentials
+from shoal.pki.grpc_tls import channel_credentials, expect_name, server_credentials
+from shoal.protos import etcd_keys
+from shoal.etcd.client import EtcdClient, EtcdPermissionDenied, TlsConfig
+from shoal.protos.limits import GRPC_OPTIONS
+from shoal.protos.shoal.v1 import (
     agent_pb2,
     agent_pb2_grpc,
     manager_pb2,
@@ -223,7 +223,7 @@ def test_a_wrong_or_rotated_token_is_refused_and_joined_nodes_keep_working(shoal
     (cluster.manager_dir / "agent-join.token").unlink(missing_ok=True)   # the dev cluster's cached copy
     assert shoal("cluster", "join-token", "agent", "-q").stdout.strip() == rotated
     # The old token no longer joins ...
-    from pki.join import JoinRefused, join, join_address
+    from shoal.pki.join import JoinRefused, join, join_address
     with pytest.raises(JoinRefused, match="token: not a valid agent join token"):
         asyncio.run(join(join_address(cluster.manager_address), old, "agent", "abcdef0123456789"))
     # ... and the joined nodes still run work.
@@ -242,7 +242,7 @@ def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):
     assert shoal("node", "rm", "--force", h.name).stdout.strip() == node_id
     assert h.name not in shoal.nodes()
 
-    from pki.join import JoinRefused, remote_renewer
+    from shoal.pki.join import JoinRefused, remote_renewer
     renew = remote_renewer([cluster.manager_address], lambda: creds)
     with pytest.raises(JoinRefused, match=f"certificate {creds.identity.serial} of {creds.identity} has been revoked"):
         asyncio.run(renew(ca_mod.make_csr(ca_mod.new_key(), node_id)))
@@ -287,7 +287,7 @@ def test_a_revoked_certificate_gets_no_etcd_access_back_when_its_node_id_rejoins
     """Issue 14, finding 6: etcd maps a certificate to its user by CN. A CN carries a generation
     new at every join, so neither `node rm` + rejoin nor a takeover join of a down node under the
     same node id brings an old certificate's etcd user back."""
-    from pki.join import join, join_address
+    from shoal.pki.join import join, join_address
     node_id = secrets.token_hex(10)
     token = cluster.join_token("agent")
 

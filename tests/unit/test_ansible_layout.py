@@ -13,7 +13,7 @@ import jinja2
 import pytest
 import yaml
 
-from provisioner import facts, layout
+from shoal.provisioner import facts, layout
 
 ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "shoal_agent"
 ROLE_VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())

@@ -9,7 +9,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from protos.shoal.v1 import types_pb2
+from shoal.protos.shoal.v1 import types_pb2
 from shoal.cli import secret_env
 from shoal.cli.service import apply_options, service_create, service_update
 

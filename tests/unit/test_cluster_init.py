@@ -5,8 +5,8 @@ import stat
 import subprocess
 import sys
 
-from pki import ca as ca_mod
-from pki import files
+from shoal.pki import ca as ca_mod
+from shoal.pki import files
 
 
 def init(tmp_path, *args):

@@ -2,9 +2,9 @@
 import pytest
 from google.protobuf import json_format
 
-from manager.state import ClusterState, NodeConf, UnknownRef
-from protos import etcd_keys, node_identity
-from protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.manager.state import ClusterState, NodeConf, UnknownRef
+from shoal.protos import etcd_keys, node_identity
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 
 LEASE = {"n1": 0x101, "n2": 0x102}
@@ -121,8 +121,8 @@ def test_resolution_by_name_and_unique_prefix(state):
 
 
 def test_revocations_are_followed_and_survive_a_reload():
-    from manager.state import ClusterState
-    from protos import etcd_keys
+    from shoal.manager.state import ClusterState
+    from shoal.protos import etcd_keys
 
     state = ClusterState()
     shared = state.revoked          # the TLS role check holds this very object
@@ -198,7 +198,7 @@ def test_a_task_moved_to_another_service_leaves_the_first_ones_index(state):
 
 
 def test_many_records_decode_as_each_would_alone():
-    from manager.container_table import decode_many
+    from shoal.manager.container_table import decode_many
     records = [container(f"c{i}", "x" * (i * 37), "n1", mem=i) for i in range(0, 200, 7)]   # lengths past 127
     raws = [r.SerializeToString() + (1000 + i).to_bytes(8, "big") for i, r in enumerate(records)]   # as stored
     assert decode_many(raws) == records and decode_many([]) == []

@@ -1,4 +1,4 @@
-"""protos.dns.zone: the cluster DNS names, answered from an in-memory view of endpoints."""
+"""shoal.dns.zone: the cluster DNS names, answered from an in-memory view of endpoints."""
 from __future__ import annotations
 
 import ast
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protos.dns.zone import ROTATION_CACHE_MAX, Answer, Endpoint, Port, Record, Zone
+from shoal.dns.zone import ROTATION_CACHE_MAX, Answer, Endpoint, Port, Record, Zone
 
 HTTP = Port(8080, "tcp", "http")
 DNS = Port(53, "udp", "dns")
@@ -308,7 +308,7 @@ def test_custom_domain_and_ttl() -> None:
 
 
 def test_zone_module_is_pure() -> None:
-    source = (Path(__file__).resolve().parents[2] / "protos" / "dns" / "zone.py").read_text()
+    source = (Path(__file__).resolve().parents[2] / "dns" / "zone.py").read_text()
     allowed = {"__future__", "dataclasses", "typing", "collections", "ipaddress"}
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -1,7 +1,7 @@
 """The production minimum etcd: which server versions get the start-up warning."""
 import pytest
 
-from protos.etcdv3.server_version import below_minimum, minimum_text
+from shoal.etcd.server_version import below_minimum, minimum_text
 
 
 @pytest.mark.parametrize("version", [

@@ -2,7 +2,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from manager.heartbeat import HeartbeatMonitor
+from shoal.manager.heartbeat import HeartbeatMonitor
 
 TTL = 5.0
 

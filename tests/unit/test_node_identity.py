@@ -6,12 +6,12 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager import identity
-from manager.identity import Bound, Policy, claim_of, policy, subnet_check, unbound_note
-from manager.state import ClusterState
-from protos import etcd_keys, node_identity
-from protos.node_identity import NodeIdentity
-from protos.shoal.v1 import types_pb2
+from shoal.manager import identity
+from shoal.manager.identity import Bound, Policy, claim_of, policy, subnet_check, unbound_note
+from shoal.manager.state import ClusterState
+from shoal.protos import etcd_keys, node_identity
+from shoal.protos.node_identity import NodeIdentity
+from shoal.protos.shoal.v1 import types_pb2
 
 POLICY = Policy()   # 10.214.0.0/16
 

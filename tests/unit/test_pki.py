@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pki import ca, files, identity, tokens
+from shoal.pki import ca, files, identity, tokens
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from pki import files
-from pki.cluster_files import InitError, create_files
+from shoal.pki import files
+from shoal.pki.cluster_files import InitError, create_files
 
 KEY = b"-----BEGIN PRIVATE KEY-----\nnot really\n-----END PRIVATE KEY-----\n"
 

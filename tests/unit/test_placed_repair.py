@@ -1,9 +1,9 @@
 """placed_diff: what makes /shoal/placed/ match the container records (pure)."""
-from manager.placed_repair import placed_diff
-from manager.state import ClusterState
-from manager.store import placed_record
-from protos import etcd_keys, placements, records
-from protos.shoal.v1 import types_pb2
+from shoal.manager.placed_repair import placed_diff
+from shoal.manager.state import ClusterState
+from shoal.manager.store import placed_record
+from shoal.protos import etcd_keys, placements, records
+from shoal.protos.shoal.v1 import types_pb2
 
 
 def record(cid, name, node, service=""):

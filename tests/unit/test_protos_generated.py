@@ -1,7 +1,7 @@
 """The committed generated code must be exactly what the .proto files produce."""
 from pathlib import Path
 
-from protos import generate
+from shoal.protos import generate
 
 ROOT = Path(generate.__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from provisioner import hostkeys
-from provisioner.errors import (
+from shoal.provisioner import hostkeys
+from shoal.provisioner.errors import (
     BadFingerprint,
     CommandFailed,
     CommandTimeout,
@@ -30,7 +30,7 @@ from provisioner.errors import (
     TransferError,
     UnknownHostKey,
 )
-from provisioner.ssh import (
+from shoal.provisioner.ssh import (
     Result,
     build_command,
     describe_command,

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from provisioner import store
-from provisioner.errors import CorruptMachineRecord, InvalidMachineName, MachineNotFound, StoreError
-from provisioner.store import Machine, MachineError
+from shoal.provisioner import store
+from shoal.provisioner.errors import CorruptMachineRecord, InvalidMachineName, MachineNotFound, StoreError
+from shoal.provisioner.store import Machine, MachineError
 
 
 def machine(name: str = "web-1", **kw) -> Machine:

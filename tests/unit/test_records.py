@@ -2,8 +2,8 @@
 import pytest
 from google.protobuf import json_format
 
-from protos import records
-from protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.protos import records
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 
 def observed() -> agent_pb2.AgentContainer:

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from manager.reconciler import Reconciler
-from manager.state import ClusterState
-from manager.tasks import TaskDriver
-from protos.shoal.v1 import types_pb2
+from shoal.manager.reconciler import Reconciler
+from shoal.manager.state import ClusterState
+from shoal.manager.tasks import TaskDriver
+from shoal.protos.shoal.v1 import types_pb2
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

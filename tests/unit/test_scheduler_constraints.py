@@ -2,7 +2,7 @@
 
 import pytest
 
-from manager.scheduler import Constraint, ConstraintError, NodeSnapshot, parse_constraint
+from shoal.manager.scheduler import Constraint, ConstraintError, NodeSnapshot, parse_constraint
 
 
 def make_node(**overrides: object) -> NodeSnapshot:

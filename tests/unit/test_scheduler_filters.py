@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus, parse_constraint
-from manager.scheduler.filters import explain, first_rejection, screen
+from shoal.manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus, parse_constraint
+from shoal.manager.scheduler.filters import explain, first_rejection, screen
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from manager.scheduler import (
+from shoal.manager.scheduler import (
     STRATEGIES,
     NodeIndex,
     NodeSnapshot,
@@ -19,7 +19,7 @@ from manager.scheduler import (
     place_many,
     place_many_scan,
 )
-from manager.scheduler.place import charge
+from shoal.manager.scheduler.place import charge
 
 GiB = 1 << 30
 CPU = 1_000_000_000

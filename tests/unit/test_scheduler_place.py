@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.scheduler import (
+from shoal.manager.scheduler import (
     STRATEGIES,
     Constraint,
     NodeSnapshot,
@@ -17,7 +17,7 @@ from manager.scheduler import (
     parse_constraint,
     place,
 )
-from manager.scheduler.strategies import score
+from shoal.manager.scheduler.strategies import score
 
 MiB = 1 << 20
 GiB = 1 << 30

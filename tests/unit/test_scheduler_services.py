@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.scheduler import (
+from shoal.manager.scheduler import (
     STRATEGIES,
     NodeSnapshot,
     NoFit,
@@ -20,7 +20,7 @@ from manager.scheduler import (
     place,
     place_many,
 )
-from manager.scheduler.filters import first_rejection
+from shoal.manager.scheduler.filters import first_rejection
 
 MiB = 1 << 20
 GiB = 1 << 30

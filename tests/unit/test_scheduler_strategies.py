@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from manager.scheduler import NodeSnapshot, Placement, TaskRequest, place, parse_constraint
-from manager.scheduler.strategies import score
+from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place, parse_constraint
+from shoal.manager.scheduler.strategies import score
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from protos.shoal.v1 import types_pb2
+from shoal.protos.shoal.v1 import types_pb2
 from shoal.stackfile import ParsedStack, StackFileError, parse_stack
 
 S = 1_000_000_000

@@ -1,6 +1,6 @@
 """Spec translation to and from the Docker Engine API (pure)."""
-from agent.runtime.base import LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, Port, Spec
-from agent.runtime.translate import create_kwargs, observed_from_inspect
+from shoal.agent.runtime.base import LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NODE, Port, Spec
+from shoal.agent.runtime.translate import create_kwargs, observed_from_inspect
 
 
 def test_create_kwargs_carries_ownership_labels_that_users_cannot_forge():
@@ -47,7 +47,7 @@ def test_observed_from_an_exited_container_reports_the_asked_ports():
 
 
 def test_healthcheck_and_entrypoint_are_passed_and_health_is_read_back():
-    from agent.runtime.base import Health
+    from shoal.agent.runtime.base import Health
     spec = Spec(image="img", entrypoint=("/bin/sh", "-c"),
                 health=Health(test=("CMD-SHELL", "true"), interval_ns=10**9, retries=2))
     kw = create_kwargs("c", "n", "node", spec)
@@ -58,7 +58,7 @@ def test_healthcheck_and_entrypoint_are_passed_and_health_is_read_back():
 
 
 def test_bridge_gateway_of_a_stock_engine_is_the_first_address():
-    from agent.runtime.translate import bridge_subnet
+    from shoal.agent.runtime.translate import bridge_subnet
     assert bridge_subnet({"IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}) == ("172.17.0.0/16", "172.17.0.1")
     assert bridge_subnet({"IPAM": {"Config": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.254"}]}}) == \
         ("10.9.0.0/24", "10.9.0.254")

@@ -12,14 +12,14 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.cluster_view import ClusterView
-from agent.routes import wanted_routes
-from manager.state import ClusterState
-from protos import etcd_keys, node_identity, placements, records
-from protos.dns.gate import EndpointGate
-from protos.dns.zone import Zone
-from protos.record_guard import BadRecords
-from protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.agent.cluster_view import ClusterView
+from shoal.agent.routes import wanted_routes
+from shoal.manager.state import ClusterState
+from shoal.protos import etcd_keys, node_identity, placements, records
+from shoal.dns.gate import EndpointGate
+from shoal.dns.zone import Zone
+from shoal.protos.record_guard import BadRecords
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 L1, L2 = 0x101, 0x102
 

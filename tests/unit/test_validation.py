@@ -1,7 +1,7 @@
 import pytest
 
-from manager.validation import InvalidField, check_name, check_run
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.manager.validation import InvalidField, check_name, check_run
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 
 def req(**spec_fields):
@@ -57,8 +57,8 @@ def test_each_bad_field_is_named(fields, field):
 import asyncio
 import json
 
-from manager import errors, redact
-from manager.validation import (
+from shoal.manager import errors, redact
+from shoal.manager.validation import (
     MAX_CSR_BYTES, MAX_STACK_SERVICES, MAX_TAIL, SECRET_PLACEHOLDER, check_container_ref, check_create_network,
     check_deploy_stack, check_join_request, check_join_token_request, check_list_services, check_logs,
     check_network_ref, check_node_ref, check_ref, check_remove, check_remove_node, check_renew_request, check_scale,
@@ -146,7 +146,7 @@ def test_good_requests_pass():
 
 
 def test_availabilities_match_the_state():
-    from manager import state, validation
+    from shoal.manager import state, validation
     assert validation.AVAILABILITIES == state.AVAILABILITIES
 
 
@@ -362,7 +362,7 @@ class FakeStore:
     async def put_service(self, svc, expected_rev):
         entry = self.state.services.get(svc.spec.name)
         if (entry[1] if entry else 0) != expected_rev:
-            from manager.store import Conflict
+            from shoal.manager.store import Conflict
             raise Conflict("changed meanwhile")
         self.rev += 1
         self.writes += 1
@@ -373,8 +373,8 @@ class FakeStore:
 
 
 def service_ops():
-    from manager.services import ServiceOps
-    from manager.state import ClusterState
+    from shoal.manager.services import ServiceOps
+    from shoal.manager.state import ClusterState
     state = ClusterState()
     store = FakeStore(state)
     return ServiceOps(state, store, networks=None), state, store
@@ -448,7 +448,7 @@ def test_service_ops_refuse_bad_refs_and_counts_before_looking_anything_up():
 # ---- the agent's side ------------------------------------------------------------------------------
 
 def test_the_agent_labels_secret_keys_and_redacts_its_engine_document():
-    from agent.convert import LABEL_SECRET_ENV, redact_engine_json, spec_from_proto
+    from shoal.agent.convert import LABEL_SECRET_ENV, redact_engine_json, spec_from_proto
     spec = spec_from_proto(types_pb2.ContainerSpec(image="img", env={"A": "1", "PW": "x", "T": "y"},
                                                    secret_env=["T", "PW"]))
     assert dict(spec.labels)[LABEL_SECRET_ENV] == "PW,T"

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from manager import redact
-from manager.validation import (
+from shoal.manager import redact
+from shoal.manager.validation import (
     MAX_CSR_BYTES, MAX_TAIL, NAME_RE, SECRET_PLACEHOLDER, InvalidField, check_container_ref, check_create_network,
     check_deploy_stack, check_join_request, check_join_token_request, check_list_services, check_logs,
     check_network_ref, check_node_ref, check_remove, check_remove_node, check_renew_request, check_run, check_scale,
     check_service, check_service_ref, check_service_tasks, check_stack_ref, check_stop, check_update_node,
     check_update_service,
 )
-from protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                             HealthCheck.data_too_large])

@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from protos.shoal.v1 import agent_pb2 as protos_dot_shoal_dot_v1_dot_agent__pb2
-from protos.shoal.v1 import types_pb2 as protos_dot_shoal_dot_v1_dot_types__pb2
+from shoal.protos.shoal.v1 import agent_pb2 as shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2
+from shoal.protos.shoal.v1 import types_pb2 as shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -19,7 +19,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/shoal/v1/agent_pb2_grpc.py depends on'
+        + ' but the generated code in shoal/protos/shoal/v1/agent_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,48 +37,48 @@ class AgentStub:
         """
         self.CreateContainer = channel.unary_unary(
                 '/shoal.v1.Agent/CreateContainer',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
                 _registered_method=True)
         self.CreateContainers = channel.unary_unary(
                 '/shoal.v1.Agent/CreateContainers',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
                 _registered_method=True)
         self.StopContainer = channel.unary_unary(
                 '/shoal.v1.Agent/StopContainer',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
                 _registered_method=True)
         self.RemoveContainer = channel.unary_unary(
                 '/shoal.v1.Agent/RemoveContainer',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.FromString,
                 _registered_method=True)
         self.ListContainers = channel.unary_unary(
                 '/shoal.v1.Agent/ListContainers',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.FromString,
                 _registered_method=True)
         self.InspectContainer = channel.unary_unary(
                 '/shoal.v1.Agent/InspectContainer',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.FromString,
                 _registered_method=True)
         self.Logs = channel.unary_stream(
                 '/shoal.v1.Agent/Logs',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.FromString,
                 _registered_method=True)
         self.Wait = channel.unary_unary(
                 '/shoal.v1.Agent/Wait',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
                 _registered_method=True)
         self.DescribeNode = channel.unary_unary(
                 '/shoal.v1.Agent/DescribeNode',
-                request_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
-                response_deserializer=protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
                 _registered_method=True)
 
 
@@ -147,48 +147,48 @@ def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'CreateContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContainer,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
             ),
             'CreateContainers': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContainers,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.SerializeToString,
             ),
             'StopContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.StopContainer,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
             ),
             'RemoveContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveContainer,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.SerializeToString,
             ),
             'ListContainers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListContainers,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.SerializeToString,
             ),
             'InspectContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.InspectContainer,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.SerializeToString,
             ),
             'Logs': grpc.unary_stream_rpc_method_handler(
                     servicer.Logs,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.SerializeToString,
             ),
             'Wait': grpc.unary_unary_rpc_method_handler(
                     servicer.Wait,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
             ),
             'DescribeNode': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeNode,
-                    request_deserializer=protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.FromString,
-                    response_serializer=protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.SerializeToString,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,8 +216,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/CreateContainer',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainerRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
             options,
             channel_credentials,
             insecure,
@@ -243,8 +243,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/CreateContainers',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.CreateContainersReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -270,8 +270,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/StopContainer',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
             options,
             channel_credentials,
             insecure,
@@ -297,8 +297,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/RemoveContainer',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveContainerReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -324,8 +324,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/ListContainers',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerList.FromString,
             options,
             channel_credentials,
             insecure,
@@ -351,8 +351,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/InspectContainer',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentInspectReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -378,8 +378,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/Logs',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentLogsRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.LogChunk.FromString,
             options,
             channel_credentials,
             insecure,
@@ -405,8 +405,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/Wait',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
             options,
             channel_credentials,
             insecure,
@@ -432,8 +432,8 @@ class Agent:
             request,
             target,
             '/shoal.v1.Agent/DescribeNode',
-            protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
-            protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
             options,
             channel_credentials,
             insecure,
