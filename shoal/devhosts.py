@@ -284,10 +284,12 @@ def remove_bridge_forwarding(bridge: str) -> None:
 # every rule names our bridge, and nothing else is ever removed.
 
 ROUTE_PROTO = 213   # rtnetlink's protocol field: 0-4 are the kernel's; iproute2 names no 213
+KEEP_PROTO = 214    # the machine's own resolvers inside a pool: kept reachable the way they were
+RESOLV_CONF = "/etc/resolv.conf"
 FORWARD_RULE_PRIORITY = 30213   # and +1: after `local` (0), before `main` (32766)
 ROUTES_LOCK = "/run/shoal-dev-routes.lock"   # the pools' routes are shared by every dev cluster
 MAIN_TABLE = 254
-RTN_UNREACHABLE = 7
+RTN_UNICAST, RTN_UNREACHABLE = 1, 7
 FR_ACT_TO_TBL, FR_ACT_UNREACHABLE = 1, 7
 ESRCH, ENOENT = 3, 2
 
@@ -337,16 +339,62 @@ def forward_rules(pools: list[str]) -> list[tuple[int, int, str | None, int]]:
     return [*into, _rule(FORWARD_RULE_PRIORITY + 1, FR_ACT_UNREACHABLE)]
 
 
+def resolvers(text: str) -> list[str]:
+    """The IPv4 nameservers of a resolv.conf."""
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            try:
+                found.append(str(ipaddress.IPv4Address(parts[1])))
+            except ValueError:
+                continue   # IPv6 or junk: the pools are IPv4
+    return found
+
+
+def in_pools(addresses: list[str], pools: list[str]) -> list[str]:
+    nets = [ipaddress.ip_network(p) for p in pools]
+    return [a for a in addresses if any(ipaddress.ip_address(a) in n for n in nets)]
+
+
+def _machine_resolvers() -> list[str]:
+    try:
+        with open(RESOLV_CONF) as f:
+            return resolvers(f.read())
+    except OSError:
+        return []
+
+
+def _keep_reachable(ipr: IPRoute, addresses: list[str], routes: list[Any]) -> None:
+    """A /32 route for each address the way the kernel routes it now, before a pool's unreachable
+    route would swallow it. Seen here: the overlay pool 10.240.0.0/12 holds this machine's
+    resolver (10.255.255.53), and the blackhole took the machine's DNS with it."""
+    for address in addresses:
+        if any(_prefix(r) == f"{address}/32" for r in routes):
+            continue
+        try:
+            now = ipr.route("get", dst=address)[0]
+        except (NetlinkError, IndexError):
+            continue   # no way there now: nothing to keep
+        if now["type"] != RTN_UNICAST:
+            continue
+        via, oif = now.get_attr("RTA_GATEWAY"), now.get_attr("RTA_OIF")
+        ipr.route("add", dst=f"{address}/32", oif=oif, proto=KEEP_PROTO, table=MAIN_TABLE,
+                  **({"gateway": via} if via else {}))
+
+
 def add_container_routes(bridge: str, subnets: dict[str, str], pools: list[str]) -> None:
     """Routes over `bridge` to each host's container subnet (subnet -> that host's address), an
     unreachable route for each pool with no route of exactly its prefix yet (one there already,
-    ours or not, is left as it is), and `bridge`'s forwarding rules. Idempotent. Refuses a subnet
+    ours or not, is left as it is; the machine's resolvers inside a pool keep a /32 route the way
+    they were reached), and `bridge`'s forwarding rules. Idempotent. Refuses a subnet
     routed elsewhere already: its containers' replies would go there."""
     with _routes_lock(), IPRoute() as ipr:
         br = _ifindex(ipr, bridge)
         if br is None:
             raise DevHostsError(f"bridge {bridge} does not exist")
         routes = _main_routes(ipr)
+        _keep_reachable(ipr, in_pools(_machine_resolvers(), pools), routes)
         for pool in pools:
             if not any(_prefix(r) == pool for r in routes):
                 ipr.route("add", dst=pool, type=RTN_UNREACHABLE, proto=ROUTE_PROTO, table=MAIN_TABLE)
@@ -384,6 +432,9 @@ def remove_container_routes(bridge: str, pools: list[str]) -> None:
         for r in ours:
             if _prefix(r) in pool_set and r["type"] == RTN_UNREACHABLE:
                 _tolerant(ipr.route, "del", dst=_prefix(r), type=RTN_UNREACHABLE, proto=ROUTE_PROTO, table=MAIN_TABLE)
+        for r in _main_routes(ipr):
+            if r["proto"] == KEEP_PROTO:
+                _tolerant(ipr.route, "del", dst=_prefix(r), proto=KEEP_PROTO, table=MAIN_TABLE)
 
 
 def _tolerant(op: Callable[..., object], *args: object, **kwargs: object) -> None:

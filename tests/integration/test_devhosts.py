@@ -202,6 +202,13 @@ def test_the_root_namespace_answers_containers_via_their_host_and_routes_nothing
     for elsewhere in ("10.214.255.5", "10.240.0.5", "10.241.7.7"):
         r = ip("route", "get", elsewhere)
         assert r.returncode != 0 and "No route to host" in r.stderr, (elsewhere, r)
+    # ...but the machine's own resolvers inside a pool (here: 10.255.255.53 in 10.240.0.0/12) are
+    # reached as before, off the bridge: the blackhole once took the machine's DNS with it.
+    with open(devhosts.RESOLV_CONF) as f:
+        kept = devhosts.in_pools(devhosts.resolvers(f.read()), address_pools(c.docker_bip_base))
+    for address in kept:
+        r = ip("route", "get", address)
+        assert r.returncode == 0 and f"dev {bridge}" not in r.stdout, (address, r)
     # Nothing in from the bridge is forwarded past the pools, should this machine forward at all.
     rules = ip("rule", "show", "iif", bridge).stdout
     assert f"to 10.214.0.0/16 iif {bridge} lookup main" in rules and f"iif {bridge} unreachable" in rules, rules
