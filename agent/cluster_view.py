@@ -17,7 +17,8 @@ from shoal.dns.gate import EndpointGate
 from shoal.dns.zone import Zone
 from shoal.etcd.client import EtcdClient
 from shoal.etcd.follow import follow_prefix
-from shoal.protos.record_guard import BadRecord, BadRecords
+from shoal.protos.record_guard import BadRecord
+from shoal.protos.record_log import BadRecords
 from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.agent.view")

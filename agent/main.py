@@ -21,8 +21,8 @@ from shoal.agent import revocations
 from shoal.agent.server import build_server
 from shoal.pki import ca as ca_mod
 from shoal.pki import files
-from shoal.pki.etcd_credentials import etcd_tls
-from shoal.pki.etcd_credentials import secure as etcd_secure
+from shoal.etcd.tls import etcd_tls
+from shoal.etcd.tls import secure as etcd_secure
 from shoal.pki.grpc_tls import Revocations
 from shoal.pki.fetch import CaMismatch
 from shoal.pki.join import JoinRefused, join, join_address, remote_renewer

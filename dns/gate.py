@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from typing import Protocol
 
-from shoal.protos import endpoints
 from shoal.dns.zone import Endpoint, Zone
+from shoal.protos import endpoints
 from shoal.protos.placements import Placed
-from shoal.protos.record_guard import BadRecords
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+class Reports(Protocol):
+    """Where a refused record is told (protos/record_log.BadRecords: counted, logged at a bounded
+    rate); a protocol, so that the gate stays pure."""
+    def report(self, key: str, reason: str) -> None: ...
+
+
 class EndpointGate:
-    def __init__(self, zone: Zone, bad: BadRecords):
+    def __init__(self, zone: Zone, bad: Reports):
         self.zone = zone
         self.bad = bad
         self._records: dict[str, tuple[str, str, Endpoint, int]] = {}   # key -> (node, cid, endpoint, lease)

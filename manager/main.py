@@ -36,8 +36,8 @@ from shoal.dns.gate import EndpointGate
 from shoal.dns.zone import Zone
 from shoal.pki import ca as ca_mod
 from shoal.pki import files
-from shoal.pki.etcd_credentials import etcd_tls
-from shoal.pki.etcd_credentials import secure as etcd_secure
+from shoal.etcd.tls import etcd_tls
+from shoal.etcd.tls import secure as etcd_secure
 from shoal.pki.cluster_files import InitError, load_authority
 from shoal.pki.fetch import CaMismatch
 from shoal.pki.join import JoinRefused, join, join_address

@@ -21,7 +21,8 @@ from shoal.protos import etcd_keys, node_identity, placements
 from shoal.protos import records
 from shoal.dns.gate import EndpointGate
 from shoal.protos.node_identity import NodeIdentity
-from shoal.protos.record_guard import BadRecord, BadRecords
+from shoal.protos.record_guard import BadRecord
+from shoal.protos.record_log import BadRecords
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.state")

@@ -115,7 +115,7 @@ class Authority:
     @classmethod
     def load(cls, cert: bytes, key: bytes) -> "Authority":
         authority = cls(load_cert(cert), load_key(key))
-        if authority.cert.public_key().public_numbers() != authority.key.public_key().public_numbers():
+        if ec_public_key(authority.cert).public_numbers() != authority.key.public_key().public_numbers():
             raise ValueError("the CA key does not belong to the CA certificate")
         return authority
 
@@ -152,16 +152,27 @@ class Authority:
     def verify(self, cert: x509.Certificate) -> bool:
         """True when this CA signed cert (the TLS stack does this for connections; this is for files)."""
         try:
-            self.cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
-                                          ec.ECDSA(cert.signature_hash_algorithm))
+            algorithm = cert.signature_hash_algorithm
+            if algorithm is None:
+                return False   # an Ed25519-style signature: not one this CA makes
+            ec_public_key(self.cert).verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
             return True
         except InvalidSignature:
             return False
 
 
+def ec_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    """The certificate's key, which is an EC key in every certificate Shoal makes or accepts."""
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError(f"the certificate's key is {type(key).__name__}, not an EC key")
+    return key
+
+
 def issue_for_role(authority: Authority, public_key, common_name: str, role: str,
                    lifetime: timedelta = DEFAULT_LIFETIME, ip_addresses: tuple[str, ...] = ()) -> x509.Certificate:
     """The names each role's certificate carries (see MANAGER_NAME and node_name)."""
+    dns: tuple[str, ...]
     if role == ROLE_MANAGER:
         dns = (MANAGER_NAME,)
     elif role == ROLE_AGENT:

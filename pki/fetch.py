@@ -26,7 +26,7 @@ def fetch_ca(address: str, expected_digest: str, timeout: float = 5.0) -> bytes:
     with socket.create_connection((host, int(port)), timeout=timeout) as raw, \
             ctx.wrap_socket(raw, server_hostname=ca_mod.MANAGER_NAME) as tls:
         # Public from Python 3.13; the same method lives on the private object before that.
-        getter = getattr(tls, "get_unverified_chain", None) or tls._sslobj.get_unverified_chain
+        getter = getattr(tls, "get_unverified_chain", None) or tls._sslobj.get_unverified_chain  # type: ignore[attr-defined]
         chain = [c.public_bytes().encode() if isinstance(c.public_bytes(), str) else c.public_bytes()
                  for c in (getter() or [])]
     seen = []

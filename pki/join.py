@@ -45,7 +45,11 @@ async def join(address: str, token_text: str, role: str, node_id: str = "",
         await channel.close()
     creds = Credentials(ca_pem, reply.certificate, ca_mod.key_pem(key))
     cert = ca_mod.load_cert(reply.certificate)
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    try:
+        theirs = ca_mod.ec_public_key(cert).public_numbers()
+    except ValueError as exc:
+        raise JoinRefused(f"join at {address}: {exc}") from None
+    if theirs != key.public_key().public_numbers():
         raise JoinRefused(f"join at {address}: the certificate returned is not for our key")
     if creds.identity.role != role or (node_id and creds.identity.node_id != node_id):
         raise JoinRefused(f"join at {address}: got a certificate for {creds.identity}, asked for {role}:{node_id}")

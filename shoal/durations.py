@@ -47,6 +47,7 @@ def parse_duration(text: str) -> int:
     pos = 0
     while pos < len(text):
         m = _COMPONENT.match(text, pos)
+        assert m is not None   # every part of the pattern is optional: it always matches
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
         if not whole and not frac:  # no digits at all (".s", "s", "-1s", " 1s")
             raise _reject(text)

@@ -20,6 +20,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from heapq import heapify, heappop, heapreplace
+from typing import cast
 
 from .constraints import Constraint, indexed_values
 from .filters import explain, screen
@@ -70,7 +71,8 @@ class _Entry:
         self.cpus += task.nano_cpus
         self.memory += task.memory
         self.containers += 1
-        self.groups[task.group] = self.groups.get(task.group, 0) + 1
+        groups = cast(dict[str, int], self.groups)   # our own copy, made above
+        groups[task.group] = groups.get(task.group, 0) + 1
         if task.host_ports:
             self.ports = self.ports | task.host_ports
 

@@ -18,7 +18,7 @@ from shoal.manager.state import ClusterState
 from shoal.protos import etcd_keys, node_identity, placements, records
 from shoal.dns.gate import EndpointGate
 from shoal.dns.zone import Zone
-from shoal.protos.record_guard import BadRecords
+from shoal.protos.record_log import BadRecords
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 L1, L2 = 0x101, 0x102

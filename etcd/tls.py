@@ -3,9 +3,20 @@ admin gives other files (--etcd-cacert / --etcd-cert / --etcd-key)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
-from shoal.pki.files import Credentials
 from shoal.etcd.client import TlsConfig
+
+
+class Credentials(Protocol):
+    """What of a daemon's cluster credentials (shoal.pki.files.Credentials) etcd's TLS takes: the
+    etcd client stays below PKI, beside it rather than on top."""
+    @property
+    def ca(self) -> bytes: ...
+    @property
+    def cert(self) -> bytes: ...
+    @property
+    def key(self) -> bytes: ...
 
 
 def secure(urls: list[str]) -> bool:
