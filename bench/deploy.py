@@ -96,7 +96,7 @@ async def _etcd_floor(cluster, tasks: int, value_bytes: int) -> float:
     value = "x" * value_bytes
     async with EtcdClient([cluster.etcd_url], tls=TlsConfig(m.ca, m.cert, m.key)) as etcd:
         started = time.perf_counter()
-        for round_ in range(2):
+        for _round in range(2):
             for start in range(0, tasks, 100):
                 await etcd.txn([], [Op.put(f"/bench-floor/{i:06d}", value) for i in range(start, min(tasks, start + 100))])
         seconds = time.perf_counter() - started
@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             clock0 = time.monotonic()
             stub.CreateService(manager_pb2.CreateServiceRequest(spec=spec), timeout=60)
-            poll(lambda: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running >= args.replicas,
+            poll(lambda name=name: stub.InspectService(manager_pb2.ServiceRef(ref=name), timeout=30).running
+                 >= args.replicas,
                   args.timeout, f"{args.replicas} replicas running", interval=0.25)
             seconds = time.monotonic() - clock0
             rss_each.append(rss(manager_pid))

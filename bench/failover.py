@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.kill_host(victim)
             detected = None
 
-            def healed():
+            def healed(victim=victim, killed=killed):
                 nonlocal detected
                 if detected is None and victim.name not in nodes():
                     detected = time.monotonic() - killed
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}: {victim.name} lost {placed.count(victim.name)} task(s); node dropped after "
                   f"{rounds[-1]['detected_s']:.2f} s, 6 running again after {heal:.2f} s", flush=True)
             cluster.start_host(victim)
-            poll(lambda: victim.name in nodes(), 60, f"{victim.name} to rejoin")
+            poll(lambda victim=victim: victim.name in nodes(), 60, f"{victim.name} to rejoin")
 
         heals = [x["healed_s"] for x in rounds]
         detects = [x["detected_s"] for x in rounds]

@@ -93,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(rounds):
                 # ABBA: neither side always goes first (caches, the engine's own state).
                 if i % 2 == 0:
-                    ta.append(_timed(lambda: a(f"{tag}-s{i}")))
-                    tb.append(_timed(lambda: b(f"{tag}-d{i}")))
+                    ta.append(_timed(lambda i=i: a(f"{tag}-s{i}")))
+                    tb.append(_timed(lambda i=i: b(f"{tag}-d{i}")))
                 else:
-                    tb.append(_timed(lambda: b(f"{tag}-d{i}")))
-                    ta.append(_timed(lambda: a(f"{tag}-s{i}")))
+                    tb.append(_timed(lambda i=i: b(f"{tag}-d{i}")))
+                    ta.append(_timed(lambda i=i: a(f"{tag}-s{i}")))
             return ta, tb
 
         api_s, api_d = alternate(shoal_api, docker_api, args.rounds, "api")

@@ -399,7 +399,7 @@ def _reraise_unless_channel_closed() -> None:
     locally (e.g. its channel was closed); the caller then handles it instead."""
     task = asyncio.current_task()
     if task is None or task.cancelling():
-        raise
+        raise   # noqa: PLE0704 (called only from inside an `except CancelledError`: re-raises that)
 
 
 async def _await_connection(channel: grpc.aio.Channel, deadline: float) -> str | None:
@@ -652,13 +652,13 @@ class EtcdClient:
 
     async def get(self, key: str) -> KeyValue | None:
         req = _range_request(_enc(key), b"")
-        resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
+        resp = await self._call(lambda ep, t, req=req: ep.kv.Range(req, timeout=t), idempotent=True)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         key, range_end = _range(prefix, True)
         req = _range_request(key, range_end)
-        resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
+        resp = await self._call(lambda ep, t, req=req: ep.kv.Range(req, timeout=t), idempotent=True)
         return [_kv(kv) for kv in resp.kvs], resp.header.revision
 
     async def get_prefix_iter(self, prefix: str, page: int = 2000) -> tuple[Iterator[KeyValue], int]:
@@ -674,7 +674,7 @@ class EtcdClient:
             req = _range_request(key, range_end)
             req.limit = page
             req.revision = revision
-            resp = await self._call(lambda ep, t: ep.kv.Range(req, timeout=t), idempotent=True)
+            resp = await self._call(lambda ep, t, req=req: ep.kv.Range(req, timeout=t), idempotent=True)
             revision = revision or resp.header.revision
             pages.append(resp)
             if not resp.more or not resp.kvs:

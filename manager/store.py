@@ -249,7 +249,7 @@ class Store:
         for start in range(0, len(containers), ETCD_TXN_OPS - 1):
             chunk = containers[start:start + ETCD_TXN_OPS - 1]
             keys = [etcd_keys.container(c.id) for c in chunk]
-            puts = [(key, records.encode(c)) for key, c in zip(keys, chunk)]
+            puts = [(key, records.encode(c)) for key, c in zip(keys, chunk, strict=True)]
             result = await self.txn([Compare.create_revision(key, ">", 0) for key in keys],
                                     [Op.put(k, v) for k, v in puts])
             if result.succeeded:

@@ -162,7 +162,7 @@ def test_full_file_parses_to_the_exact_specs():
     stack = parse(FULL)
     expected = expected_full()
     assert [s.name for s in stack.services] == ["api", "web", "worker"]
-    for got, want in zip(stack.services, expected):
+    for got, want in zip(stack.services, expected, strict=True):
         assert got == want, f"{got.name}:\n{got}\n!=\n{want}"
     assert stack.warnings == []
 
@@ -254,7 +254,7 @@ def test_limits_and_reservations_become_one_value(limits, reservations, cpus, me
     task = stack.services[0].task
     assert (task.nano_cpus, task.memory_bytes) == (cpus, memory)
     assert len(stack.warnings) == len(warned)
-    for resource, warning in zip(warned, stack.warnings):
+    for resource, warning in zip(warned, stack.warnings, strict=True):
         assert warning.startswith(f"services.web.deploy.resources: {resource} limit ")
         assert "taking the larger" in warning
 

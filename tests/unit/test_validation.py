@@ -1,6 +1,17 @@
+import asyncio
+import json
+
 import pytest
 
-from shoal.manager.validation import InvalidField, check_name, check_run
+from shoal.manager import errors, redact
+from shoal.manager.validation import (
+    InvalidField, check_name, check_run,
+    MAX_CSR_BYTES, MAX_STACK_SERVICES, MAX_TAIL, SECRET_PLACEHOLDER, check_container_ref, check_create_network,
+    check_deploy_stack, check_join_request, check_join_token_request, check_list_services, check_logs,
+    check_network_ref, check_node_ref, check_ref, check_remove, check_remove_node, check_renew_request, check_scale,
+    check_service, check_service_ref, check_service_tasks, check_stack_ref, check_stop, check_update_node,
+    check_update_service,
+)
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 
@@ -54,17 +65,6 @@ def test_each_bad_field_is_named(fields, field):
 
 # ---- every request type: refs, numbers, choices ---------------------------------------------------
 
-import asyncio
-import json
-
-from shoal.manager import errors, redact
-from shoal.manager.validation import (
-    MAX_CSR_BYTES, MAX_STACK_SERVICES, MAX_TAIL, SECRET_PLACEHOLDER, check_container_ref, check_create_network,
-    check_deploy_stack, check_join_request, check_join_token_request, check_list_services, check_logs,
-    check_network_ref, check_node_ref, check_ref, check_remove, check_remove_node, check_renew_request, check_scale,
-    check_service, check_service_ref, check_service_tasks, check_stack_ref, check_stop, check_update_node,
-    check_update_service,
-)
 
 
 def one_line_error(call, *args) -> InvalidField:
