@@ -16,7 +16,7 @@ from shoal.manager.scheduler import NoFit, TaskRequest, place
 from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.networks import check_networks
 from shoal.manager.store import Conflict, NameTaken, NetworkFull, Store
-from shoal.manager.validation import InvalidField, check_ref, check_run, check_stop_timeout, check_tail
+from shoal.manager.validation import check_ref, check_run, check_stop_timeout, check_tail
 from shoal.protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
 from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
@@ -25,14 +25,6 @@ log = logging.getLogger("shoal.manager.containers")
 PLACEMENT_ATTEMPTS = 8
 WAIT_TIMEOUT = 24 * 3600.0
 REF = "CONTAINER"
-
-
-def _checked(check, *args):
-    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
-    try:
-        return check(*args)
-    except InvalidField as exc:
-        raise errors.InvalidArgument(str(exc)) from exc
 
 
 def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
@@ -62,7 +54,7 @@ class ContainerOps:
             raise errors.Unavailable("etcd: the manager has lost its connection to etcd; try again shortly")
 
     def resolve(self, ref: str) -> types_pb2.Container:
-        _checked(check_ref, ref, REF)
+        errors.checked(check_ref, ref, REF)
         try:
             cid = self.state.resolve_container(ref)
         except UnknownRef as exc:
@@ -91,7 +83,7 @@ class ContainerOps:
                 return name
 
     async def run(self, req: manager_pb2.RunRequest) -> types_pb2.Container:
-        constraints = _checked(check_run, req)
+        constraints = errors.checked(check_run, req)
         self._require_store()
         spec = req.spec
         check_networks(self.state, list(spec.networks))
@@ -185,7 +177,7 @@ class ContainerOps:
             )
 
     async def stop(self, ref: str, timeout: int) -> types_pb2.Container:
-        _checked(check_stop_timeout, timeout)
+        errors.checked(check_stop_timeout, timeout)
         self._require_store()
         c = self.resolve(ref)
         self._not_a_task(c, "stop")
@@ -229,7 +221,7 @@ class ContainerOps:
         """Relays the agent's stream one chunk at a time: the next chunk is read from the agent
         only once the client's side took the last (gRPC flow control both ways), so a slow or
         stalled reader of a follow stream holds the agent back instead of filling the manager."""
-        _checked(check_tail, tail)
+        errors.checked(check_tail, tail)
         c = self.resolve(ref)
         stub = self.pool.stub(self._node_address(c))
         call = stub.Logs(agent_pb2.AgentLogsRequest(id=c.id, follow=follow, tail=tail),

@@ -1,5 +1,12 @@
 """Errors the API turns into gRPC status codes. Messages are one line, naming the field or object."""
+from collections.abc import Callable
+from typing import TypeVar
+
 import grpc
+
+from shoal.manager.validation import InvalidField
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -32,3 +39,12 @@ class ResourceExhausted(ApiError):
 
 class Unauthenticated(ApiError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+def checked(check: Callable[..., T], *args: object) -> T:
+    """Runs a validation.py check (pure, raising InvalidField); a bad value is the caller's
+    INVALID_ARGUMENT. The one bridge from the boundary's checks to the API's errors."""
+    try:
+        return check(*args)
+    except InvalidField as exc:
+        raise InvalidArgument(str(exc)) from exc

@@ -15,7 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from shoal.manager.validation import NAME_RE
+from shoal.protos.spec_rules import NAME_RE
 from shoal.protos.address_pools import NARROWEST_HOST_SUBNET, OVERLAY_POOL, WIDEST_HOST_SUBNET
 from shoal.protos.node_identity import MAX_TEXT, NodeIdentity
 from shoal.protos.shoal.v1 import types_pb2

@@ -12,7 +12,7 @@ from shoal.manager import errors
 from shoal.manager.clock import now, stamp
 from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.store import Store
-from shoal.manager.validation import (InvalidField, check_join_request, check_join_token_request, check_remove_node,
+from shoal.manager.validation import (check_join_request, check_join_token_request, check_remove_node,
                                 check_renew_request)
 from shoal.pki import ca as ca_mod
 from shoal.pki import tokens
@@ -27,12 +27,6 @@ log = logging.getLogger("shoal.manager.membership")
 # An X.509 CN holds at most 64 characters: "<node id>.<12 hex digits of generation>".
 GENERATION_HEX = 12
 MAX_AGENT_NODE_ID = 64 - 1 - GENERATION_HEX
-
-def _checked(check, req) -> None:
-    try:
-        check(req)
-    except InvalidField as exc:
-        raise errors.InvalidArgument(str(exc)) from exc
 
 
 class Membership:
@@ -57,7 +51,7 @@ class Membership:
         return offered.ca_digest == self.digest and tokens.same_secret(offered.secret, tokens.parse(stored).secret)
 
     async def join(self, req: manager_pb2.JoinRequest) -> manager_pb2.JoinReply:
-        _checked(check_join_request, req)
+        errors.checked(check_join_request, req)
         if not self._token_ok(req.role, req.token):
             # Which part was wrong is not said: a guesser learns nothing.
             log.warning("join refused: a wrong or rotated %s token was offered", req.role)
@@ -90,7 +84,7 @@ class Membership:
         return reply
 
     async def renew(self, who: Identity, req: manager_pb2.RenewRequest) -> manager_pb2.JoinReply:
-        _checked(check_renew_request, req)
+        errors.checked(check_renew_request, req)
         return await self._issue(req.csr, who.common_name, who.role)
 
     async def _issue(self, csr: bytes, common_name: str, role: str) -> manager_pb2.JoinReply:
@@ -129,7 +123,7 @@ class Membership:
 
     # ---- tokens ------------------------------------------------------------
     async def join_token(self, req: manager_pb2.JoinTokenRequest) -> manager_pb2.JoinTokenReply:
-        _checked(check_join_token_request, req)
+        errors.checked(check_join_token_request, req)
         current = self.state.join_tokens.get(req.role)
         if req.rotate or not current:
             current = str(tokens.new(self.digest))
@@ -158,7 +152,7 @@ class Membership:
         raise errors.InvalidArgument(f'NODE: "{ref[:80]}" matches {len(hits)} nodes; give more of the id')
 
     async def remove_node(self, req: manager_pb2.RemoveNodeRequest) -> list[str]:
-        _checked(check_remove_node, req)
+        errors.checked(check_remove_node, req)
         node_id = self._resolve(req.ref)
         if node_id in self.state.nodes and not req.force:
             raise errors.FailedPrecondition(

@@ -9,7 +9,7 @@ from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, Store
 from shoal.manager.clock import now, stamp
 from shoal.manager.validation import (
-    InvalidField, check_create_network, check_network_names, check_ref, show,
+    check_create_network, check_network_names, check_ref, show,
 )
 from shoal.protos.address_pools import OVERLAY_POOL
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
@@ -18,16 +18,8 @@ POOL = OVERLAY_POOL
 FIRST_VNI = 4096
 
 
-def _checked(check, *args):
-    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
-    try:
-        return check(*args)
-    except InvalidField as exc:
-        raise errors.InvalidArgument(str(exc)) from exc
-
-
 def check_networks(state: ClusterState, names, field: str = "--network") -> None:
-    _checked(check_network_names, names, field)
+    errors.checked(check_network_names, names, field)
     for name in names:
         if name not in state.networks:
             raise errors.InvalidArgument(f'{field}: network "{show(name)}" does not exist (shoal network create {show(name)})')
@@ -45,7 +37,7 @@ class NetworkOps:
         return view
 
     def _resolve(self, ref: str) -> types_pb2.Network:
-        _checked(check_ref, ref, "NETWORK")
+        errors.checked(check_ref, ref, "NETWORK")
         if ref in self.state.networks:
             return self.state.networks[ref][0]
         hits = [n for n, _ in self.state.networks.values() if ref and n.id.startswith(ref)]
@@ -62,7 +54,7 @@ class NetworkOps:
         raise errors.ResourceExhausted(f"--subnet: the pool {POOL} is used up; give one")
 
     async def create(self, req: manager_pb2.CreateNetworkRequest, stack: str = "") -> types_pb2.Network:
-        subnet = _checked(check_create_network, req)
+        subnet = errors.checked(check_create_network, req)
         if req.name in self.state.networks:
             raise errors.AlreadyExists(f'NAME: network "{req.name}" already exists')
         if subnet is not None:

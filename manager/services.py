@@ -10,21 +10,13 @@ from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.store import Conflict, Store
 from shoal.manager.clock import now, stamp
 from shoal.manager.validation import (
-    MAX_REPLICAS, MODES, STACK_PATHS, InvalidField, apply_service_defaults, check_deploy_stack, check_list_services,
+    MAX_REPLICAS, MODES, STACK_PATHS, apply_service_defaults, check_deploy_stack, check_list_services,
     check_name, check_ref, check_replicas, check_service, check_update_service, show, stack_network,
 )
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 # Kept importable from here for callers of the old location; the checks live in validation.py.
 __all__ = ["MAX_REPLICAS", "MODES", "STACK_PATHS", "ServiceOps", "check_service"]
-
-
-def _checked(check, *args):
-    """Runs a validation.py check; a bad value is the caller's INVALID_ARGUMENT."""
-    try:
-        return check(*args)
-    except InvalidField as exc:
-        raise errors.InvalidArgument(str(exc)) from exc
 
 
 class ServiceOps:
@@ -34,7 +26,7 @@ class ServiceOps:
         self.networks = networks
 
     def _resolve(self, ref: str) -> tuple[types_pb2.Service, int]:
-        _checked(check_ref, ref, "SERVICE")
+        errors.checked(check_ref, ref, "SERVICE")
         try:
             name = self.state.resolve_service(ref)
         except UnknownRef as exc:
@@ -60,7 +52,7 @@ class ServiceOps:
         clean = types_pb2.ServiceSpec()
         clean.CopyFrom(spec)
         apply_service_defaults(clean)
-        _checked(check_service, clean)
+        errors.checked(check_service, clean)
         check_networks(self.state, list(clean.task.networks))
         return clean
 
@@ -77,7 +69,7 @@ class ServiceOps:
         return self._with_counts(svc)
 
     def list(self, stack: str = "") -> list[types_pb2.Service]:
-        _checked(check_list_services, manager_pb2.ListServicesRequest(stack=stack))
+        errors.checked(check_list_services, manager_pb2.ListServicesRequest(stack=stack))
         return sorted((self._with_counts(svc) for svc, _ in self.state.services.values()
                        if not stack or svc.spec.stack == stack), key=lambda s: s.spec.name)
 
@@ -113,7 +105,7 @@ class ServiceOps:
         return True
 
     async def update(self, req: manager_pb2.UpdateServiceRequest) -> types_pb2.Service:
-        _checked(check_update_service, req)
+        errors.checked(check_update_service, req)
         svc, rev = self._resolve(req.ref)
         spec = types_pb2.ServiceSpec()
         spec.CopyFrom(req.spec)
@@ -134,7 +126,7 @@ class ServiceOps:
         return await self._write(svc, rev)
 
     async def scale(self, ref: str, replicas: int) -> types_pb2.Service:
-        _checked(check_replicas, replicas)
+        errors.checked(check_replicas, replicas)
         svc, rev = self._resolve(ref)
         if svc.spec.mode == "global":
             raise errors.InvalidArgument(f"SERVICE: {svc.spec.name} is a global service; it cannot be scaled")
@@ -165,7 +157,7 @@ class ServiceOps:
     # ---- stacks -----------------------------------------------------------
     async def deploy_stack(self, req: manager_pb2.DeployStackRequest) -> manager_pb2.DeployStackReply:
         # A stack's services share a default overlay network, so they find each other by name.
-        wanted = _checked(check_deploy_stack, req)
+        wanted = errors.checked(check_deploy_stack, req)
         default_net = stack_network(req.name)
         for full in wanted.values():
             for net in full.task.networks:
@@ -211,7 +203,7 @@ class ServiceOps:
         return [manager_pb2.Stack(name=n, services=c) for n, c in sorted(counts.items())]
 
     async def remove_stack(self, name: str) -> list[str]:
-        _checked(check_name, name, "NAME")
+        errors.checked(check_name, name, "NAME")
         names = sorted(svc.spec.name for svc, _ in self.state.services.values() if svc.spec.stack == name)
         if not names:
             raise errors.NotFound(f'stack "{name}": no such stack')

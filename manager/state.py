@@ -10,7 +10,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from google.protobuf import json_format
 
 from shoal.manager import identity
 from shoal.manager.clock import now, parse_stamp
@@ -23,11 +22,11 @@ from shoal.dns.gate import EndpointGate
 from shoal.protos.node_identity import NodeIdentity
 from shoal.protos.record_guard import BadRecord
 from shoal.protos.record_log import BadRecords
+from shoal.protos.spec_rules import AVAILABILITIES
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.state")
 
-AVAILABILITIES = ("active", "pause", "drain")
 # A container in one of these states no longer holds its reservation or ports.
 FINISHED_STATES = frozenset({"exited", "dead", "missing"})
 

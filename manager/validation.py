@@ -11,8 +11,11 @@ import re
 
 from shoal.manager.scheduler import STRATEGIES, Constraint, ConstraintError, parse_constraint
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.spec_rules import (
+    AVAILABILITIES, DEFAULT_FAILURE_ACTION, DEFAULT_MODE, DEFAULT_RESTART_CONDITION, FAILURE_ACTIONS, HEALTH_KINDS,
+    MODES, NAME_RE, NAME_RULE, RESTART_CONDITIONS,
+)
 
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 # A reference to a container, node, service or network: a name or an id prefix. Task names
 # (web.3, web.<node name>) and host names are longer than object names, hence 255.
 REF_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
@@ -47,12 +50,7 @@ MAX_DRIVER_LEN = 40
 MAX_TOKEN_LEN = 200
 MAX_CSR_BYTES = 8192
 
-MODES = ("replicated", "global")
-CONDITIONS = ("none", "on-failure", "any")
-FAILURE_ACTIONS = ("pause", "continue", "rollback")
-AVAILABILITIES = ("active", "pause", "drain")
 ROLES = ("agent", "manager")
-HEALTH_KINDS = ("CMD", "CMD-SHELL", "NONE")
 DRIVERS = ("overlay",)
 
 # What the manager shows instead of a secret environment value (manager/redact.py). Sent back
@@ -86,8 +84,7 @@ def _printable(value: str) -> bool:
 
 def check_name(value: str, field: str = "name") -> str:
     if not NAME_RE.fullmatch(value):
-        raise InvalidField(field, f'"{show(value)}" is not a valid name (letters, digits, "_", "." and "-", '
-                                  f"starting with a letter or digit, at most 63)")
+        raise InvalidField(field, f'"{show(value)}" is not a valid name ({NAME_RULE})')
     return value
 
 
@@ -331,11 +328,11 @@ def check_renew_request(req: manager_pb2.RenewRequest) -> None:
 
 def apply_service_defaults(spec: types_pb2.ServiceSpec) -> None:
     if not spec.mode:
-        spec.mode = "replicated"
+        spec.mode = DEFAULT_MODE
     if not spec.restart.condition:
-        spec.restart.condition = "any"
+        spec.restart.condition = DEFAULT_RESTART_CONDITION
     if not spec.update.failure_action:
-        spec.update.failure_action = "pause"
+        spec.update.failure_action = DEFAULT_FAILURE_ACTION
 
 
 def check_service(spec: types_pb2.ServiceSpec) -> None:
@@ -349,7 +346,7 @@ def check_service(spec: types_pb2.ServiceSpec) -> None:
     check_spec(spec.task)
     r = spec.restart
     if r.condition:
-        _check_choice(r.condition, CONDITIONS, "--restart-condition")
+        _check_choice(r.condition, RESTART_CONDITIONS, "--restart-condition")
     if not 0 <= r.max_attempts <= MAX_RESTART_ATTEMPTS:
         raise InvalidField("--restart-max-attempts", f"must be an integer from 0 to {MAX_RESTART_ATTEMPTS}")
     for flag, value in (("--restart-delay", r.delay_ns), ("--restart-window", r.window_ns),

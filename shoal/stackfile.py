@@ -21,23 +21,19 @@ import yaml
 
 from shoal.protos.shoal.v1 import types_pb2
 from shoal.durations import parse_duration
+from shoal.protos.spec_rules import (
+    FAILURE_ACTIONS, HEALTH_KINDS, MODES, NAME_RE, NAME_RULE, PROTOCOLS, RESTART_CONDITIONS, RESTART_DEFAULTS,
+    UPDATE_DEFAULTS,
+)
+from shoal.units import SIZE_EXAMPLES, parse_size
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]
 
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
 RESERVED_LABEL_PREFIX = "io.shoal."
 
-RESTART_CONDITIONS = ("none", "on-failure", "any")
-FAILURE_ACTIONS = ("pause", "continue", "rollback")
-MODES = ("replicated", "global")
-PROTOCOLS = ("tcp", "udp")
 PORT_MODES = ("ingress", "host")
-HEALTH_KINDS = ("CMD", "CMD-SHELL", "NONE")
-
-DEFAULT_RESTART = dict(condition="any", max_attempts=0, delay_ns=5_000_000_000, window_ns=0)
-DEFAULT_UPDATE = dict(parallelism=1, delay_ns=0, failure_action="pause", monitor_ns=5_000_000_000)
 
 _TOP_KEYS = ("version", "services")
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
@@ -54,12 +50,8 @@ _PORT_KEYS = ("target", "published", "protocol", "mode", "host_ip")
 
 _PORT_NUMBER = re.compile(r"[0-9]{1,5}")
 _CPUS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-# Compose (docker/go-units RAMInBytes): binary units, optional "b"/"ib" suffix.
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)(?:i?b)?", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 _DURATION_HINT = "(examples: 10s, 1m30s, 500ms)"
-_SIZE_HINT = "(examples: 64M, 1g, 512m)"
 
 
 def _one_line(text: str) -> str:
@@ -210,8 +202,7 @@ class _Parser:
             if not NAME_RE.fullmatch(key):
                 raise StackFileError(
                     path,
-                    f"{_q(name)} is not a valid service name (letters, digits, \"_\", \".\" and \"-\", "
-                    "starting with a letter or digit, at most 63 characters)",
+                    f"{_q(name)} is not a valid service name ({NAME_RULE} characters)",
                 )
             specs.append(self.service(name, services[key], path))
 
@@ -248,8 +239,8 @@ class _Parser:
                 task.health.CopyFrom(health)
 
         spec = types_pb2.ServiceSpec(name=name, mode="replicated", replicas=1)
-        spec.restart.CopyFrom(types_pb2.RestartPolicy(**DEFAULT_RESTART))
-        spec.update.CopyFrom(types_pb2.UpdateConfig(**DEFAULT_UPDATE))
+        spec.restart.CopyFrom(types_pb2.RestartPolicy(**RESTART_DEFAULTS))
+        spec.update.CopyFrom(types_pb2.UpdateConfig(**UPDATE_DEFAULTS))
         self.deploy(svc.get("deploy"), f"{path}.deploy", spec, task)
         if svc.get("stop_grace_period") is not None:
             spec.stop_grace_ns = self.duration(svc["stop_grace_period"], f"{path}.stop_grace_period")
@@ -553,7 +544,7 @@ def _nano_cpus(value: Any, path: str) -> int:
 
 def _memory_bytes(value: Any, path: str) -> int:
     """Compose sizes: '64M', '1g', '512m', '100b', 1024 (bytes) -> bytes. Binary units."""
-    bad = StackFileError(path, f"{_q(value)} is not a size {_SIZE_HINT}")
+    bad = StackFileError(path, f"{_q(value)} is not a size {SIZE_EXAMPLES}")
     if isinstance(value, bool):
         raise bad
     if _is_int(value):
@@ -561,13 +552,11 @@ def _memory_bytes(value: Any, path: str) -> int:
             raise bad
         size = value
     elif isinstance(value, str):
-        m = _SIZE.fullmatch(value.strip())
-        if not m:
-            raise bad
-        amount = Decimal(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
-        if amount != amount.to_integral_value():
-            raise StackFileError(path, f"{_q(value)} is not a whole number of bytes")
-        size = int(amount)
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            whole = "whole number" in str(exc)
+            raise (StackFileError(path, f"{_q(value)} is not a whole number of bytes") if whole else bad) from None
     else:
         raise bad
     if size > INT64_MAX:

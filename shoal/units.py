@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
-_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# The one size grammar, the CLI's and the stack files': docker/go-units' RAMInBytes, which both
+# `docker run --memory` and Compose use (binary units, one optional space, optional "b"/"ib").
+_SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+SIZE_EXAMPLES = "(examples: 64M, 1g, 512m)"
 
 
 def parse_size(text: str) -> int:
-    """'64m' -> 67108864. Binary units, as docker's --memory."""
+    """'64m' -> 67108864. Exact (Decimal): '1.5g' is 1610612736, never a float's neighbour."""
     m = _SIZE_RE.fullmatch(text.strip())
     if not m:
-        raise ValueError(f'"{text}" is not a size (examples: 64m, 1g)')
-    value = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if value != int(value):
+        raise ValueError(f'"{text}" is not a size {SIZE_EXAMPLES}')
+    value = Decimal(m.group(1)) * _UNITS[m.group(2).lower()]
+    if value != value.to_integral_value():
         raise ValueError(f'"{text}" is not a whole number of bytes')
     return int(value)
 

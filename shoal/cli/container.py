@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
@@ -42,7 +43,7 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
 @click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
 @click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu. node.id, node.name, node.hostname (bound when the node first registered) and node.labels.K (set by admins) are the cluster's; engine.labels.K is what the host says of itself (self-reported: a compromised host can claim any).")
-@click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy for this container.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy for this container.")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
 @click.argument("image")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from shoal.protos.spec_rules import STRATEGIES
 from shoal.cli.params import converter
 from shoal.cli.secret_env import read_private_file
 from shoal.durations import parse_duration
@@ -187,7 +188,7 @@ def _container_pools(ctx, param, values) -> tuple:
 @click.option("--etcd", required=True, callback=_endpoints, metavar="URL[,URL...]", help="etcd endpoints.")
 @click.option("--listen", default="127.0.0.1:7000", show_default=True, callback=_address, metavar="HOST:PORT")
 @click.option("--advertise", callback=_address, metavar="HOST:PORT", help="Address other managers use to forward writes (default: --listen).")
-@click.option("--strategy", default="spread", show_default=True, type=click.Choice(["spread", "binpack", "random"]))
+@click.option("--strategy", default="spread", show_default=True, type=click.Choice(STRATEGIES))
 @click.option("--lease-ttl", default=10, show_default=True, type=click.IntRange(2, 300), help="Seconds before a dead leader is replaced.")
 @click.option("--dns", "dns", callback=_address, metavar="HOST:PORT", help="Also serve the cluster's DNS zone here.")
 @click.option("--dns-domain", default="shoal", show_default=True)

@@ -8,6 +8,7 @@ import click
 import grpc
 from rich.console import Console
 
+from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2
 from shoal.client import context_path, connect, read_context, write_context
 from shoal.units import parse_cpus, parse_size
@@ -45,7 +46,7 @@ def dev_group():
 @dev_group.command("up")
 @click.option("--hosts", default=3, show_default=True, type=click.IntRange(1, 20), help="Number of test hosts.")
 @click.option("--state-dir", default=DEFAULT_STATE_DIR, show_default=True, type=click.Path(path_type=Path))
-@click.option("--strategy", default="spread", show_default=True, type=click.Choice(["spread", "binpack", "random"]))
+@click.option("--strategy", default="spread", show_default=True, type=click.Choice(STRATEGIES))
 @click.option("--host-memory", metavar="SIZE", help="Memory each host offers (default: the machine's).")
 @click.option("--host-cpus", metavar="N", help="CPUs each host offers (default: the machine's).")
 def dev_up(hosts: int, state_dir: Path, strategy: str, host_memory: str | None, host_cpus: str | None):

@@ -5,6 +5,7 @@ import click
 from google.protobuf import json_format
 
 from shoal.protos.shoal.v1 import manager_pb2
+from shoal.protos.spec_rules import AVAILABILITIES
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.units import format_bytes, parse_key_value
@@ -68,7 +69,7 @@ def _label(ctx, param, values):
 @node_group.command("update")
 @click.option("--label-add", multiple=True, callback=_label, metavar="K=V", help="Add or change a label.")
 @click.option("--label-rm", multiple=True, metavar="K", help="Remove a label.")
-@click.option("--availability", type=click.Choice(["active", "pause", "drain"]), help="Scheduling availability.")
+@click.option("--availability", type=click.Choice(AVAILABILITIES), help="Scheduling availability.")
 @click.argument("node")
 @pass_ctx
 def node_update(ctx: Ctx, label_add, label_rm, availability, node):

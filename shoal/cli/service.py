@@ -7,6 +7,9 @@ import click
 from google.protobuf import json_format
 
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.protos.spec_rules import (
+    DEFAULT_MODE, DEFAULT_PARALLELISM, DEFAULT_RESTART_DELAY_NS, FAILURE_ACTIONS, MODES, RESTART_CONDITIONS, STRATEGIES,
+)
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
@@ -36,15 +39,15 @@ def task_options(fn):
         click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation per task."),
         click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation per task."),
         click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint (see `shoal run --help`; engine.labels.K are self-reported by the hosts)."),
-        click.option("--strategy", type=click.Choice(["spread", "binpack", "random"]), help="Placement strategy."),
+        click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy."),
         click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Label of the tasks' containers."),
-        click.option("--restart-condition", type=click.Choice(["none", "on-failure", "any"]), help="When to restart a task (default any)."),
+        click.option("--restart-condition", type=click.Choice(RESTART_CONDITIONS), help="When to restart a task (default any)."),
         click.option("--restart-max-attempts", type=click.IntRange(0, 10000), help="Give up after N restarts (0: never)."),
         click.option("--restart-delay", metavar="DURATION", callback=converter(_dur), help="First restart back-off (default 5s; doubles, capped at 5m)."),
         click.option("--restart-window", metavar="DURATION", callback=converter(_dur), help="A run this long resets the back-off (default 10s)."),
         click.option("--update-parallelism", type=click.IntRange(0, 10000), help="Tasks updated at once (default 1; 0: all)."),
         click.option("--update-delay", metavar="DURATION", callback=converter(_dur), help="Delay between update batches."),
-        click.option("--update-failure-action", type=click.Choice(["pause", "continue", "rollback"]), help="On a failed update (default pause)."),
+        click.option("--update-failure-action", type=click.Choice(FAILURE_ACTIONS), help="On a failed update (default pause)."),
         click.option("--update-monitor", metavar="DURATION", callback=converter(_dur), help="Time a new task has to come up (default 5s)."),
         click.option("--health-cmd", metavar="CMD", help="Health check command (run with sh -c in the container)."),
         click.option("--health-interval", metavar="DURATION", callback=converter(_dur), help="Between health checks."),
@@ -109,9 +112,9 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
         spec.stop_grace_ns = o["stop_grace_period"]
     if creating:
         if not spec.restart.delay_ns and o.get("restart_delay") is None:
-            spec.restart.delay_ns = 5 * 10**9
+            spec.restart.delay_ns = DEFAULT_RESTART_DELAY_NS
         if not spec.update.parallelism and o.get("update_parallelism") is None:
-            spec.update.parallelism = 1
+            spec.update.parallelism = DEFAULT_PARALLELISM
 
 
 @click.group("service")
@@ -122,7 +125,7 @@ def service_group():
 @service_group.command("create", context_settings={"allow_interspersed_args": False})
 @click.option("--name", required=True, help="Service name.")
 @click.option("--replicas", type=click.IntRange(0, 10000), help="Number of tasks (default 1).")
-@click.option("--mode", type=click.Choice(["replicated", "global"]), default="replicated", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
 @task_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

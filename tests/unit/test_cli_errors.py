@@ -15,7 +15,7 @@ def shoal(*args, env=None):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--memory", "12x", "img"], 'shoal: --memory: "12x" is not a size (examples: 64m, 1g)'),
+    (["run", "--memory", "12x", "img"], 'shoal: --memory: "12x" is not a size (examples: 64M, 1g, 512m)'),
     (["run", "-p", "99999", "img"], 'shoal: --publish: "99999": ports must be in 1-65535'),
     (["run", "--cpus", "zero", "img"], 'shoal: --cpus: "zero" is not a number of CPUs (examples: 0.5, 2)'),
     (["run", "-e", "NOVALUE", "img"], 'shoal: --env: "NOVALUE" is not KEY=VALUE'),

@@ -145,9 +145,10 @@ def test_good_requests_pass():
     assert str(check_create_network(manager_pb2.CreateNetworkRequest(name="n", subnet="10.241.0.0/24"))) == "10.241.0.0/24"
 
 
-def test_availabilities_match_the_state():
-    from shoal.manager import state, validation
-    assert validation.AVAILABILITIES == state.AVAILABILITIES
+def test_the_cli_and_the_scheduler_name_the_same_strategies():
+    from shoal.manager.scheduler import STRATEGIES
+    from shoal.protos import spec_rules
+    assert tuple(STRATEGIES) == spec_rules.STRATEGIES
 
 
 # ---- membership requests -------------------------------------------------------------------------
