@@ -131,7 +131,7 @@ class TaskDriver:
                     request, len(remaining), strategy, self.rng)
                 batch = manager_pb2.ContainerList()
                 records = [new_task(service, slot, self.state.nodes[p.node_id][0], restarts, not_before, batch)
-                           for (slot, restarts, not_before), p in zip(remaining, placements)]
+                           for (slot, restarts, not_before), p in zip(remaining, placements, strict=False)]  # fewer placements: no fit
                 try:
                     done = await self.store.place_tasks(records)
                 except NetworkFull as exc:
@@ -193,7 +193,7 @@ class TaskDriver:
                 await self.shutdown(t, f"rejected: {exc.details()}", failed=True)
             return
         statuses = {}
-        for t, result in zip(tasks, reply.results):
+        for t, result in zip(tasks, reply.results, strict=False):
             if result.id != t.id:
                 log.error("agent %s answered out of order; the next pass retries", node_name)
                 return

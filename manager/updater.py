@@ -108,7 +108,7 @@ class Updater:
                               key=lambda t: (t.slot, t.node_name))
             if not outdated:
                 done = "rolled_back" if state == "rolling_back" else "completed"
-                def finish(s: types_pb2.Service) -> None:
+                def finish(s: types_pb2.Service, done: str = done) -> None:
                     _set_status(s, done, s.update_status.message if done == "rolled_back" else "")
                     s.update_status.completed_at = stamp(now())
                 await self._save(name, finish)
@@ -124,12 +124,12 @@ class Updater:
                     action = "pause"
                 log.warning("update of %s failed (%s): %s", name, action, reason)
                 if action == "pause":
-                    await self._save(name, lambda s: _set_status(s, "paused", f"update paused: {reason}"))
+                    await self._save(name, lambda s, reason=reason: _set_status(s, "paused", f"update paused: {reason}"))
                     return
                 if action == "continue":
                     skipped |= {t.slot for t in batch}
                 elif action == "rollback":
-                    def back(s: types_pb2.Service) -> None:
+                    def back(s: types_pb2.Service, reason: str = reason) -> None:
                         current = types_pb2.ServiceSpec()
                         current.CopyFrom(s.spec)
                         s.spec.CopyFrom(s.previous_spec)

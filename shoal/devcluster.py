@@ -1188,7 +1188,7 @@ class DevCluster:
         keys = [k for k in procs if k.startswith("agent:")] + (["manager"] if "manager" in procs else [])
         if keys:
             with ThreadPoolExecutor(max_workers=len(keys)) as ex:
-                for key, ok in zip(keys, ex.map(lambda k: self._stop_proc(k, PROC_STOP_TIMEOUT), keys)):
+                for key, ok in zip(keys, ex.map(lambda k: self._stop_proc(k, PROC_STOP_TIMEOUT), keys), strict=True):
                     if not ok:
                         errors.append(f"{key} (pid {procs[key]['pid']}) did not stop")
 

@@ -81,7 +81,7 @@ def test_same_host_port_lands_on_different_hosts_and_answers_from_elsewhere(shoa
         target = by_name[c["node"]]
         other = next(h for h in cluster.hosts if h.name != c["node"])
 
-        def answer():
+        def answer(other=other, target=target):
             # Debian's static busybox wget crashes in getaddrinfo, so the client is Python.
             r = cluster.host_exec(other, [sys.executable, "-c", FETCH, f"http://{target.ip}:8080/"])
             return r.stdout.strip() if r.returncode == 0 else None

@@ -377,7 +377,7 @@ def test_an_agent_keeps_working_across_two_renewals(short_lived):
         seen.add(serials())
         name = f"renewed-{round_}"
         cli("run", "-d", "--name", name, IMAGE, "sleep", "300")
-        poll(lambda: [x for x in cli.json("ps") if x["name"] == name and x["state"] == "running"], 30,
+        poll(lambda name=name: [x for x in cli.json("ps") if x["name"] == name and x["state"] == "running"], 30,
              what=f"a container after renewal {round_}")
         assert cli.nodes()[h.name]["state"] == "ready"
     assert first.not_after < node_creds(c, h).identity.not_after
