@@ -17,6 +17,7 @@ from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.networks import check_networks
 from shoal.manager.store import Conflict, NameTaken, NetworkFull, Store
 from shoal.manager.validation import check_ref, check_run, check_stop_timeout, check_tail
+from shoal.protos import task_states
 from shoal.protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
 from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
@@ -95,9 +96,10 @@ class ContainerOps:
         )
         strategy = spec.strategy or self.strategy
         container = types_pb2.Container(
-            id=secrets.token_hex(16), spec=spec, desired_state="running",
+            id=secrets.token_hex(16), spec=spec, state=task_states.PENDING,
             status=types_pb2.ContainerStatus(state="pending"), created_at=stamp(now()),
         )
+        task_states.set_desired(container, task_states.RUNNING)
         for _ in range(PLACEMENT_ATTEMPTS):
             async with self._place_lock:
                 name = req.name or self._unique_name(spec.image)
@@ -137,6 +139,7 @@ class ContainerOps:
             await asyncio.shield(self._undo_placement(stub, container))
             raise
         container.status.CopyFrom(status)
+        container.state = task_states.RUNNING
         await self.store.update_container(container)
         return redact.container(self.state.container_view(container.id))
 
@@ -153,7 +156,7 @@ class ContainerOps:
     def list(self, all_: bool) -> list[types_pb2.Container]:
         views = self.state.container_views()
         if not all_:
-            views = [c for c in views if c.status.state in ("running", "pending") and c.desired_state == "running"]
+            views = [c for c in views if c.status.state in ("running", "pending") and task_states.is_live(c)]
         return redact.containers(views)
 
     async def inspect(self, ref: str) -> manager_pb2.InspectContainerReply:
@@ -183,7 +186,7 @@ class ContainerOps:
         self._not_a_task(c, "stop")
         address = self._node_address(c)
         record = self._record(c.id)
-        record.desired_state = "stopped"
+        task_states.set_ended(record, types_pb2.END_REASON_STOPPED, "")
         await self.store.update_container(record)
         try:
             status = await self.pool.stub(address).StopContainer(

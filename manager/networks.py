@@ -12,6 +12,7 @@ from shoal.manager.validation import (
     check_create_network, check_network_names, check_ref, show,
 )
 from shoal.protos.address_pools import OVERLAY_POOL
+from shoal.protos import task_states
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 POOL = OVERLAY_POOL
@@ -83,7 +84,7 @@ class NetworkOps:
     async def remove(self, ref: str) -> str:
         net = self._resolve(ref)
         users = {c.spec.image and c.name for c, _ in self.state.containers.values()
-                 if net.name in c.spec.networks and c.desired_state != "shutdown"}
+                 if net.name in c.spec.networks and task_states.holds_attachments(c)}
         users |= {svc.spec.name for svc, _ in self.state.services.values() if net.name in svc.spec.task.networks}
         if users or self.state.ipam.get(net.name):
             raise errors.FailedPrecondition(

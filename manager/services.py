@@ -13,6 +13,7 @@ from shoal.manager.validation import (
     MAX_REPLICAS, MODES, STACK_PATHS, apply_service_defaults, check_deploy_stack, check_list_services,
     check_name, check_ref, check_replicas, check_service, check_update_service, show, stack_network,
 )
+from shoal.protos import task_states
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 
 # Kept importable from here for callers of the old location; the checks live in validation.py.
@@ -39,7 +40,7 @@ class ServiceOps:
     def _with_counts(self, svc: types_pb2.Service) -> types_pb2.Service:
         """What a reply shows: a redacted copy with the live counts filled in."""
         view = redact.service(svc)
-        live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
+        live = [t for t in self.state.tasks_of(svc.id) if task_states.is_live(t)]
         view.running = sum(1 for t in live if (lambda st: st.state == "running" and st.health in ("", "healthy"))(
             self.state.status_of(t)))
         if svc.spec.mode == "global":
@@ -80,8 +81,8 @@ class ServiceOps:
         svc, _ = self._resolve(ref)
         views = [redact.container(self.state.container_view(t.id)) for t in self.state.tasks_of(svc.id)]
         if not all_:
-            views = [v for v in views if v.desired_state == "running" or v.note]
-        return sorted(views, key=lambda t: (t.slot, t.node_name, t.desired_state != "running", t.created_at))
+            views = [v for v in views if task_states.is_live(v) or v.note]
+        return sorted(views, key=lambda t: (t.slot, t.node_name, not task_states.is_live(t), t.created_at))
 
     async def _write(self, svc: types_pb2.Service, rev: int) -> types_pb2.Service:
         svc.updated_at = stamp(now())

@@ -11,13 +11,13 @@ import logging
 from dataclasses import dataclass, field
 
 
-from shoal.manager import identity
-from shoal.manager.clock import now, parse_stamp
+from shoal.manager import identity, lifecycle
+from shoal.manager.clock import now
 from shoal.manager.container_table import ContainerTable
 from shoal.manager.scheduler import NodeSnapshot
 from shoal.pki.grpc_tls import Revocations
 from shoal.protos import etcd_keys, node_identity, placements
-from shoal.protos import records
+from shoal.protos import records, task_states
 from shoal.dns.gate import EndpointGate
 from shoal.protos.node_identity import NodeIdentity
 from shoal.protos.record_guard import BadRecord
@@ -27,8 +27,6 @@ from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.state")
 
-# A container in one of these states no longer holds its reservation or ports.
-FINISHED_STATES = frozenset({"exited", "dead", "missing"})
 
 
 @dataclass
@@ -346,7 +344,7 @@ class ClusterState:
         counts: dict[str, int] = {}
         for c in self.containers.records():
             counts[c.node_id] = counts.get(c.node_id, 0) + 1
-            if c.desired_state != "running" or self.status_of(c).state in FINISHED_STATES:
+            if not task_states.is_live(c) or self.status_of(c).state in lifecycle.FINISHED:
                 continue
             held = holding.get(c.node_id)
             if held is None:
@@ -376,7 +374,14 @@ class ClusterState:
         return sorted((self.node_view(n, holdings) for n in self.nodes), key=lambda n: (n.name, n.id))
 
     def snapshots(self) -> list[NodeSnapshot]:
-        holding_by_node, _ = self._holdings()
+        return self._snapshots(self._holdings()[0])
+
+    def node_facts(self) -> dict[str, NodeSnapshot]:
+        """The live nodes by id, without what their containers hold (a pass over the nodes only):
+        what the task lifecycle asks of a node (availability, readiness, constraints)."""
+        return {snap.id: snap for snap in self._snapshots({})}
+
+    def _snapshots(self, holding_by_node: dict[str, "_Holding"]) -> list[NodeSnapshot]:
         out = []
         for node_id, (node, _) in self.nodes.items():
             conf = self.conf(node_id)
@@ -423,31 +428,14 @@ class ClusterState:
 
     # ---- containers ----------------------------------------------------
     def status_of(self, c: types_pb2.Container) -> types_pb2.ContainerStatus:
-        observed = self.observed.get(c.node_id, {}).get(c.id) if c.node_id in self.nodes else None
-        if observed is not None:
-            status = records.decode(agent_pb2.AgentContainer, observed).status
-            if status.state == "created" and c.status.state == "running" and c.status.runtime_id == status.runtime_id:
-                # The agent's report of the create can trail the start it already answered.
-                return c.status
-            return status
-        if c.desired_state == "shutdown":
-            # History: what the task last was, its container gone (or its node away).
-            last = types_pb2.ContainerStatus()
-            last.CopyFrom(c.status)
-            if last.state in ("running", "created", "pending", ""):
-                last.state = "shutdown"
-            return last
-        if c.node_id not in self.nodes:
-            if c.status.state == "pending":
-                return c.status
-            return types_pb2.ContainerStatus(state="unknown", error="node is down", runtime_id=c.status.runtime_id)
-        if c.status.state in ("pending", ""):
-            return c.status
-        if c.status.state in ("running", "created") and _recent(c.status.started_at):
-            # Just created: the agent's report may still be on its way through etcd.
-            return c.status
-        # The node is up but no longer reports it: it was removed behind our back.
-        return types_pb2.ContainerStatus(state="missing", error="not found on its node")
+        node_up = c.node_id in self.nodes
+        raw = self.observed.get(c.node_id, {}).get(c.id) if node_up else None
+        report = records.decode(agent_pb2.AgentContainer, raw).status if raw is not None else None
+        return lifecycle.observe(c, report, node_up, now())
+
+    def seen(self, c: types_pb2.Container) -> lifecycle.Seen:
+        present = c.node_id in self.nodes and c.id in self.observed.get(c.node_id, {})
+        return lifecycle.Seen(self.status_of(c), present)
 
     def container_view(self, cid: str) -> types_pb2.Container:
         c, _ = self.containers[cid]
@@ -466,7 +454,7 @@ class ClusterState:
             return self.names[ref]
         # A task name (web.3) can have history; the live task is the one meant.
         named = [c for c in self.containers.records() if c.name == ref]
-        live = [c for c in named if c.desired_state == "running"] or named
+        live = [c for c in named if task_states.is_live(c)] or named
         if live:
             return max(live, key=lambda c: (c.created_at, c.id)).id
         return _unique_prefix(ref, self.containers, "container")
@@ -505,19 +493,11 @@ class ClusterState:
         return hits[0]
 
 
-REPORT_GRACE_SECONDS = 15
-
-
 def _text(value: bytes) -> str:
     try:
         return value.decode()
     except UnicodeDecodeError:
         raise BadRecord("not UTF-8 text") from None
-
-
-def _recent(text: str) -> bool:
-    t = parse_stamp(text)
-    return t is not None and abs((now() - t).total_seconds()) < REPORT_GRACE_SECONDS
 
 
 def _unique_prefix(ref: str, table: dict, kind: str) -> str:

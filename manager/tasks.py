@@ -10,19 +10,23 @@ import asyncio
 import logging
 import random
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import grpc
 
+from shoal.manager import lifecycle
 from shoal.manager.agents import AgentPool
 from shoal.manager.clock import now, stamp
 from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, NetworkFull, Store
+from shoal.protos import task_states
 from shoal.protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
 from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
 
 log = logging.getLogger("shoal.manager.tasks")
+
+REJECTED = types_pb2.END_REASON_REJECTED
 
 DEFAULT_STOP_GRACE_S = 10
 MAX_CONCURRENT_AGENT_CALLS = 32
@@ -54,7 +58,8 @@ def new_task(service: types_pb2.Service, slot: int, node: types_pb2.Node, restar
     task.name = task_name(service, slot, node.name)
     task.spec.CopyFrom(service.spec.task)
     task.node_id, task.node_name = node.id, node.name
-    task.desired_state = "running"
+    task_states.set_desired(task, task_states.RUNNING)
+    task.state = task_states.PENDING
     task.status.state = "pending"
     task.created_at = stamp(now())
     task.service_id, task.service_name = service.id, service.spec.name
@@ -190,7 +195,7 @@ class TaskDriver:
                     await self._start_one(t.id)
                 return
             for t in tasks:
-                await self.shutdown(t, f"rejected: {exc.details()}", failed=True)
+                await self.shutdown(t, REJECTED, f"rejected: {exc.details()}")
             return
         statuses = {}
         for t, result in zip(tasks, reply.results, strict=False):
@@ -198,19 +203,16 @@ class TaskDriver:
                 log.error("agent %s answered out of order; the next pass retries", node_name)
                 return
             if result.error:
-                await self.shutdown(t, f"rejected: {result.error}", failed=True)
+                await self.shutdown(t, REJECTED, f"rejected: {result.error}")
                 continue
             statuses[t.id] = result.status
-        started = []
-        for current in self.state.containers.many(statuses):     # re-read: the awaits above
-            if current.status.state == "pending":
-                current.status.CopyFrom(statuses[current.id])
-                started.append(current)
-        await self.store.update_containers(started)
+        records = (lifecycle.started(current, statuses[current.id])   # re-read: the awaits above
+                   for current in self.state.containers.many(statuses))
+        await self.store.update_containers([r for r in records if r is not None])
 
     async def _start_one(self, cid: str) -> None:
         task = self.copy(cid)
-        if task is None or task.desired_state != "running" or task.node_id not in self.state.nodes:
+        if task is None or not task_states.is_live(task) or task.node_id not in self.state.nodes:
             return
         address = self.state.nodes[task.node_id][0].address
         try:
@@ -223,28 +225,23 @@ class TaskDriver:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 log.warning("start %s on %s: agent unreachable (%s)", task.name, task.node_name, exc.details())
                 return
-            await self.shutdown(task, f"rejected: {exc.details()}", failed=True)
+            await self.shutdown(task, REJECTED, f"rejected: {exc.details()}")
             return
         task = self.copy(cid)
-        if task is not None and task.status.state == "pending":
-            task.status.CopyFrom(status)
-            await self.store.update_container(task)
+        record = lifecycle.started(task, status) if task is not None else None
+        if record is not None:
+            await self.store.update_container(record)
 
-    async def shutdown(self, task: types_pb2.Container, note: str, *, failed: bool = False) -> None:
-        """Marks the task shut down (keeping its last status as history) and removes its container."""
-        record = self.copy(task.id)
+    async def shutdown(self, task: types_pb2.Container, reason: task_states.Reason, note: str) -> None:
+        """Records the task's end (its last status kept as history) and removes its container."""
+        await self.shutdown_id(task.id, reason, note)
+
+    async def shutdown_id(self, cid: str, reason: task_states.Reason, note: str) -> None:
+        record = self.copy(cid)
         if record is None:
             return
-        if record.desired_state == "running":
-            observed = self.state.status_of(record)
-            if observed.state not in ("unknown", "pending"):
-                record.status.CopyFrom(observed)
-            if not record.status.finished_at:
-                record.status.finished_at = stamp(now())
-            if failed and record.status.state in ("running", "pending"):
-                record.status.state = "failed"
-            record.desired_state = "shutdown"
-            record.note = note
+        if task_states.is_live(record):
+            record = lifecycle.ended(record, self.state.status_of(record), reason, note, now())
             await self.store.update_container(record)
             # Its addresses are free again; history keeps them only as a note of what it had.
             await self.store.release_addresses(record)
@@ -282,8 +279,3 @@ class TaskDriver:
             log.exception("removing task %s", task.id[:12])
         finally:
             self.in_flight.discard(key)
-
-    def not_before(self, restarts: int, policy: types_pb2.RestartPolicy, since: datetime) -> datetime:
-        base = policy.delay_ns / 1e9
-        delay = min(base * (2 ** max(restarts - 1, 0)), 300.0) if base > 0 else 0.0
-        return since + timedelta(seconds=delay)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from typing import Callable
 
+from shoal.manager import lifecycle
 from shoal.manager.scheduler import NoFit
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, NotLeader, Store
 from shoal.manager.clock import now, stamp
 from shoal.manager.tasks import TaskDriver
 from shoal.etcd.client import EtcdError
+from shoal.protos import task_states
 from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.manager.updater")
 
-DEFAULT_MONITOR_S = 5.0
 POLL_S = 0.2
 
 
@@ -79,7 +79,7 @@ class Updater:
             entry = self._service(name)
             if entry is None:
                 return
-            if entry[0].update_status.state in ("updating", "rolling_back"):
+            if entry[0].update_status.state in lifecycle.UPDATING:
                 await self._update(name)
             entry = self._service(name)
             if entry is not None and entry[0].rebalance:
@@ -100,53 +100,36 @@ class Updater:
             if entry is None:
                 return
             svc, _ = entry
-            state = svc.update_status.state
-            if state not in ("updating", "rolling_back"):
+            if svc.update_status.state not in lifecycle.UPDATING:
                 return
-            live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
-            outdated = sorted((t for t in live if t.spec != svc.spec.task and t.slot not in skipped),
-                              key=lambda t: (t.slot, t.node_name))
-            if not outdated:
-                done = "rolled_back" if state == "rolling_back" else "completed"
-                def finish(s: types_pb2.Service, done: str = done) -> None:
-                    _set_status(s, done, s.update_status.message if done == "rolled_back" else "")
-                    s.update_status.completed_at = stamp(now())
-                await self._save(name, finish)
-                log.info("update of %s %s", name, done)
+            step = lifecycle.update_step(svc, self.state.tasks_of(svc.id), skipped)
+            if isinstance(step, lifecycle.Finish):
+                await self._save(name, lambda s, done=step.state: _finish(s, done))
+                log.info("update of %s %s", name, step.state)
                 return
-            batch = outdated[: svc.spec.update.parallelism or len(outdated)]
             try:
-                await self._replace(svc, batch, "updated")
+                await self._replace(svc, list(step.batch), types_pb2.END_REASON_UPDATED, "updated")
             except UpdateFailed as exc:
                 reason = str(exc)
-                action = svc.spec.update.failure_action or "pause"
-                if state == "rolling_back":
-                    action = "pause"
+                action = lifecycle.on_update_failure(svc)
                 log.warning("update of %s failed (%s): %s", name, action, reason)
                 if action == "pause":
                     await self._save(name, lambda s, reason=reason: _set_status(s, "paused", f"update paused: {reason}"))
                     return
                 if action == "continue":
-                    skipped |= {t.slot for t in batch}
+                    skipped |= {t.slot for t in step.batch}
                 elif action == "rollback":
-                    def back(s: types_pb2.Service, reason: str = reason) -> None:
-                        current = types_pb2.ServiceSpec()
-                        current.CopyFrom(s.spec)
-                        s.spec.CopyFrom(s.previous_spec)
-                        s.previous_spec.CopyFrom(current)
-                        s.version += 1
-                        _set_status(s, "rolling_back", f"rolling back: {reason}")
-                    await self._save(name, back)
+                    await self._save(name, lambda s, reason=reason: _roll_back(s, reason))
                     skipped.clear()
                     continue
             delay = svc.spec.update.delay_ns / 1e9
             if delay > 0:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay)  # the configured pause between batches, not a wait for a condition
 
-    async def _replace(self, svc: types_pb2.Service, batch: list[types_pb2.Container], note: str,
-                       move: bool = False) -> None:
-        """Start a new task per old one (same slot; same node for global services unless
-        moving), wait until all run, then shut the old ones down."""
+    async def _replace(self, svc: types_pb2.Service, batch: list[types_pb2.Container], reason: task_states.Reason,
+                       note: str) -> None:
+        """Start a new task per old one (same slot; same node for global services), wait until
+        all run, then shut the old ones down."""
         owned = self._owned.setdefault(svc.id, set())
         owned.update(t.id for t in batch)
         new: list[types_pb2.Container] = []
@@ -159,42 +142,37 @@ class Updater:
                 owned.add(placed.id)
                 new.append(placed)
                 self.driver.start_soon(placed)
-            await self._wait_healthy(svc, new)
+            await self._wait_ready(svc, new)
             for old in batch:
-                await self.driver.shutdown(old, note)
+                await self.driver.shutdown(old, reason, note)
             await self._wait_gone(svc, batch)
         except UpdateFailed as exc:
             for t in new:
-                await self.driver.shutdown(t, f"update failed: {exc}", failed=True)
+                await self.driver.shutdown(t, types_pb2.END_REASON_UPDATE_FAILED, f"update failed: {exc}")
             raise
         finally:
             owned.difference_update(t.id for t in batch)
             owned.difference_update(t.id for t in new)
 
-    async def _wait_healthy(self, svc: types_pb2.Service, tasks: list[types_pb2.Container]) -> None:
-        health = svc.spec.task.health
-        limit = svc.spec.update.monitor_ns / 1e9 or DEFAULT_MONITOR_S
-        if health.test:
-            interval = (health.interval_ns or 30 * 10**9) / 1e9
-            limit = max(limit, health.start_period_ns / 1e9 + interval * ((health.retries or 3) + 1) + 5)
+    async def _wait_ready(self, svc: types_pb2.Service, tasks: list[types_pb2.Container]) -> None:
+        limit = lifecycle.monitor_seconds(svc)
         deadline = asyncio.get_running_loop().time() + limit
         while True:
-            pending = []
+            waiting = []
             for t in tasks:
-                record = self.state.containers.get(t.id)
-                if record is None or record[0].desired_state != "running":
-                    raise UpdateFailed(f"task {t.name} was {record[0].note if record else 'removed'}")
-                st = self.state.status_of(record[0])
-                if st.state in ("exited", "dead", "missing", "failed"):
-                    raise UpdateFailed(f"task {t.name} {st.state}" + (f" (exit code {st.exit_code})" if st.exit_code else ""))
-                if st.health == "unhealthy":
-                    raise UpdateFailed(f"task {t.name} is unhealthy")
-                if st.state != "running" or (health.test and st.health != "healthy"):
-                    pending.append(t)
-            if not pending:
+                entry = self.state.containers.get(t.id)
+                record = entry[0] if entry is not None else None
+                verdict = lifecycle.judge_new(svc, t.name, record,
+                                              self.state.status_of(record) if record is not None else None)
+                if isinstance(verdict, lifecycle.Failed):
+                    raise UpdateFailed(verdict.reason)
+                if verdict == lifecycle.WAIT:
+                    waiting.append(t)
+            if not waiting:
                 return
             if asyncio.get_running_loop().time() > deadline:
-                raise UpdateFailed(f"task {pending[0].name} not {'healthy' if health.test else 'running'} after {limit:.0f} s")
+                what = "healthy" if svc.spec.task.health.test else "running"
+                raise UpdateFailed(f"task {waiting[0].name} not {what} after {limit:.0f} s")
             if not self.is_leader():
                 raise NotLeader("lost leadership during the update")
             await asyncio.sleep(POLL_S)
@@ -216,31 +194,34 @@ class Updater:
             if entry is None:
                 return
             svc, _ = entry
-            if svc.spec.mode == "global":
-                break
-            live = [t for t in self.state.tasks_of(svc.id) if t.desired_state == "running"]
             active = [n.id for n in self.state.snapshots() if n.availability == "active"]
-            counts = Counter({n: 0 for n in active})
-            counts.update(t.node_id for t in live if t.node_id in counts)
-            if not counts or max(counts.values()) - min(counts.values()) <= 1:
-                break
-            batch_size = max(1, svc.spec.update.parallelism or 1)
-            crowded = [n for n, _ in counts.most_common()]
-            batch = []
-            for node_id in crowded:
-                if len(batch) >= batch_size or counts[node_id] - min(counts.values()) <= 1:
-                    break
-                batch.append(next(t for t in live if t.node_id == node_id))
+            batch = lifecycle.rebalance_batch(svc, self.state.tasks_of(svc.id), active)
             if not batch:
                 break
             try:
-                await self._replace(svc, batch, "rebalanced")
+                await self._replace(svc, batch, types_pb2.END_REASON_REBALANCED, "rebalanced")
             except UpdateFailed as exc:
                 log.warning("rebalance of %s stopped: %s", name, exc)
                 break
-        def done(s: types_pb2.Service) -> None:
-            s.rebalance = False
-        await self._save(name, done)
+        await self._save(name, _rebalanced)
+
+
+def _finish(svc: types_pb2.Service, done: str) -> None:
+    _set_status(svc, done, svc.update_status.message if done == "rolled_back" else "")
+    svc.update_status.completed_at = stamp(now())
+
+
+def _roll_back(svc: types_pb2.Service, reason: str) -> None:
+    current = types_pb2.ServiceSpec()
+    current.CopyFrom(svc.spec)
+    svc.spec.CopyFrom(svc.previous_spec)
+    svc.previous_spec.CopyFrom(current)
+    svc.version += 1
+    _set_status(svc, "rolling_back", f"rolling back: {reason}")
+
+
+def _rebalanced(svc: types_pb2.Service) -> None:
+    svc.rebalance = False
 
 
 def _set_status(svc: types_pb2.Service, state: str, message: str) -> None:

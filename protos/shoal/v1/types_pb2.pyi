@@ -1,10 +1,63 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_STATE_UNSPECIFIED: _ClassVar[TaskState]
+    TASK_STATE_PENDING: _ClassVar[TaskState]
+    TASK_STATE_RUNNING: _ClassVar[TaskState]
+    TASK_STATE_COMPLETE: _ClassVar[TaskState]
+    TASK_STATE_SHUTDOWN: _ClassVar[TaskState]
+    TASK_STATE_FAILED: _ClassVar[TaskState]
+    TASK_STATE_REJECTED: _ClassVar[TaskState]
+
+class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    END_REASON_UNSPECIFIED: _ClassVar[EndReason]
+    END_REASON_NODE_DOWN: _ClassVar[EndReason]
+    END_REASON_NODE_DRAINED: _ClassVar[EndReason]
+    END_REASON_SCALED_DOWN: _ClassVar[EndReason]
+    END_REASON_UPDATED: _ClassVar[EndReason]
+    END_REASON_DUPLICATE: _ClassVar[EndReason]
+    END_REASON_SERVICE_REMOVED: _ClassVar[EndReason]
+    END_REASON_NOT_ELIGIBLE: _ClassVar[EndReason]
+    END_REASON_REBALANCED: _ClassVar[EndReason]
+    END_REASON_UPDATE_FAILED: _ClassVar[EndReason]
+    END_REASON_STOPPED: _ClassVar[EndReason]
+    END_REASON_COMPLETED: _ClassVar[EndReason]
+    END_REASON_EXITED: _ClassVar[EndReason]
+    END_REASON_UNHEALTHY: _ClassVar[EndReason]
+    END_REASON_DISAPPEARED: _ClassVar[EndReason]
+    END_REASON_REJECTED: _ClassVar[EndReason]
+TASK_STATE_UNSPECIFIED: TaskState
+TASK_STATE_PENDING: TaskState
+TASK_STATE_RUNNING: TaskState
+TASK_STATE_COMPLETE: TaskState
+TASK_STATE_SHUTDOWN: TaskState
+TASK_STATE_FAILED: TaskState
+TASK_STATE_REJECTED: TaskState
+END_REASON_UNSPECIFIED: EndReason
+END_REASON_NODE_DOWN: EndReason
+END_REASON_NODE_DRAINED: EndReason
+END_REASON_SCALED_DOWN: EndReason
+END_REASON_UPDATED: EndReason
+END_REASON_DUPLICATE: EndReason
+END_REASON_SERVICE_REMOVED: EndReason
+END_REASON_NOT_ELIGIBLE: EndReason
+END_REASON_REBALANCED: EndReason
+END_REASON_UPDATE_FAILED: EndReason
+END_REASON_STOPPED: EndReason
+END_REASON_COMPLETED: EndReason
+END_REASON_EXITED: EndReason
+END_REASON_UNHEALTHY: EndReason
+END_REASON_DISAPPEARED: EndReason
+END_REASON_REJECTED: EndReason
 
 class PortMapping(_message.Message):
     __slots__ = ("host_port", "container_port", "protocol")
@@ -97,7 +150,7 @@ class ContainerStatus(_message.Message):
     def __init__(self, state: _Optional[str] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., runtime_id: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., health: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before", "networks")
+    __slots__ = ("id", "name", "spec", "node_id", "node_name", "desired_state", "status", "created_at", "service_id", "service_name", "slot", "spec_version", "restarts", "note", "not_before", "networks", "desired", "state", "end", "gave_up")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +167,10 @@ class Container(_message.Message):
     NOTE_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    GAVE_UP_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: ContainerSpec
@@ -130,7 +187,11 @@ class Container(_message.Message):
     note: str
     not_before: str
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., spec_version: _Optional[int] = ..., restarts: _Optional[int] = ..., note: _Optional[str] = ..., not_before: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ...) -> None: ...
+    desired: TaskState
+    state: TaskState
+    end: EndReason
+    gave_up: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., desired_state: _Optional[str] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., spec_version: _Optional[int] = ..., restarts: _Optional[int] = ..., note: _Optional[str] = ..., not_before: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., desired: _Optional[_Union[TaskState, str]] = ..., state: _Optional[_Union[TaskState, str]] = ..., end: _Optional[_Union[EndReason, str]] = ..., gave_up: _Optional[bool] = ...) -> None: ...
 
 class NetworkAttachment(_message.Message):
     __slots__ = ("network", "vni", "subnet", "ip")
