@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import os
 import shutil
 import socket
 import time
@@ -12,22 +13,34 @@ from pathlib import Path
 
 import pytest
 
-from shoal.etcd.client import (
-    Compare,
-    EtcdClient,
-    EtcdError,
-    EtcdUnavailable,
-    Event,
-    KeyValue,
-    LeaseNotFound,
-    Op,
-    TlsConfig,
-    TxnResult,
-    WatchBatch,
-    WatchCompacted,
-    WatchInterrupted,
-    WatchResumed,
-)
+# SHOAL_ETCD_CLIENT=aetcd|etcd3aio runs this module against an adapter over that library
+# (tests/etcd_compare/README.md, issue 15); unset, it is our client and nothing else is imported.
+# Only one of the two is imported: each library registers etcd's protos in protobuf's default pool.
+if os.environ.get("SHOAL_ETCD_CLIENT", "ours") == "ours":
+    from shoal.etcd.client import (
+        Compare,
+        EtcdClient,
+        EtcdError,
+        EtcdUnavailable,
+        Event,
+        KeyValue,
+        LeaseNotFound,
+        Op,
+        TlsConfig,
+        TxnResult,
+        WatchBatch,
+        WatchCompacted,
+        WatchInterrupted,
+        WatchResumed,
+    )
+else:
+    import importlib
+
+    _impl = importlib.import_module(f"tests.etcd_compare.adapter_{os.environ['SHOAL_ETCD_CLIENT']}")
+    (Compare, EtcdClient, EtcdError, EtcdUnavailable, Event, KeyValue, LeaseNotFound, Op, TlsConfig,
+     TxnResult, WatchBatch, WatchCompacted, WatchInterrupted, WatchResumed) = (getattr(_impl, n) for n in (
+        "Compare", "EtcdClient", "EtcdError", "EtcdUnavailable", "Event", "KeyValue", "LeaseNotFound", "Op",
+        "TlsConfig", "TxnResult", "WatchBatch", "WatchCompacted", "WatchInterrupted", "WatchResumed"))
 from tests.integration.etcd_server import EtcdServer, ServerTls, free_port
 
 pytestmark = [
