@@ -22,30 +22,24 @@ etcd and the manager run in the root namespace; each dockerd and agent runs in
 its host's netns (``nsenter --net``, never ``ip netns exec``: that remounts /sys
 and dockerd then fails with "Devices cgroup isn't mounted").
 
-Every process runs in its own session with stdout+stderr in its log.  Each is
-recorded with its pid and its start time (field 22 of /proc/<pid>/stat), and
-is only ever signalled after the start time matched (through a pidfd, so a
-reused pid is never hit).  Nothing is ever found or killed by name.
+Every process runs in its own session with stdout+stderr in its log, recorded
+by pid and start time and signalled only while it is still that process
+(``shoal.devprocs``).  The daemons' command lines are ``shoal.devdaemons``, the
+probes that say each is ready ``shoal.devprobes``, and the clean-up after a
+killed dockerd (its mounts, processes, shim sockets, cgroups) ``shoal.devcleanup``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
-import hashlib
 import ipaddress
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +47,9 @@ from typing import Any, Callable
 
 from shoal.pki import cluster_files, files
 from shoal.protos.address_pools import OVERLAY_POOL
-from shoal import devhosts, devimage
+from shoal import devcleanup, devdaemons, devhosts, devimage, devprobes
+from shoal.deverrors import DevClusterError
+from shoal.devprocs import child_env, log_tail, running, send_signal, start_process, stop_pid, wait_gone, which
 
 STATE_FILE = "cluster.json"
 STATE_VERSION = 1
@@ -65,16 +61,7 @@ MANAGER_READY_TIMEOUT = 30.0
 DOCKERD_STOP_TIMEOUT = 20.0
 PROC_STOP_TIMEOUT = 10.0
 
-_PROXY_VARS = (
-    "http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "grpc_proxy",
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "GRPC_PROXY",
-)  # fmt: skip
-
 __all__ = ["DevCluster", "DevClusterError", "DevHost", "STATE_FILE"]
-
-
-class DevClusterError(RuntimeError):
-    """One line naming what failed and where its log is."""
 
 
 @dataclass
@@ -92,289 +79,6 @@ class DevHost:
     @property
     def netns_path(self) -> str:
         return devhosts.netns_path(self.netns)
-
-
-# -- processes ------------------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of pid, None if no such pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError:
-        return None
-    # comm may contain spaces and parens: split after the last ')'
-    rest = data[data.rindex(")") + 2 :].split()
-    return rest[0], int(rest[19])  # field 3 = state, field 22 = starttime
-
-
-def _pid_matches(pid: int, start: int) -> bool:
-    st = _proc_stat(pid)
-    return st is not None and st[1] == start
-
-
-def _running(pid: int, start: int) -> bool:
-    """The recorded process still exists and is not a zombie."""
-    st = _proc_stat(pid)
-    return st is not None and st[1] == start and st[0] not in ("Z", "X")
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
-
-
-def _signal(pid: int, start: int, sig: int) -> bool:
-    """Send sig to pid only if it is still the process started at `start`.
-    Uses a pidfd so a pid reused between the check and the kill is never hit."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-    except OSError as e:
-        if e.errno == errno.ESRCH:
-            return False
-        raise
-    try:
-        if not _pid_matches(pid, start):
-            return False
-        try:
-            signal.pidfd_send_signal(fd, sig)
-        except ProcessLookupError:
-            return False
-        return True
-    finally:
-        os.close(fd)
-
-
-def _wait_gone(pid: int, start: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        _reap(pid)
-        if not _running(pid, start):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-
-
-def _stop_pid(pid: int, start: int, timeout: float) -> bool:
-    """SIGTERM, wait up to timeout, then SIGKILL.  True if it is gone."""
-    if not _running(pid, start):
-        _reap(pid)
-        return True
-    _signal(pid, start, signal.SIGTERM)
-    if _wait_gone(pid, start, timeout):
-        return True
-    _signal(pid, start, signal.SIGKILL)
-    return _wait_gone(pid, start, 10)
-
-
-def _last_line(path: Path, limit: int = 200) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 8192))
-            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    if not lines:
-        return ""
-    line = lines[-1]
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-# -- mounts and leftovers -------------------------------------------------------
-
-
-def _unescape_mount(path: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and i + 4 <= len(path) and path[i + 1 : i + 4].isdigit():
-            out.append(chr(int(path[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
-def _mounts() -> list[tuple[str, str]]:
-    """(mount point, fs type) of every mount in our mount namespace."""
-    result = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            if len(fields) >= 5:
-                result.append((_unescape_mount(fields[4]), right.split()[0] if right else ""))
-    return result
-
-
-def mounts_under(directory: Path) -> list[str]:
-    d = os.path.realpath(directory)
-    return [m for m, _ in _mounts() if m == d or m.startswith(d.rstrip("/") + "/")]
-
-
-_libc = None
-
-
-def _umount_lazy(path: str) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    MNT_DETACH = 2
-    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):  # EINVAL: not a mount point (any more)
-            raise OSError(err, f"umount {path}: {os.strerror(err)}")
-
-
-def unmount_under(directory: Path) -> None:
-    """Lazily unmount everything mounted at or below directory, deepest first."""
-    for _ in range(20):  # mounts may be stacked
-        found = mounts_under(directory)
-        if not found:
-            return
-        for m in sorted(found, key=lambda p: (p.count("/"), len(p)), reverse=True):
-            _umount_lazy(m)
-    if mounts_under(directory):
-        raise OSError(f"could not unmount everything under {directory}")
-
-
-def _cgroup_roots() -> list[str]:
-    return [m for m, fstype in _mounts() if fstype in ("cgroup", "cgroup2")]
-
-
-def _kill_leftovers(netns_ino: tuple[int, int] | None, container_ids: set[str]) -> int:
-    """SIGKILL what a killed dockerd left behind: every process inside the
-    host's netns (containerd, shims, docker-proxy: they run in the namespace we
-    created) and every process in the cgroup of one of that dockerd's
-    containers (found by the container ids in its data-root)."""
-    me = os.getpid()
-    killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        if pid in (me, 1):
-            continue
-        st = _proc_stat(pid)
-        if st is None or st[0] in ("Z", "X"):
-            continue
-        ours = False
-        if netns_ino is not None:
-            try:
-                s = os.stat(f"/proc/{pid}/ns/net")
-                ours = (s.st_dev, s.st_ino) == netns_ino
-            except OSError:
-                pass
-        if not ours and container_ids:
-            try:
-                with open(f"/proc/{pid}/cgroup") as f:
-                    for line in f:
-                        last = line.rstrip("\n").rsplit("/", 1)[-1]
-                        if last in container_ids or last.removeprefix("docker-").removesuffix(".scope") in container_ids:
-                            ours = True
-                            break
-            except OSError:
-                pass
-        if ours and _signal(pid, st[1], signal.SIGKILL):
-            killed += 1
-    return killed
-
-
-def _remove_shim_sockets(exec_root: Path, container_ids: set[str]) -> None:
-    """containerd 1.6 names a shim's socket /run/containerd/s/<sha256 of
-    "<containerd address>/<namespace>/<container id>">; a SIGKILLed shim leaves
-    it behind.  Remove exactly the ones of this dockerd's containers."""
-    address = str(exec_root / "containerd" / "containerd.sock")
-    for cid in container_ids:
-        digest = hashlib.sha256(f"{address}/moby/{cid}".encode()).hexdigest()
-        try:
-            os.unlink(f"/run/containerd/s/{digest}")
-        except OSError:
-            pass
-
-
-def _remove_container_cgroups(container_ids: set[str]) -> None:
-    if not container_ids:
-        return
-    for root in _cgroup_roots():
-        for parent in ("docker", ""):
-            for cid in container_ids:
-                p = os.path.join(root, parent, cid) if parent else os.path.join(root, cid)
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
-
-
-# -- misc -----------------------------------------------------------------------
-
-
-def _port_free(host: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _etcd_healthy(url: str, tls_dir: Path | None = None) -> bool:
-    opener = _NO_PROXY_OPENER
-    if url.startswith("https://") and tls_dir is not None:
-        import ssl
-        ctx = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
-        ctx.load_cert_chain(str(tls_dir / "manager.pem"), str(tls_dir / "manager.key"))
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
-    try:
-        with opener.open(url + "/health", timeout=2) as r:
-            body = json.loads(r.read().decode() or "{}")
-    except (OSError, ValueError, urllib.error.URLError):
-        return False
-    return str(body.get("health")).lower() == "true"
-
-
-def _child_env() -> dict[str, str]:
-    """Our environment without proxy settings (children only ever talk to
-    loopback and the test hosts) and with the repo on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS}
-    repo = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["NO_PROXY"] = env["no_proxy"] = "*"
-    return env
-
-
-def _which(cmd: str) -> str:
-    path = shutil.which(cmd) or shutil.which(cmd, path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if not path:
-        raise DevClusterError(f"{cmd} not found on PATH")
-    return path
 
 
 def address_pools(docker_bip_base: str) -> list[str]:
@@ -627,23 +331,10 @@ class DevCluster:
     # -- process records ------------------------------------------------------------
 
     def _spawn(self, key: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab", buffering=0) as logf:
-            logf.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
-            p = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env={**_child_env(), **(env or {})},
-                cwd=str(self.state_dir),
-            )
-        st = _proc_stat(p.pid)
+        p, start = start_process(argv, log, self.state_dir, env)
         rec = {
             "pid": p.pid,
-            "start": st[1] if st else None,
+            "start": start,
             "argv": argv,
             "log": str(log),
             "alive": True,
@@ -668,7 +359,7 @@ class DevCluster:
         p = self._popen.get(key)
         if p is not None:
             p.poll()
-        return _running(rec["pid"], rec["start"])
+        return running(rec["pid"], rec["start"])
 
     def _stop_proc(self, key: str, timeout: float, sig_first: int = signal.SIGTERM) -> bool:
         rec = self._proc(key)
@@ -678,10 +369,10 @@ class DevCluster:
         gone = True
         if start is not None:
             if sig_first == signal.SIGKILL:
-                _signal(pid, start, signal.SIGKILL)
-                gone = _wait_gone(pid, start, timeout)
+                send_signal(pid, start, signal.SIGKILL)
+                gone = wait_gone(pid, start, timeout)
             else:
-                gone = _stop_pid(pid, start, timeout)
+                gone = stop_pid(pid, start, timeout)
         p = self._popen.pop(key, None)
         if p is not None and gone:
             try:
@@ -702,12 +393,12 @@ class DevCluster:
                 return
             if not self._proc_running(key):
                 rc = self._popen[key].returncode if key in self._popen else None
-                tail = _last_line(log)
+                tail = log_tail(log)
                 raise DevClusterError(
                     f"{what} exited (code {rc}) before it was ready; log: {log}" + (f" -- {tail}" if tail else "")
                 )
             if time.monotonic() >= deadline:
-                tail = _last_line(log)
+                tail = log_tail(log)
                 raise DevClusterError(
                     f"{what} not ready within {timeout:.0f} s; log: {log}" + (f" -- {tail}" if tail else "")
                 )
@@ -716,83 +407,33 @@ class DevCluster:
     # -- argv -------------------------------------------------------------------------
 
     def _etcd_argv(self) -> list[str]:
-        p, peer = self.etcd_port, self.etcd_port + 1
-        client_urls = f"https://127.0.0.1:{p},https://{self.bridge_ip}:{p}"
-        ca, cert, key = files.paths(self.manager_dir, "etcd-server")
-        return [
-            _which("etcd"),
-            "--name", self.name,
-            "--data-dir", str(self.state_dir / "etcd"),
-            "--listen-client-urls", client_urls,
-            "--advertise-client-urls", client_urls,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"{self.name}=http://127.0.0.1:{peer}",
-            "--initial-cluster-state", "new",
-            "--initial-cluster-token", f"{self.name}-dev",
-            # Clients must show a certificate of the cluster CA, as in production.
-            "--cert-file", str(cert), "--key-file", str(key),
-            "--trusted-ca-file", str(ca), "--client-cert-auth",
-        ]  # fmt: skip
+        return devdaemons.etcd_argv(self.name, self.state_dir / "etcd", self.manager_dir, self.bridge_ip,
+                                    self.etcd_port)
 
     def _dockerd_argv(self, h: DevHost) -> list[str]:
-        return [
-            _which("nsenter"), f"--net={h.netns_path}",
-            _which("dockerd"),
-            "--host", f"unix://{h.docker_socket}",
-            "--data-root", str(h.dir / "data"),
-            "--exec-root", str(h.dir / "exec"),
-            "--pidfile", str(h.dir / "docker.pid"),
-            "--iptables=false",
-            "--ip-masq=false",
-            "--bip", h.bip,
-        ]  # fmt: skip
+        return devdaemons.dockerd_argv(h.netns_path, h.dir, h.docker_socket, h.bip)
 
     def _agent_argv(self, h: DevHost) -> list[str]:
-        argv = [
-            _which("nsenter"), f"--net={h.netns_path}",
-            self.python, "-m", "shoal", "agent",
-            "--manager", self.manager_address,
-            "--etcd", self.etcd_bridge_url,
-            "--advertise", h.agent_address,
-            "--listen", h.agent_address,
-            "--docker", f"unix://{h.docker_socket}",
-            "--name", h.name,
-            "--state-dir", str(h.dir / "agent"),
-        ]  # fmt: skip
-        if self.host_memory is not None:
-            argv += ["--memory", str(int(self.host_memory))]
-        if self.host_cpus is not None:
-            argv += ["--cpus", str(float(self.host_cpus))]
-        if self.lease_ttl is not None:
-            argv += ["--lease-ttl", str(int(self.lease_ttl))]
-        # Containers reach each other across hosts; other names are forwarded only where the
-        # cluster's creator said (never to the machine's own resolvers from a test).
-        argv += ["--host-routes", "--dns-upstream", self.dns_upstream]
-        return argv
+        return devdaemons.agent_argv(
+            self.python, h.netns_path, name=h.name, manager_address=self.manager_address,
+            etcd_url=self.etcd_bridge_url, agent_address=h.agent_address, docker_socket=h.docker_socket,
+            state_dir=h.dir / "agent", memory=self.host_memory, cpus=self.host_cpus, lease_ttl=self.lease_ttl,
+            dns_upstream=self.dns_upstream,
+        )
 
     def _manager_argv(self) -> list[str]:
-        argv = [
-            self.python, "-m", "shoal", "manager",
-            "--state-dir", str(self.manager_dir),
-            "--etcd", self.etcd_url,
-            "--listen", self.manager_address,
-            "--strategy", self.strategy,
-        ]  # fmt: skip
-        if self.lease_ttl is not None:
-            argv += ["--lease-ttl", str(int(self.lease_ttl))]
-        if self.manager_dns:
-            argv += ["--dns", self.manager_dns, "--dns-upstream", self.dns_upstream]
-        if self.cert_lifetime:
-            argv += ["--cert-lifetime", self.cert_lifetime]
-        return argv
+        return devdaemons.manager_argv(
+            self.python, state_dir=self.manager_dir, etcd_url=self.etcd_url, listen=self.manager_address,
+            strategy=self.strategy, lease_ttl=self.lease_ttl, dns=self.manager_dns,
+            dns_upstream=self.dns_upstream, cert_lifetime=self.cert_lifetime,
+        )
 
     # -- up ---------------------------------------------------------------------------
 
     def _anything_present(self, state: dict[str, Any]) -> list[str]:
         present = []
         for key, rec in (state.get("procs") or {}).items():
-            if rec.get("start") is not None and _running(rec["pid"], rec["start"]):
+            if rec.get("start") is not None and running(rec["pid"], rec["start"]):
                 present.append(f"process {key} (pid {rec['pid']})")
         for h in state.get("hosts") or []:
             if devhosts.netns_exists(h["netns"]):
@@ -808,7 +449,7 @@ class DevCluster:
         if os.geteuid() != 0:
             raise DevClusterError("a dev cluster needs root (network namespaces, dockerd)")
         for cmd in ("etcd", "dockerd", "nsenter", "containerd", "docker-proxy"):
-            _which(cmd)
+            which(cmd)
         if not Path(devimage.BUSYBOX).exists():
             raise DevClusterError(f"{devimage.BUSYBOX} missing (install busybox-static)")
         longest = self.hosts[-1].dir / "exec" / "containerd" / "containerd.sock.ttrpc" if self.hosts else None
@@ -827,7 +468,7 @@ class DevCluster:
         if self.start_manager:
             ports.append(("manager", self.manager_port))
         for what, port in ports:
-            if not _port_free("127.0.0.1", port):
+            if not devprobes.port_free("127.0.0.1", port):
                 raise DevClusterError(f"{what} port 127.0.0.1:{port} is in use")
 
     def up(self, progress: Callable[[str], None] = lambda s: None) -> None:
@@ -919,7 +560,7 @@ class DevCluster:
             progress(f"dockerd on {h.name}")
             self._spawn(f"dockerd:{h.name}", self._dockerd_argv(h), self.dockerd_log(h))
 
-        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
+        self._wait_ready("etcd", "etcd", lambda: devprobes.etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
         for h in self.hosts:
             self._wait_ready(
                 f"dockerd:{h.name}",
@@ -986,25 +627,14 @@ class DevCluster:
             channel.close()
 
     def _docker_ping(self, h: DevHost) -> bool:
-        if not h.docker_socket.exists():
-            return False
-        try:
-            c = self.docker(h, timeout=5)
-        except Exception:
-            return False
-        try:
-            return bool(c.ping())
-        except Exception:
-            return False
-        finally:
-            c.close()
+        return devprobes.dockerd_answers(h.docker_socket)
 
     def _start_manager(self) -> None:
         self._spawn("manager", self._manager_argv(), self.manager_log())
         self._wait_ready(
             "manager",
             "manager",
-            lambda: _tcp_accepts(self.bridge_ip, self.manager_port),
+            lambda: devprobes.tcp_accepts(self.bridge_ip, self.manager_port),
             MANAGER_READY_TIMEOUT,
             self.manager_log(),
         )
@@ -1013,7 +643,7 @@ class DevCluster:
         self._wait_ready(
             f"agent:{h.name}",
             f"agent on {h.name}",
-            lambda: _tcp_accepts(h.ip, self.agent_port),
+            lambda: devprobes.tcp_accepts(h.ip, self.agent_port),
             AGENT_READY_TIMEOUT,
             self.agent_log(h),
         )
@@ -1026,9 +656,9 @@ class DevCluster:
         """Run argv inside the host's network namespace (nsenter --net), capture
         its output as text.  Extra keyword arguments go to subprocess.run."""
         h = self._host(host)
-        kw: dict[str, Any] = {"capture_output": True, "text": True, "errors": "replace", "env": _child_env()}
+        kw: dict[str, Any] = {"capture_output": True, "text": True, "errors": "replace", "env": child_env()}
         kw.update(kwargs)
-        return subprocess.run([_which("nsenter"), f"--net={h.netns_path}", *argv], timeout=timeout, **kw)
+        return subprocess.run([which("nsenter"), f"--net={h.netns_path}", *argv], timeout=timeout, **kw)
 
     def docker(self, host: DevHost, timeout: float = 60):
         import docker
@@ -1106,7 +736,7 @@ class DevCluster:
         if self._proc_running("etcd"):
             raise DevClusterError("etcd is running already")
         self._spawn("etcd", self._etcd_argv(), self.etcd_log())
-        self._wait_ready("etcd", "etcd", lambda: _etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
+        self._wait_ready("etcd", "etcd", lambda: devprobes.etcd_healthy(self.etcd_url, self.manager_dir), ETCD_READY_TIMEOUT, self.etcd_log())
 
     def status(self) -> dict[str, Any]:
         """What is recorded and whether each piece is there now."""
@@ -1117,7 +747,7 @@ class DevCluster:
         for key, rec in (state.get("procs") or {}).items():
             procs[key] = {
                 "pid": rec["pid"],
-                "running": rec.get("start") is not None and _running(rec["pid"], rec["start"]),
+                "running": rec.get("start") is not None and running(rec["pid"], rec["start"]),
                 "log": rec.get("log"),
             }
         return {
@@ -1249,43 +879,10 @@ class DevCluster:
         # remove containers first: dockerd would give each one its stop timeout
         # (10 s by default) on shutdown
         if self._proc_running(key) and sock.exists():
-            try:
-                import docker
-
-                c = docker.DockerClient(base_url=f"unix://{sock}", timeout=15)
-                try:
-                    for ctr in c.containers.list(all=True, ignore_removed=True):
-                        try:
-                            ctr.remove(force=True)
-                        except Exception:
-                            pass
-                finally:
-                    c.close()
-            except Exception:
-                pass
+            devcleanup.remove_containers(sock)
         if key in procs and not self._stop_proc(key, DOCKERD_STOP_TIMEOUT):
             errors.append(f"dockerd on {name} (pid {procs[key]['pid']}) did not stop; log: {procs[key].get('log')}")
 
-        # whatever a dead dockerd left behind: containerd, shims, containers
-        netns_ino = None
-        try:
-            st = os.stat(devhosts.netns_path(h["netns"]))
-            netns_ino = (st.st_dev, st.st_ino)
-        except OSError:
-            pass
-        try:
-            cids = set(os.listdir(hdir / "data" / "containers"))
-        except OSError:
-            cids = set()
-        for _ in range(3):
-            if not _kill_leftovers(netns_ino, cids):
-                break
-            time.sleep(0.5)
-        _remove_container_cgroups(cids)
-        _remove_shim_sockets(hdir / "exec", cids)
-
-        try:
-            unmount_under(hdir)
-        except OSError as e:
-            errors.append(f"unmounting under {hdir}: {e}")
+        # whatever a dead dockerd left behind: containerd, shims, containers, mounts
+        errors.extend(devcleanup.clear_host(devhosts.netns_path(h["netns"]), hdir))
         return errors

@@ -53,17 +53,7 @@ from typing import Iterable
 
 from pyroute2 import IPRoute
 
-from shoal import devhosts
-from shoal.devcluster import (
-    _cgroup_roots,
-    _kill_leftovers,
-    _proc_stat,
-    _remove_container_cgroups,
-    _running,
-    _signal,
-    mounts_under,
-    unmount_under,
-)
+from shoal import devcleanup, devhosts, devprocs
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -195,19 +185,19 @@ def _which(name: str) -> str:
 
 
 def _proc_record(pid: int) -> dict | None:
-    st = _proc_stat(pid)
+    st = devprocs.proc_stat(pid)
     return None if st is None else {"pid": pid, "start": st[1]}
 
 
 def _alive(rec: dict | None) -> bool:
-    return bool(rec) and _running(rec["pid"], rec["start"])
+    return bool(rec) and devprocs.running(rec["pid"], rec["start"])
 
 
 def _remove_tree(path: Path) -> None:
     """rm -rf that never crosses into another filesystem, and only when nothing is mounted below."""
     if not path.exists():
         return
-    left = mounts_under(path)
+    left = devcleanup.mounts_under(path)
     if left:
         raise SshTestHostError(f"not removing {path}: still mounted: {left[:3]}")
     subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=True, timeout=120)
@@ -901,7 +891,7 @@ def _pids_in_netns(ino: tuple[int, int]) -> list[int]:
 
 def _container_cgroups(cids: set[str]) -> list[str]:
     found = []
-    for root in _cgroup_roots():
+    for root in devcleanup.cgroup_roots():
         for cid in cids:
             p = os.path.join(root, "docker", cid)
             if os.path.isdir(p):
@@ -915,7 +905,7 @@ def _remove_cgroups(cids: set[str], errors: list[str]) -> None:
     if not cids:
         return
     def removed() -> bool:
-        _remove_container_cgroups(cids)
+        devcleanup.remove_container_cgroups(cids)
         return not _container_cgroups(cids)
     try:
         _wait(removed, 10, "container cgroups to go")
@@ -970,8 +960,8 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
     #    dockerd, containerd, shims, containers in nested namespaces)
     for key in ("init", "unshare"):
         rec = h.get(key)
-        if rec and _running(rec["pid"], rec["start"]):
-            _signal(rec["pid"], rec["start"], signal.SIGKILL)
+        if rec and devprocs.running(rec["pid"], rec["start"]):
+            devprocs.send_signal(rec["pid"], rec["start"], signal.SIGKILL)
     # 2. anything else still in the netns (a command run()'s nsenter had not yet joined the pid
     #    namespace, say) and the cgroups of that host's dockerd's containers
     ino = _netns_ino(h["netns"])
@@ -982,13 +972,13 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
     cgroups = h.get("cgroups") or []
     def all_gone() -> bool:
         # Re-signalled at every poll: a process can still be forking when first killed.
-        _kill_leftovers(ino, cids)
+        devcleanup.kill_leftovers(ino, cids)
         for pid in _cgroup_pids(cgroups):  # of a systemd host: nothing else is in its cgroups
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        gone = [k for k in ("init", "unshare") if not (h.get(k) and _running(h[k]["pid"], h[k]["start"]))]
+        gone = [k for k in ("init", "unshare") if not (h.get(k) and devprocs.running(h[k]["pid"], h[k]["start"]))]
         return len(gone) == 2 and (ino is None or not _pids_in_netns(ino)) and not _cgroup_pids(cgroups)
 
     try:
@@ -999,7 +989,7 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
     _remove_cgroups(cids, errors)
     # 3. mounts (ours in the machine's mount namespace; the host's own namespace died with it)
     try:
-        unmount_under(hdir)
+        devcleanup.unmount_under(hdir)
     except OSError as e:
         errors.append(str(e))
     _remove_host_cgroups(cgroups, errors)  # after the unmount: some are bind-mounted in the host

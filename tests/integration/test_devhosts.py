@@ -27,10 +27,8 @@ from tests.integration.ports import free_port, free_port_pair
 
 import pytest
 
-from shoal import devhosts, devimage
-from shoal.devcluster import (
-    DevCluster, DevClusterError, _proc_stat, _running, _signal, address_pools, mounts_under,
-)
+from shoal import devcleanup, devhosts, devimage, devprocs
+from shoal.devcluster import DevCluster, DevClusterError, address_pools
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -73,9 +71,9 @@ def assert_all_gone(state_dir: Path, prefix: str, pids: list[tuple[str, int, int
     assert f"iif {bridge} " not in ip("rule", "show").stdout
     if not [r for r in routes_of_ours() if " via " in r]:   # no other dev cluster is up
         assert routes_of_ours() == [], "the pools' unreachable routes outlived the last dev cluster"
-    alive = [(k, pid) for k, pid, start in pids if _running(pid, start)]
+    alive = [(k, pid) for k, pid, start in pids if devprocs.running(pid, start)]
     assert alive == []
-    assert mounts_under(state_dir) == []
+    assert devcleanup.mounts_under(state_dir) == []
     assert not state_dir.exists()
 
 
@@ -279,8 +277,8 @@ def test_down_via_load_leaves_nothing(xcluster):
     state_dir = c.state_dir
     pids = recorded_pids(state_dir)
     assert {k for k, _, _ in pids} == {"etcd", "dockerd:shoalx-h1", "dockerd:shoalx-h2"}
-    assert all(_running(pid, start) for _, pid, start in pids)
-    assert mounts_under(state_dir)  # dockerd mounts its data root and the container rootfs
+    assert all(devprocs.running(pid, start) for _, pid, start in pids)
+    assert devcleanup.mounts_under(state_dir)  # dockerd mounts its data root and the container rootfs
 
     t0 = time.monotonic()
     DevCluster.load(state_dir).down()
@@ -362,7 +360,7 @@ def test_agent_and_manager_lifecycle(tmp_path_factory):
         before = {k: (p, s) for k, p, s in recorded_pids(state_dir)}
         c.kill_agent(h)
         pid, start = before["agent:shoaly-h1"]
-        assert not _running(pid, start)
+        assert not devprocs.running(pid, start)
         poll(lambda: not _accepts(h.ip, 7071), 5, interval=0.1, what="agent port closed")
         # the record says dead, seen from a fresh object too
         assert DevCluster.load(state_dir).status()["procs"]["agent:shoaly-h1"]["running"] is False
@@ -385,16 +383,16 @@ def test_agent_and_manager_lifecycle(tmp_path_factory):
             cpid = ctr.attrs["State"]["Pid"]
         finally:
             client.close()
-        cstart = _proc_stat(cpid)[1]
+        cstart = devprocs.proc_stat(cpid)[1]
         pids = recorded_pids(state_dir)
         dockerd = [(p, s) for k, p, s in pids if k == "dockerd:shoaly-h1"][0]
-        assert _signal(*dockerd, signal.SIGKILL)
-        poll(lambda: not _running(*dockerd), 10, interval=0.1, what="dockerd killed")
-        assert _running(cpid, cstart)  # the container outlives its dockerd
+        assert devprocs.send_signal(*dockerd, signal.SIGKILL)
+        poll(lambda: not devprocs.running(*dockerd), 10, interval=0.1, what="dockerd killed")
+        assert devprocs.running(cpid, cstart)  # the container outlives its dockerd
 
         c.down()
         assert_all_gone(state_dir, "shoaly-", pids)
-        assert not _running(cpid, cstart)
+        assert not devprocs.running(cpid, cstart)
         # containerd 1.6 names a shim's socket by sha256("<address>/<ns>/<id>")
         shim_socket = "/run/containerd/s/" + hashlib.sha256(
             f"{h.dir}/exec/containerd/containerd.sock/moby/{ctr.id}".encode()
@@ -436,7 +434,7 @@ def test_failed_up_tears_down_and_names_the_log(tmp_path_factory):
         assert "boom" in c.agent_log(c.hosts[0]).read_text()
         assert devhosts.netns_with_prefix("shoalw-") == []
         assert devhosts.links_with_prefix("shoalw-") == []
-        assert mounts_under(state_dir) == []
+        assert devcleanup.mounts_under(state_dir) == []
         assert not (state_dir / "cluster.json").exists()
         assert sorted(p.name for p in state_dir.iterdir()) == ["logs"]
     finally:

@@ -23,8 +23,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from shoal import devhosts, devimage
-from shoal.devcluster import _proc_stat, _running, mounts_under
+from shoal import devcleanup, devhosts, devimage, devprocs
 from tests.integration.polling import poll
 from tests.integration.sshhosts import (
     BUILD_SCRIPT,
@@ -99,11 +98,11 @@ def assert_gone(state: dict) -> None:
     assert devhosts.netns_with_prefix(f"{DEFAULT_PREFIX}-") == []
     assert devhosts.links_with_prefix(f"{DEFAULT_PREFIX}-") == []
     assert not Path(state["base_dir"]).exists()
-    assert mounts_under(Path(state["base_dir"]).parent) == []
+    assert devcleanup.mounts_under(Path(state["base_dir"]).parent) == []
     for h in state["hosts"]:
         for key in ("init", "unshare"):
             rec = h[key]
-            assert rec is None or not _running(rec["pid"], rec["start"]), (h["name"], key, rec)
+            assert rec is None or not devprocs.running(rec["pid"], rec["start"]), (h["name"], key, rec)
     assert not (STATE_DIR / f"{DEFAULT_PREFIX}.json").exists()
 
 
@@ -145,10 +144,10 @@ def test_close_removes_everything_even_a_running_daemon(tmp_path, cache):
         h.run("setsid tail -f /dev/null > /dev/null 2>&1 < /dev/null &")
         assert h.run("ps -e -o comm=").stdout.split().count("tail") == 1
         assert h.path("/etc/hostname").read_text().strip() == h.name
-        assert mounts_under(h.dir)
+        assert devcleanup.mounts_under(h.dir)
         assert (STATE_DIR / f"{DEFAULT_PREFIX}.json").exists()
         # its processes, as the machine sees them: init, sshd, tail (and nothing else of ours)
-        pids = [(pid, _proc_stat(pid)[1]) for pid in _pids_in_netns(_netns_ino(h.netns))]
+        pids = [(pid, devprocs.proc_stat(pid)[1]) for pid in _pids_in_netns(_netns_ino(h.netns))]
         assert len(pids) >= 3, pids
         # a second set with the same names cannot start while this one lives
         with pytest.raises(SshTestHostError, match="in use by pid"):
@@ -156,7 +155,7 @@ def test_close_removes_everything_even_a_running_daemon(tmp_path, cache):
     finally:
         hosts.close()
     assert_gone(state)
-    assert [p for p, start in pids if _running(p, start)] == []
+    assert [p for p, start in pids if devprocs.running(p, start)] == []
     hosts.close()  # idempotent
 
 
@@ -182,13 +181,13 @@ def test_a_killed_runs_hosts_are_removed_by_the_next_run(tmp_path, cache):
         p.send_signal(signal.SIGKILL)  # no atexit, no teardown: everything stays behind
         p.wait(timeout=10)
         assert devhosts.netns_with_prefix(f"{DEFAULT_PREFIX}-") == [f"{DEFAULT_PREFIX}-h1"]
-        assert mounts_under(tmp_path / "dead")
+        assert devcleanup.mounts_under(tmp_path / "dead")
     finally:
         if p.poll() is None:
             p.kill()
             p.wait(timeout=10)
     with SshTestHosts(tmp_path / "next", count=1, cache=cache) as hosts:  # recovers, then starts
-        assert mounts_under(tmp_path / "dead") == []
+        assert devcleanup.mounts_under(tmp_path / "dead") == []
         assert not Path(dead_state["base_dir"]).exists()
         assert hosts[0].run("hostname").stdout.strip() == f"{DEFAULT_PREFIX}-h1"
     assert_gone(dead_state)
@@ -594,15 +593,15 @@ def test_a_systemd_hosts_teardown_leaves_nothing(tmp_path, cache):
         assert cgroups and all(c.endswith(f"/shoal-testhost/{h.name}") and os.path.isdir(c) for c in cgroups)
         assert os.path.isdir(os.path.join(next(c for c in cgroups if "/systemd/" in c), "system.slice",
                                           "shoal-probe.service"))
-        pids = [(pid, _proc_stat(pid)[1]) for pid in _pids_in_netns(_netns_ino(h.netns))]
+        pids = [(pid, devprocs.proc_stat(pid)[1]) for pid in _pids_in_netns(_netns_ino(h.netns))]
         assert len(pids) >= 6, pids  # systemd, journald, dbus, logind, sshd (+ session), probe, tail
     finally:
         hosts.close()
     assert devhosts.netns_with_prefix(f"{TEARDOWN_PREFIX}-") == []
     assert devhosts.links_with_prefix(f"{TEARDOWN_PREFIX}-") == []
     assert not Path(state["base_dir"]).exists()
-    assert mounts_under(Path(state["base_dir"]).parent) == []
-    assert [p for p, start in pids if _running(p, start)] == []
+    assert devcleanup.mounts_under(Path(state["base_dir"]).parent) == []
+    assert [p for p, start in pids if devprocs.running(p, start)] == []
     assert [c for c in cgroups if os.path.exists(c)] == []
     for parent in {os.path.dirname(c) for c in cgroups}:  # the shared parent too, unless another set uses it
         assert not os.path.exists(parent) or [e for e in os.scandir(parent) if e.is_dir()], parent

@@ -9,7 +9,8 @@ from shoal.cli import main
 
 HEAVY = ("cryptography", "yaml", "paramiko", "docker", "etcd3", "dnslib", "google.protobuf.json_format",
          "shoal.manager", "shoal.agent", "shoal.provisioner", "shoal.etcd", "shoal.dns",
-         "shoal.stackfile", "shoal.devcluster")
+         "shoal.stackfile", "shoal.devcluster", "shoal.devdaemons", "shoal.devcleanup", "shoal.devprobes",
+         "shoal.devprocs")
 
 
 def _loaded_after(*argv: str) -> set[str]:
