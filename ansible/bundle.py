@@ -1,4 +1,4 @@
-"""Fills a directory with the agent's bundle for the Ansible role (`shoal_bundle_dir`).
+"""Fills a directory with the agent's bundle for the Ansible role (`shoal_agent_bundle_dir`).
 
     .venv/bin/python ansible/bundle.py DIR [PYTHON_VERSION [CPU]]     # default: 3.11 x86_64
 

@@ -6,13 +6,16 @@ without a host, and the odd outputs real hosts print (quotes in os-release, `sys
 host without systemd, a removed-but-configured dpkg package) are cases in a table, not surprises
 in the middle of a provisioning run. Nothing here does I/O.
 
-Each fact has the command to run (a constant next to its parser) so steps and tests agree on
-what is read.
+Each fact is one `Fact` object holding the commands that read it and the parser of their
+outputs (pyinfra's FactBase: a command and a `process`), so what provisioner/steps.py runs is
+exactly what the parser was written and tested for: steps ask `ctx.fact(OS_RELEASE)`.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from shoal.provisioner.errors import FactError, UnsupportedOS
 
@@ -247,3 +250,53 @@ class SystemdFacts:
 
 def systemd_facts(proc1_comm: str, running_stdout: str, running_stderr: str = "") -> SystemdFacts:
     return SystemdFacts(systemd_is_pid1(proc1_comm), parse_system_running(running_stdout, running_stderr))
+
+
+# --- facts as objects ----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What one command of a fact printed, and how it exited."""
+    stdout: str
+    stderr: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fact(Generic[T]):
+    """A fact about a host: the shell commands that read it (run in order, none of them fatal by
+    its exit code alone) and the parser that turns their outputs into the fact or a FactError."""
+    name: str
+    commands: tuple[str, ...]
+    parse: Callable[..., T]
+
+    def process(self, outputs: Sequence[Output]) -> T:
+        if len(outputs) != len(self.commands):
+            raise FactError(f"{self.name}: {len(self.commands)} outputs expected, got {len(outputs)}")
+        return self.parse(*outputs)
+
+
+def _os_release(out: Output) -> OsInfo:
+    if out.exit_code != 0:
+        raise FactError(f"cannot read /etc/os-release: {out.stderr.strip() or f'exit code {out.exit_code}'}")
+    return parse_os_release(out.stdout)
+
+
+def _machine(out: Output) -> str:
+    """`uname -m` as the host says it (what wheels are built for), once known to be one we map."""
+    parse_architecture(out.stdout)
+    return out.stdout.strip()
+
+
+OS_RELEASE: Fact[OsInfo] = Fact("os release", (OS_RELEASE_COMMAND,), _os_release)
+MACHINE: Fact[str] = Fact("machine", (ARCH_COMMAND,), _machine)
+DOCKER: Fact[DockerFacts] = Fact(
+    "docker", (DOCKER_PATH_COMMAND, f"{DOCKER_DPKG_COMMAND} 2>/dev/null"),
+    lambda path, dpkg: docker_facts(path.stdout, path.exit_code, dpkg.stdout))
+SYSTEMD: Fact[SystemdFacts] = Fact(
+    "systemd", (INIT_COMMAND, SYSTEM_RUNNING_COMMAND),
+    lambda init, running: systemd_facts(init.stdout, running.stdout, running.stderr))
+

@@ -48,14 +48,20 @@ class Context:
                                 what=what or None)
 
 
+    def fact(self, fact: facts.Fact[facts.T]) -> facts.T:
+        """Runs a fact's commands on the host and returns what its parser makes of them."""
+        outputs = []
+        for cmd in fact.commands:
+            r = self.sh(cmd, check=False, what=cmd)
+            outputs.append(facts.Output(r.stdout, r.stderr, r.exit_code))
+        return fact.process(outputs)
+
+
 def os_release(ctx: Context) -> None:
-    r = ctx.sh("cat /etc/os-release", what="cat /etc/os-release")
-    ctx.os = facts.parse_os_release(r.stdout)
+    ctx.os = ctx.fact(facts.OS_RELEASE)
     facts.check_supported(ctx.os)
-    ctx.machine = ctx.sh("uname -m").stdout.strip()
-    ctx.systemd = facts.systemd_facts(
-        ctx.sh(facts.INIT_COMMAND, check=False).stdout,
-        *(lambda r: (r.stdout, r.stderr))(ctx.sh(facts.SYSTEM_RUNNING_COMMAND, check=False))).usable
+    ctx.machine = ctx.fact(facts.MACHINE)
+    ctx.systemd = ctx.fact(facts.SYSTEMD).usable
 
 
 def privilege(ctx: Context) -> None:
@@ -70,9 +76,7 @@ def _apt_install(ctx: Context, packages: list[str]) -> None:
 
 
 def docker_engine(ctx: Context) -> None:
-    cv = ctx.sh("command -v docker", check=False)
-    dpkg = ctx.sh(f"{facts.DOCKER_DPKG_COMMAND} 2>/dev/null", check=False)
-    if not facts.docker_facts(cv.stdout, cv.exit_code, dpkg.stdout).installed:
+    if not ctx.fact(facts.DOCKER).installed:
         _apt_install(ctx, ["docker.io"])
     if ctx.sh("docker version --format '{{.Server.Version}}'", check=False).exit_code == 0:
         return

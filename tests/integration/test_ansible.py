@@ -30,7 +30,7 @@ EXTRA_ARGS = ["--dns-upstream", "none"]   # nothing forwarded outside the test h
 
 
 def node_name(h) -> str:
-    return h.name        # the inventory hostname: the role's default shoal_node_name
+    return h.name        # the inventory hostname: the role's default shoal_agent_node_name
 
 
 def settings(h, cluster) -> layout.AgentSettings:
@@ -95,9 +95,9 @@ class Playbook:
         self.vars_file = work / "vars.yml"
         fd = os.open(self.vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            yaml.safe_dump({"shoal_manager": cluster.manager_address, "shoal_etcd": cluster.etcd_bridge_url,
-                            "shoal_join_token": self.token, "shoal_bundle_dir": str(bundle),
-                            "shoal_labels": LABELS, "shoal_agent_extra_args": EXTRA_ARGS}, f)
+            yaml.safe_dump({"shoal_agent_manager": cluster.manager_address, "shoal_agent_etcd": cluster.etcd_bridge_url,
+                            "shoal_agent_join_token": self.token, "shoal_agent_bundle_dir": str(bundle),
+                            "shoal_agent_labels": LABELS, "shoal_agent_extra_args": EXTRA_ARGS}, f)
         self.control_dir = work / "cp"
         self.control_dir.mkdir(mode=0o700)
         cfg = work / "ansible.cfg"

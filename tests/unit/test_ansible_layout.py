@@ -47,8 +47,8 @@ def render(template: str, **variables) -> str:
 
 
 def role_inputs(s: layout.AgentSettings) -> dict:
-    return {"shoal_node_name": s.name, "shoal_advertise_ip": s.ip, "shoal_manager": s.manager, "shoal_etcd": s.etcd,
-            "shoal_labels": dict(s.labels), "shoal_agent_extra_args": list(s.extra_args)}
+    return {"shoal_agent_node_name": s.name, "shoal_agent_advertise_ip": s.ip, "shoal_agent_manager": s.manager, "shoal_agent_etcd": s.etcd,
+            "shoal_agent_labels": dict(s.labels), "shoal_agent_extra_args": list(s.extra_args)}
 
 
 SETTINGS = [
@@ -69,7 +69,7 @@ def test_agent_script_is_layouts(settings):
 
 @pytest.mark.parametrize("token", ["SWMTKN-1-abc.def", "tok with spaces & 'quotes' $(x)", ""])
 def test_env_file_is_layouts(token):
-    assert render("agent.env.j2", shoal_join_token=token) == layout.env_file(token)
+    assert render("agent.env.j2", shoal_agent_join_token=token) == layout.env_file(token)
 
 
 def test_systemd_unit_is_layouts():
@@ -81,8 +81,8 @@ def test_systemd_unit_is_layouts():
     ("dockerd", layout.DOCKERD_PID, f"{layout.LOG_DIR}/dockerd.log"),
 ])
 def test_supervisors_are_layouts(program, pidfile, log):
-    text = render("supervisor.j2", shoal_supervised_program=program, shoal_supervised_pidfile=pidfile,
-                  shoal_supervised_log=log)
+    text = render("supervisor.j2", shoal_agent_supervised_program=program, shoal_agent_supervised_pidfile=pidfile,
+                  shoal_agent_supervised_log=log)
     assert text == layout.supervisor(program, pidfile, log)
 
 
@@ -115,12 +115,12 @@ def test_each_template_goes_where_machine_create_puts_it_with_its_mode():
         ("shoal-agent.j2", layout.AGENT_SCRIPT, "0755", ()),
         ("agent.env.j2", layout.ENV_FILE, "0600", ()),
         ("shoal-agent.service.j2", layout.UNIT, "0644", ()),
-        ("supervisor.j2", layout.SUPERVISOR, "0755", (("shoal_supervised_log", agent_log),
-                                                      ("shoal_supervised_pidfile", layout.SUPERVISOR_PID),
-                                                      ("shoal_supervised_program", layout.AGENT_SCRIPT))),
-        ("supervisor.j2", layout.DOCKERD_SUPERVISOR, "0755", (("shoal_supervised_log", dockerd_log),
-                                                              ("shoal_supervised_pidfile", layout.DOCKERD_PID),
-                                                              ("shoal_supervised_program", "dockerd"))),
+        ("supervisor.j2", layout.SUPERVISOR, "0755", (("shoal_agent_supervised_log", agent_log),
+                                                      ("shoal_agent_supervised_pidfile", layout.SUPERVISOR_PID),
+                                                      ("shoal_agent_supervised_program", layout.AGENT_SCRIPT))),
+        ("supervisor.j2", layout.DOCKERD_SUPERVISOR, "0755", (("shoal_agent_supervised_log", dockerd_log),
+                                                              ("shoal_agent_supervised_pidfile", layout.DOCKERD_PID),
+                                                              ("shoal_agent_supervised_program", "dockerd"))),
     ])
 
 
@@ -130,41 +130,41 @@ def test_every_task_that_sees_the_token_has_no_log():
             if "block" in task:
                 continue
             text = yaml.safe_dump(task)
-            uses_token = re.search(r"\{[{%][^}]*shoal_join_token", text) or "agent.env.j2" in text
+            uses_token = re.search(r"\{[{%][^}]*shoal_agent_join_token", text) or "agent.env.j2" in text
             assert not uses_token or task.get("no_log") is True, f"{path.name}: {task.get('name')}"
 
 
 def test_fixed_paths_are_layouts():
     assert {k: ROLE_VARS[k] for k in (
-        "shoal_opt", "shoal_venv", "shoal_wheels", "shoal_bundle_mark", "shoal_bin", "shoal_agent_script",
-        "shoal_supervisor", "shoal_dockerd_supervisor", "shoal_etc", "shoal_env_file", "shoal_state_dir",
-        "shoal_log_dir", "shoal_run_dir", "shoal_supervisor_pid", "shoal_dockerd_pid", "shoal_unit",
+        "shoal_agent_opt", "shoal_agent_venv", "shoal_agent_wheels", "shoal_agent_bundle_mark", "shoal_agent_bin", "shoal_agent_script",
+        "shoal_agent_supervisor", "shoal_agent_dockerd_supervisor", "shoal_agent_etc", "shoal_agent_env_file", "shoal_agent_state_dir",
+        "shoal_agent_log_dir", "shoal_agent_run_dir", "shoal_agent_supervisor_pid", "shoal_agent_dockerd_pid", "shoal_agent_unit",
         "shoal_agent_port")} == {
-        "shoal_opt": layout.OPT, "shoal_venv": layout.VENV, "shoal_wheels": layout.WHEELS,
-        "shoal_bundle_mark": layout.BUNDLE_MARK, "shoal_bin": layout.BIN, "shoal_agent_script": layout.AGENT_SCRIPT,
-        "shoal_supervisor": layout.SUPERVISOR, "shoal_dockerd_supervisor": layout.DOCKERD_SUPERVISOR,
-        "shoal_etc": layout.ETC, "shoal_env_file": layout.ENV_FILE, "shoal_state_dir": layout.STATE,
-        "shoal_log_dir": layout.LOG_DIR, "shoal_run_dir": layout.RUN_DIR,
-        "shoal_supervisor_pid": layout.SUPERVISOR_PID, "shoal_dockerd_pid": layout.DOCKERD_PID,
-        "shoal_unit": layout.UNIT, "shoal_agent_port": layout.AGENT_PORT}
+        "shoal_agent_opt": layout.OPT, "shoal_agent_venv": layout.VENV, "shoal_agent_wheels": layout.WHEELS,
+        "shoal_agent_bundle_mark": layout.BUNDLE_MARK, "shoal_agent_bin": layout.BIN, "shoal_agent_script": layout.AGENT_SCRIPT,
+        "shoal_agent_supervisor": layout.SUPERVISOR, "shoal_agent_dockerd_supervisor": layout.DOCKERD_SUPERVISOR,
+        "shoal_agent_etc": layout.ETC, "shoal_agent_env_file": layout.ENV_FILE, "shoal_agent_state_dir": layout.STATE,
+        "shoal_agent_log_dir": layout.LOG_DIR, "shoal_agent_run_dir": layout.RUN_DIR,
+        "shoal_agent_supervisor_pid": layout.SUPERVISOR_PID, "shoal_agent_dockerd_pid": layout.DOCKERD_PID,
+        "shoal_agent_unit": layout.UNIT, "shoal_agent_port": layout.AGENT_PORT}
 
 
 def test_supervisor_commands_are_layouts():
     assert ROLE_VARS["shoal_agent_running_check"] == layout.running_check(layout.SUPERVISOR_PID, layout.SUPERVISOR)
     assert ROLE_VARS["shoal_agent_start_supervised"] == layout.start_supervised(layout.SUPERVISOR_PID,
                                                                                 layout.SUPERVISOR)
-    assert ROLE_VARS["shoal_dockerd_start_supervised"] == layout.start_supervised(layout.DOCKERD_PID,
+    assert ROLE_VARS["shoal_agent_dockerd_start_supervised"] == layout.start_supervised(layout.DOCKERD_PID,
                                                                                   layout.DOCKERD_SUPERVISOR)
 
 
 def test_docker_counts_as_installed_as_machine_create_decides():
     # Any of the packages facts.docker_facts() accepts, or a docker binary on the PATH.
-    check = ROLE_VARS["shoal_docker_installed_check"]
+    check = ROLE_VARS["shoal_agent_docker_installed_check"]
     assert check.startswith("command -v docker >/dev/null || ")
     assert f"dpkg -s {' '.join(facts.DOCKER_PACKAGES)} " in check
 
 
 def test_every_documented_variable_has_a_default():
-    assert set(DEFAULTS) >= {"shoal_manager", "shoal_etcd", "shoal_join_token", "shoal_bundle_dir",
-                             "shoal_node_name", "shoal_advertise_ip", "shoal_labels", "shoal_agent_extra_args"}
+    assert set(DEFAULTS) >= {"shoal_agent_manager", "shoal_agent_etcd", "shoal_agent_join_token", "shoal_agent_bundle_dir",
+                             "shoal_agent_node_name", "shoal_agent_advertise_ip", "shoal_agent_labels", "shoal_agent_extra_args"}
     assert not set(DEFAULTS) & set(ROLE_VARS)      # the layout cannot be overridden by mistake

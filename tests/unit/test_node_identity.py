@@ -247,17 +247,26 @@ def test_the_index_finds_what_a_scan_would():
         assert b.address_holder(ident.address, node_id) == (min(holders) if holders else None)
 
 
-def test_ten_thousand_nodes_bind_in_well_under_a_second():
+def _bind(count: int) -> float:
+    """Binds `count` nodes one after another; returns the seconds it took (process CPU time)."""
     import time
     b = Bound()
     claims = [NodeIdentity(f"soak-{i:05d}", "soak", f"127.0.0.1:{1024 + i}", f"10.{200 + i // 4096}.{(i // 16) % 256}"
                                                                           f".{(i % 16) * 16}/28")
-              for i in range(10_000)]
+              for i in range(count)]
     pol = Policy(container_pools=(ipaddress.IPv4Network("10.0.0.0/8"),))
-    started = time.monotonic()
+    started = time.process_time()
     for i, claim in enumerate(claims):
         d = identity.decide(f"n{i}", claim, b, pol)
         assert d.first and d.ident.container_subnet, d.refused
         b.put(f"n{i}", d.ident, i)
         b.names[claim.name] = f"n{i}"
-    assert time.monotonic() - started < 2.0
+    return time.process_time() - started
+
+
+def test_binding_ten_thousand_nodes_grows_linearly():
+    # A ratio against a baseline taken in the same run, on CPU time, not a wall-clock bound: this
+    # machine is shared. Linear binding makes 10x the nodes cost ~10x; a scan per bind would be ~100x.
+    small = min(_bind(1_000) for _ in range(3))
+    big = _bind(10_000)
+    assert big < 30 * max(small, 1e-3), (small, big)

@@ -220,7 +220,7 @@ def test_systemd_facts(comm, running, usable, booting):
 
 PROVISIONER = Path(__file__).resolve().parents[2] / "provisioner"
 PURE_MODULES = ["facts.py", "hostkeys.py", "errors.py"]
-PURE_ALLOWED = {"__future__", "dataclasses", "typing", "re", "shlex", "base64", "binascii", "hashlib", "hmac"}
+PURE_ALLOWED = {"__future__", "dataclasses", "typing", "re", "shlex", "base64", "binascii", "hashlib", "hmac", "collections"}
 FORBIDDEN_CALLS = {"open", "print", "input", "__import__", "exec", "eval", "compile", "breakpoint"}
 
 
@@ -245,3 +245,42 @@ def test_pure_modules_do_no_io(name):
 @pytest.mark.parametrize("path", sorted(PROVISIONER.rglob("*.py")), ids=lambda p: p.name)
 def test_provisioner_imports_neither_manager_nor_agent(path):
     assert [m for m in imported(path.read_text()) if m.split(".")[0] in ("manager", "agent")] == []
+
+
+# --- facts as objects: the commands steps run and the parser, in one place ----------------
+
+
+
+def test_os_release_fact_reads_with_the_fallback_and_parses():
+    f = facts.OS_RELEASE
+    assert f.commands == ("cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release",)
+    info = f.process([facts.Output('ID=debian\nVERSION_ID="12"\n')])
+    assert (info.id, info.version_id) == ("debian", "12")
+
+
+def test_os_release_fact_that_cannot_be_read_says_why_in_one_line():
+    with pytest.raises(FactError, match="cannot read /etc/os-release: cat: no such file"):
+        facts.OS_RELEASE.process([facts.Output("", "cat: no such file\n", 1)])
+
+
+def test_machine_fact_keeps_uname_and_refuses_an_unknown_one():
+    assert facts.MACHINE.commands == ("uname -m",)
+    assert facts.MACHINE.process([facts.Output("x86_64\n")]) == "x86_64"
+    with pytest.raises(FactError, match="unrecognised architecture"):
+        facts.MACHINE.process([facts.Output("pdp11\n")])
+
+
+def test_docker_fact_runs_command_v_and_dpkg():
+    f = facts.DOCKER
+    assert f.commands == ("command -v docker", "dpkg -s docker.io docker-ce moby-engine 2>/dev/null")
+    assert f.process([facts.Output("/usr/bin/docker\n"), facts.Output("", "", 1)]).installed
+    assert not f.process([facts.Output("", "", 1), facts.Output("", "", 1)]).installed
+
+
+def test_systemd_fact_and_a_wrong_number_of_outputs():
+    f = facts.SYSTEMD
+    assert f.commands == ("cat /proc/1/comm", "systemctl is-system-running")
+    assert f.process([facts.Output("systemd\n"), facts.Output("running\n")]).usable
+    assert not f.process([facts.Output("sh\n"), facts.Output("", "System has not been booted with systemd", 1)]).usable
+    with pytest.raises(FactError, match="2 outputs expected, got 1"):
+        f.process([facts.Output("systemd\n")])
