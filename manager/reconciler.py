@@ -77,29 +77,31 @@ class Reconciler:
         nodes = self.state.node_facts()
         for sid, tasks in by_service.items():
             if sid not in services:
-                await self._execute(None, lifecycle.plan_retired(tasks, self._seen(tasks)))
+                await self._execute(None, lifecycle.plan_retired(tasks, self._seen(tasks)), tasks)
         for svc in services.values():
             if svc.update_status.state in lifecycle.UPDATING or svc.rebalance:
                 self.updater.ensure_running(svc.spec.name)
             tasks = by_service.get(svc.id, [])
             plan = lifecycle.plan_service(svc, tasks, nodes, self._seen(tasks), self.updater.owned(svc.id), now())
-            await self._execute(svc, plan)
+            await self._execute(svc, plan, tasks)
 
     def _seen(self, tasks: list[types_pb2.Container]) -> dict[str, lifecycle.Seen]:
         return {t.id: self.state.seen(t) for t in tasks}
 
-    async def _execute(self, svc: types_pb2.Service | None, plan: lifecycle.Plan) -> None:
-        """Carries a plan out, in its order; decides nothing."""
+    async def _execute(self, svc: types_pb2.Service | None, plan: lifecycle.Plan,
+                       tasks: list[types_pb2.Container]) -> None:
+        """Carries a plan out, in its order; decides nothing. `tasks`: the records the plan was
+        made from (a start needs only a task's id and node, and re-reads it when it calls)."""
         for end in plan.shutdown:
             await self.driver.shutdown_id(end.task_id, end.reason, end.note)
         for give_up in plan.give_up:
             await self._mark_given_up(give_up)
         if svc is not None and plan.place:
             await self._place(svc, plan.place)
-        for cid in plan.start:
-            task = self.driver.copy(cid)
-            if task is not None:
-                self.driver.start_soon(task)
+        if plan.start:
+            records = {t.id: t for t in tasks}
+            for cid in plan.start:
+                self.driver.start_soon(records[cid])
         for cid in plan.remove:
             task = self.driver.copy(cid)
             if task is not None:

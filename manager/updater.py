@@ -194,7 +194,7 @@ class Updater:
             if entry is None:
                 return
             svc, _ = entry
-            active = [n.id for n in self.state.snapshots() if n.availability == "active"]
+            active = [n.id for n in self.state.node_facts().values() if n.availability == "active"]
             batch = lifecycle.rebalance_batch(svc, self.state.tasks_of(svc.id), active)
             if not batch:
                 break
