@@ -1,6 +1,7 @@
 """The `shoal` command: docker-like verbs against a Shoal manager.
 
-Exit codes: 2 for usage errors, 1 for runtime errors; every error is one line.
+Exit codes: 2 for usage errors, wherever they are caught (by the CLI's own parsing, or by the
+manager's validation, which answers INVALID_ARGUMENT), 1 for runtime errors; every error is one line.
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         if grpc is not None and isinstance(exc, grpc.RpcError):
             from shoal.cli.context import rpc_error_message
             click.echo(f"shoal: {rpc_error_message(exc)}", err=True)
-            sys.exit(1)
+            sys.exit(2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1)
         raise
 
 

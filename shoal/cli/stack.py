@@ -31,7 +31,7 @@ def stack_deploy(ctx: Ctx, file: Path, prune: bool, name: str):
     try:
         parsed = parse_stack(text, source=str(file))
     except StackFileError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.UsageError(str(exc)) from None   # a bad file is bad input: exit 2
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
     reply = ctx.stub().DeployStack(manager_pb2.DeployStackRequest(name=name, services=parsed.services, prune=prune),

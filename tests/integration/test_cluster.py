@@ -156,7 +156,8 @@ def test_names_are_unique_and_a_rejected_run_changes_nothing(shoal):
     r = shoal("run", "-d", "--name", "dup", *IDLE, check=False)
     assert r.returncode == 1 and r.stderr.strip() == 'shoal: --name: "dup" is already in use'
     r = shoal("run", "-d", "--name", "../etc", *IDLE, check=False)
-    assert r.returncode == 1 and r.stderr.startswith('shoal: --name: "../etc" is not a valid name')
+    # Refused by the manager's validation: a usage error, exit 2 as when the CLI catches one.
+    assert r.returncode == 2 and r.stderr.startswith('shoal: --name: "../etc" is not a valid name')
     assert shoal.json("ps", "-a") == before
 
 

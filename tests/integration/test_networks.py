@@ -34,15 +34,16 @@ def test_network_lifecycle_and_bad_input(shoal):
     auto = json.loads(shoal("network", "inspect", shoal("network", "create", "back").stdout.strip()).stdout)
     assert ipaddress.ip_network(auto["subnet"]).subnet_of(ipaddress.ip_network("10.240.0.0/12"))
     assert auto["vni"] != net["vni"]
-    for args, message in [
-        (["network", "create", "front"], 'NAME: network "front" already exists'),
-        (["network", "create", "--subnet", "10.241.5.128/25", "x"], "--subnet: 10.241.5.128/25 overlaps network front"),
-        (["network", "create", "--subnet", "8.8.8.0/24", "x"], "must be a private IPv4 network"),
-        (["network", "create", "--subnet", "nonsense", "x"], '--subnet: "nonsense" is not a network'),
-        (["run", "-d", "--network", "nosuch", IMAGE, "true"], '--network: network "nosuch" does not exist'),
+    # A name taken is a runtime error (1); a bad value, caught by the CLI or the manager, is a usage error (2).
+    for args, code, message in [
+        (["network", "create", "front"], 1, 'NAME: network "front" already exists'),
+        (["network", "create", "--subnet", "10.241.5.128/25", "x"], 2, "--subnet: 10.241.5.128/25 overlaps network front"),
+        (["network", "create", "--subnet", "8.8.8.0/24", "x"], 2, "must be a private IPv4 network"),
+        (["network", "create", "--subnet", "nonsense", "x"], 2, '--subnet: "nonsense" is not a network'),
+        (["run", "-d", "--network", "nosuch", IMAGE, "true"], 2, '--network: network "nosuch" does not exist'),
     ]:
         r = shoal(*args, check=False)
-        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert r.returncode == code and message in r.stderr, (args, r.returncode, r.stderr)
     shoal("run", "-d", "--name", "member", "--network", "front", IMAGE, "sleep", "600")
     r = shoal("network", "rm", "front", check=False)
     assert r.returncode == 1 and "in use by member" in r.stderr

@@ -85,7 +85,7 @@ def test_deploy_three_services_redeploy_and_rm(shoal, cluster, tmp_path):
 ])
 def test_a_bad_file_names_the_path_and_deploys_nothing(shoal, tmp_path, bad, message):
     r = deploy(shoal, tmp_path, bad, check=False)
-    assert r.returncode == 1
+    assert r.returncode == 2, r   # bad input, whether the CLI's parser or the manager's validation finds it
     lines = r.stderr.strip().splitlines()
     assert lines[-1].startswith("shoal: ") and message in lines[-1], r.stderr
     assert shoal.json("service", "ls") == [] and shoal.json("stack", "ls") == []

@@ -79,3 +79,46 @@ def test_secret_env_needs_key_value(args):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("shoal: --secret-env: "), r.stderr
+
+
+def test_a_bad_stack_file_is_a_usage_error(tmp_path):
+    bad = tmp_path / "stack.yml"
+    bad.write_text("services:\n  web:\n    image: [not, a, string]\n")
+    r = shoal("stack", "deploy", "-c", str(bad), "s")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shoal: ") and "services.web.image" in lines[0], r.stderr
+
+
+class RefusingManager:
+    """A real gRPC server on loopback whose Run answers as the manager's validation does."""
+
+    def __init__(self, code, details):
+        import grpc
+        from concurrent import futures
+
+        from shoal.protos.shoal.v1 import manager_pb2_grpc
+
+        class Servicer(manager_pb2_grpc.ManagerServicer):
+            def Run(self, request, context):
+                context.abort(code, details)
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        manager_pb2_grpc.add_ManagerServicer_to_server(Servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+
+@pytest.mark.parametrize("code_name,exit_code", [("INVALID_ARGUMENT", 2), ("ALREADY_EXISTS", 1),
+                                                 ("FAILED_PRECONDITION", 1), ("RESOURCE_EXHAUSTED", 1)])
+def test_a_refusal_by_the_managers_validation_is_a_usage_error(code_name, exit_code):
+    import grpc
+    details = '--name: "bad/name" is not a valid name'
+    manager = RefusingManager(getattr(grpc.StatusCode, code_name), details)
+    try:
+        r = shoal("--insecure", "--manager", f"127.0.0.1:{manager.port}", "run", "-d", "--name", "bad/name", "img",
+                  env={"SHOAL_SESSION": "off"})
+    finally:
+        manager.server.stop(None)
+    assert r.returncode == exit_code, r.stderr
+    assert r.stderr.strip().splitlines() == [f"shoal: {details}"]
