@@ -15,6 +15,14 @@ VALID_KEYS = (*_FIELD_KEYS, *(prefix + "<K>" for prefix in _LABEL_PREFIXES))
 
 _OPERATOR = re.compile(r"==|!=")
 _GLOB_CHARS = frozenset("*?[")
+# Swarm mode's rules (swarmkit's constraint parser): a label name is letters, digits and "-_./", and a value
+# holds no character an operator is made of, present or future ("=", "!", "<", ">", "~"...), so
+# `zone === a` is refused instead of read as `==` with the value "= a". A /regex/ may also use
+# the quantifier characters "{", "}" and ",", and a glob its negated set "[!...]".
+_LABEL_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_./-]*", re.IGNORECASE)   # what a label key may be, as validation says
+_VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_ .*()?+[]\\^$|/")
+_REGEX_EXTRA = frozenset("{},")
+VALUE_RULE = 'letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /'
 
 
 class ConstraintError(ValueError):
@@ -80,11 +88,20 @@ def _check_key(text: str, key: str) -> None:
         if key.startswith(prefix):
             if key == prefix:
                 raise _error(text, f"missing label name after {prefix}")
+            if not _LABEL_NAME_RE.fullmatch(key[len(prefix):]):
+                raise _error(text, f'label name {_quote(key[len(prefix):])} may hold only letters, digits, '
+                                   f'"_", ".", "/" and "-"')
             return
     raise _error(text, f"unknown key {_quote(key)}; valid keys are {', '.join(VALID_KEYS)}")
 
 
 def _check_value(text: str, value: str) -> None:
+    allowed = _VALUE_CHARS | _REGEX_EXTRA if _is_regex(value) else _VALUE_CHARS
+    # "[!...]" is a glob's negated set, the one place a "!" is not an operator's.
+    bad = sorted(set(value.replace("[!", "[")) - allowed)
+    if bad:
+        shown = ", ".join(_quote(c) for c in bad)
+        raise _error(text, f"value {_quote(value)} holds {shown}, which a value may not (it may hold {VALUE_RULE})")
     if not _is_regex(value):
         return
     body = value[1:-1]

@@ -38,9 +38,9 @@ def make_node(**overrides: object) -> NodeSnapshot:
         ("node.labels.zone == eu", Constraint("node.labels.zone == eu", "node.labels.zone", False, False, "eu")),
         ("  node.labels.zone !=~  eu  ", Constraint("node.labels.zone !=~  eu", "node.labels.zone", True, True, "eu")),
         ("\tnode.id==\tn1\n", Constraint("node.id==\tn1", "node.id", False, False, "n1")),
-        # Only the first operator counts; the value may contain more of them.
-        ("node.labels.expr==a==b", Constraint("node.labels.expr==a==b", "node.labels.expr", False, False, "a==b")),
-        ("node.labels.expr==/a!=b/", Constraint("node.labels.expr==/a!=b/", "node.labels.expr", False, False, "/a!=b/")),
+        # Swarm mode's value characters, and regex quantifiers inside /.../.
+        ("node.labels.zone==/eu-[0-9]{2,3}/", Constraint("node.labels.zone==/eu-[0-9]{2,3}/", "node.labels.zone", False, False, "/eu-[0-9]{2,3}/")),
+        ("node.labels.v==a:b (c)+^$|\\", Constraint("node.labels.v==a:b (c)+^$|\\", "node.labels.v", False, False, "a:b (c)+^$|\\")),
         # A lone slash is a literal, not a regex.
         ("node.labels.path==/", Constraint("node.labels.path==/", "node.labels.path", False, False, "/")),
         # Label names are free-form after the prefix.
@@ -69,6 +69,15 @@ def test_parse(expr: str, expected: Constraint) -> None:
         ("node.name==/[/", 'constraint "node.name==/[/": bad regex /[/: unterminated character set at position 0'),
         ("node.name==/a(/", 'constraint "node.name==/a(/": bad regex /a(/: missing ), unterminated subpattern at position 1'),
         ("node.name==//", 'constraint "node.name==//": empty regex //'),
+        # A value holds no operator character (swarm mode's rule): "===" is not "==" with "= a".
+        ("node.labels.zone === a", 'constraint "node.labels.zone === a": value "= a" holds "=", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.zone!==a", 'constraint "node.labels.zone!==a": value "=a" holds "=", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.zone==~~a", 'constraint "node.labels.zone==~~a": value "~a" holds "~", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.expr==a!=b", 'constraint "node.labels.expr==a!=b": value "a!=b" holds "!", "=", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.zone==<eu>", 'constraint "node.labels.zone==<eu>": value "<eu>" holds "<", ">", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.x==a,b", 'constraint "node.labels.x==a,b": value "a,b" holds ",", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.x==a\x07", 'constraint "node.labels.x==a\\x07": value "a\\x07" holds "\\x07", which a value may not (it may hold letters, digits, space and : - _ . * ( ) ? + [ ] \\ ^ $ | /)'),
+        ("node.labels.zo ne==a", 'constraint "node.labels.zo ne==a": label name "zo ne" may hold only letters, digits, "_", ".", "/" and "-"'),
         # Control characters are escaped so the message stays on one line.
         ("node.nam\ne==x", 'constraint "node.nam\\ne==x": unknown key "node.nam\\ne"; valid keys are node.id, node.name, node.hostname, node.labels.<K>, engine.labels.<K>'),
     ],
