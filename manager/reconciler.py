@@ -14,11 +14,12 @@ from shoal.manager import lifecycle
 from shoal.manager.scheduler import NoFit
 from shoal.manager.state import ClusterState
 from shoal.manager.store import NotLeader, Store
-from shoal.manager.clock import now, parse_stamp
-from shoal.manager.tasks import TaskDriver
+from shoal.manager.clock import now, parse_stamp, stamp
+from shoal.manager.tasks import TaskDriver, task_name
 from shoal.manager.updater import Updater
 from shoal.etcd.client import EtcdError
 from shoal.protos import task_states
+from shoal.protos.limits import MAX_PENDING_LISTED
 from shoal.protos.shoal.v1 import types_pb2
 
 log = logging.getLogger("shoal.manager.reconciler")
@@ -96,8 +97,9 @@ class Reconciler:
             await self.driver.shutdown_id(end.task_id, end.reason, end.note)
         for give_up in plan.give_up:
             await self._mark_given_up(give_up)
-        if svc is not None and plan.place:
-            await self._place(svc, plan.place)
+        if svc is not None:
+            unplaced = await self._place(svc, plan.place) if plan.place else []
+            await self._note_pending(svc, unplaced)
         if plan.start:
             records = {t.id: t for t in tasks}
             for cid in plan.start:
@@ -113,17 +115,22 @@ class Reconciler:
         if plan.wake_at is not None:
             self._wake(plan.wake_at)
 
-    async def _place(self, svc: types_pb2.Service, places: list[lifecycle.Place]) -> None:
+    async def _place(self, svc: types_pb2.Service, places: list[lifecycle.Place]) -> list[types_pb2.PendingTask]:
+        """Places and starts what it can; returns the tasks no node took, with the scheduler's reason."""
         due_now = now()
+        unplaced: list[types_pb2.PendingTask] = []
         if svc.spec.mode == "global":
             for p in places:
                 placed = await self.driver.place_new(svc, 0, node_id=str(p.key), restarts=p.restarts,
                                                      not_before=p.not_before)
                 if isinstance(placed, NoFit):
-                    await self._note_service(svc, f"task {svc.spec.name}.{p.key}: {placed.message}")
+                    node = self.state.nodes.get(str(p.key))
+                    unplaced.append(types_pb2.PendingTask(
+                        key=str(p.key), name=task_name(svc, 0, node[0].name if node else str(p.key)),
+                        reason=placed.message))
                 elif p.not_before is None or p.not_before <= due_now:
                     self.driver.start_soon(placed)
-            return
+            return unplaced
         # Every empty slot of the service in one batch: one snapshot, one indexed placement.
         placed_tasks, nofit = await self.driver.place_batch(
             svc, [(int(p.key), p.restarts, p.not_before) for p in places])
@@ -132,7 +139,10 @@ class Reconciler:
             if not due or due <= due_now:
                 self.driver.start_soon(placed)
         if nofit is not None:
-            await self._note_service(svc, f"task {svc.spec.name}.{places[len(placed_tasks)].key}: {nofit.message}")
+            # The batch stops at the first slot that fits nowhere: the rest are unplaced for that reason too.
+            unplaced = [types_pb2.PendingTask(key=str(p.key), name=task_name(svc, int(p.key)), reason=nofit.message)
+                        for p in places[len(placed_tasks):]]
+        return unplaced
 
     async def _mark_given_up(self, give_up: lifecycle.GiveUp) -> None:
         record = self.driver.copy(give_up.task_id)
@@ -140,13 +150,29 @@ class Reconciler:
             task_states.set_gave_up(record, give_up.attempts)
             await self.store.update_container(record)
 
-    async def _note_service(self, svc: types_pb2.Service, message: str) -> None:
+    async def _note_pending(self, svc: types_pb2.Service, unplaced: list[types_pb2.PendingTask]) -> None:
+        """Records the unplaced tasks on the service when that set or a reason changes (a pass that
+        changes nothing writes nothing); `message` keeps the first, for older readers."""
         entry = self.state.services.get(svc.spec.name)
-        if entry is None or entry[0].message == message:
+        if entry is None:
             return
+        current = entry[0]
+        listed = sorted(unplaced, key=lambda t: (len(t.key), t.key))[:MAX_PENDING_LISTED]
+        before = {t.key: t for t in current.pending}
+        if ([(t.key, t.reason) for t in listed] == [(t.key, t.reason) for t in current.pending]
+                and len(unplaced) == current.pending_total):
+            return
+        stamp_now = stamp(now())
+        for t in listed:
+            old = before.get(t.key)
+            t.since = old.since if old is not None and old.reason == t.reason else stamp_now
         record = types_pb2.Service()
-        record.CopyFrom(entry[0])
-        record.message = message
+        record.CopyFrom(current)
+        del record.pending[:]
+        record.pending.extend(listed)
+        record.pending_total = len(unplaced)
+        if listed:
+            record.message = f"task {listed[0].name}: {listed[0].reason}"
         try:
             await self.store.put_service(record, entry[1])
         except Exception as exc:  # a concurrent spec change wins; the next pass notes again

@@ -82,7 +82,25 @@ class ServiceOps:
         views = [redact.container(self.state.container_view(t.id)) for t in self.state.tasks_of(svc.id)]
         if not all_:
             views = [v for v in views if task_states.is_live(v) or v.note]
+        views += self._unplaced(svc, views)
         return sorted(views, key=lambda t: (t.slot, t.node_name, not task_states.is_live(t), t.created_at))
+
+    @staticmethod
+    def _unplaced(svc: types_pb2.Service, views: list[types_pb2.Container]) -> list[types_pb2.Container]:
+        """A row per task the scheduler could not place (as swarm mode lists a pending task with its
+        reason): no id and no node, the reason as its error. A slot that has a live task since is not shown."""
+        live = {str(v.slot) if svc.spec.mode != "global" else v.node_id for v in views if task_states.is_live(v)}
+        rows = []
+        for p in svc.pending:
+            if p.key in live:
+                continue
+            row = types_pb2.Container(
+                name=p.name, service_id=svc.id, service_name=svc.spec.name, desired_state="running",
+                slot=int(p.key) if svc.spec.mode != "global" and p.key.isdigit() else 0,
+                node_id=p.key if svc.spec.mode == "global" else "", note=p.reason, created_at=p.since,
+                spec=svc.spec.task, status=types_pb2.ContainerStatus(state="pending"))
+            rows.append(redact.container(row))
+        return rows
 
     async def _write(self, svc: types_pb2.Service, rev: int) -> types_pb2.Service:
         svc.updated_at = stamp(now())

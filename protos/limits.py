@@ -26,3 +26,7 @@ STOP_GRACE_DEFAULT = 10
 LOG_CHUNK_BYTES = 64 * 1024
 # etcd's default --max-txn-ops: compares, and operations per branch, in one transaction.
 ETCD_TXN_OPS = 128
+
+# A service record lists at most this many unplaced tasks (its pending_total counts them all), so
+# 10,000 replicas that fit nowhere stay a small record.
+MAX_PENDING_LISTED = 50

@@ -171,6 +171,7 @@ def task_row(t: types_pb2.Container) -> dict:
         current += f" ({t.status.health})"
     if t.status.state == "pending" and t.not_before:
         current = f"pending (restart not before {t.not_before})"
+    # A pending row without an id is a task no node can take now (its error says why, per filter).
     return {"id": t.id, "name": t.name, "node": t.node_name, "desired_state": t.desired_state,
             "current_state": current, "state": t.status.state, "exit_code": t.status.exit_code,
             "error": t.note or t.status.error, "slot": t.slot, "restarts": t.restarts,

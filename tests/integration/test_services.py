@@ -63,6 +63,25 @@ def test_replicas_spread_scale_and_rm(shoal, cluster):
     assert shoal.json("service", "ls") == []
 
 
+def test_a_task_no_node_can_take_is_a_pending_row_with_the_reason(shoal):
+    shoal("service", "create", "--name", "big", "--replicas", "2", "-m", "512g", *FAST, IMAGE, "sleep", "3600")
+    rows = poll(lambda: (lambda rs: rs if len(rs) == 2 else None)(
+        [r for r in shoal.json("service", "ps", "big") if r["state"] == "pending"]), 30, what="two pending rows")
+    assert sorted(r["name"] for r in rows) == ["big.1", "big.2"]
+    for r in rows:
+        assert (r["node"], r["desired_state"], r["current_state"]) == ("", "running", "pending")
+        assert r["error"] == "no node fits: 3 nodes lack 512 GiB memory", r
+    table = shoal("service", "ps", "big").stdout.splitlines()
+    assert len(table) == 3 and all("no node fits: 3 nodes lack 512 GiB memory" in line for line in table[1:]), table
+    assert shoal.json("ps", "-a") == []   # nothing was placed
+    # Made to fit, the rows become tasks and the pending ones are gone.
+    shoal("service", "update", "-m", "16m", "big")
+    converge(shoal, "big", 2)
+    poll(lambda: not [r for r in shoal.json("service", "ps", "big") if r["state"] == "pending"], 30,
+         what="the pending rows to go")
+    shoal("service", "rm", "big")
+
+
 def test_host_loss_is_healed_and_its_return_leaves_no_duplicates(shoal, cluster):
     shoal("service", "create", "--name", "api", "--replicas", "6", *FAST, IMAGE, "sleep", "3600")
     tasks = converge(shoal, "api", 6)

@@ -290,7 +290,7 @@ class UpdateStatus(_message.Message):
     def __init__(self, state: _Optional[str] = ..., message: _Optional[str] = ..., started_at: _Optional[str] = ..., completed_at: _Optional[str] = ...) -> None: ...
 
 class Service(_message.Message):
-    __slots__ = ("id", "spec", "previous_spec", "version", "update_status", "created_at", "updated_at", "running", "desired", "rebalance", "message")
+    __slots__ = ("id", "spec", "previous_spec", "version", "update_status", "created_at", "updated_at", "running", "desired", "rebalance", "message", "pending", "pending_total")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +302,8 @@ class Service(_message.Message):
     DESIRED_FIELD_NUMBER: _ClassVar[int]
     REBALANCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    PENDING_TOTAL_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: ServiceSpec
     previous_spec: ServiceSpec
@@ -313,7 +315,21 @@ class Service(_message.Message):
     desired: int
     rebalance: bool
     message: str
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., update_status: _Optional[_Union[UpdateStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ..., rebalance: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+    pending: _containers.RepeatedCompositeFieldContainer[PendingTask]
+    pending_total: int
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., update_status: _Optional[_Union[UpdateStatus, _Mapping]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ..., rebalance: _Optional[bool] = ..., message: _Optional[str] = ..., pending: _Optional[_Iterable[_Union[PendingTask, _Mapping]]] = ..., pending_total: _Optional[int] = ...) -> None: ...
+
+class PendingTask(_message.Message):
+    __slots__ = ("key", "name", "reason", "since")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    name: str
+    reason: str
+    since: str
+    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., reason: _Optional[str] = ..., since: _Optional[str] = ...) -> None: ...
 
 class NodeDescription(_message.Message):
     __slots__ = ("hostname", "os", "kernel", "architecture", "nano_cpus", "memory_bytes", "engine_version", "engine_labels", "agent_version", "container_subnet", "dns_address")
