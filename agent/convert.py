@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from shoal.agent.runtime.base import Health, Observed, Port, Spec
+from shoal.agent.runtime.base import Health, Observed, Port, RunOptions, Spec
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 
@@ -30,6 +30,22 @@ def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
             test=tuple(msg.health.test), interval_ns=msg.health.interval_ns, timeout_ns=msg.health.timeout_ns,
             retries=msg.health.retries, start_period_ns=msg.health.start_period_ns,
         ) if msg.health.test else None,
+        options=options_from_proto(msg),
+    )
+
+
+def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
+    return RunOptions(
+        reserve_memory_bytes=msg.reserve_memory_bytes, user=msg.user, group_add=tuple(msg.group_add),
+        cap_add=tuple(msg.cap_add), cap_drop=tuple(msg.cap_drop), privileged=msg.privileged, read_only=msg.read_only,
+        security_opt=tuple(msg.security_opt), hostname=msg.hostname, dns=tuple(msg.dns),
+        dns_search=tuple(msg.dns_search), dns_option=tuple(msg.dns_option),
+        extra_hosts=tuple((n, a) for n, _, a in (h.partition(":") for h in msg.extra_hosts)),
+        workdir=msg.workdir, init=msg.init, stop_signal=msg.stop_signal, cpu_shares=msg.cpu_shares,
+        cpuset_cpus=msg.cpuset_cpus, pids_limit=msg.pids_limit,
+        ulimits=tuple((u.name, u.soft, u.hard) for u in msg.ulimits), sysctls=tuple(sorted(msg.sysctls.items())),
+        shm_size_bytes=msg.shm_size_bytes, tmpfs=tuple((t.target, t.size_bytes, t.mode, tuple(t.options)) for t in msg.tmpfs),
+        ipc=msg.ipc, pid=msg.pid,
     )
 
 

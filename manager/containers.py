@@ -17,6 +17,7 @@ from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.networks import check_networks
 from shoal.manager.store import Conflict, NameTaken, NetworkFull, Store
 from shoal.manager.validation import check_ref, check_run, check_stop_timeout, check_tail
+from shoal.protos.spec_rules import reserved_cpus, reserved_memory
 from shoal.protos import task_states
 from shoal.protos.limits import CREATE_TIMEOUT, LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT, UNARY_TIMEOUT
 from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
@@ -89,8 +90,8 @@ class ContainerOps:
         spec = req.spec
         check_networks(self.state, list(spec.networks))
         task = TaskRequest(
-            nano_cpus=spec.nano_cpus,
-            memory=spec.memory_bytes,
+            nano_cpus=reserved_cpus(spec),
+            memory=reserved_memory(spec),
             constraints=tuple(constraints),
             host_ports=frozenset((p.host_port, p.protocol) for p in spec.ports if p.host_port),
         )

@@ -16,6 +16,7 @@ from shoal.manager.clock import now
 from shoal.manager.container_table import ContainerTable
 from shoal.manager.scheduler import NodeSnapshot
 from shoal.pki.grpc_tls import Revocations
+from shoal.protos.spec_rules import reserved_cpus, reserved_memory
 from shoal.protos import etcd_keys, node_identity, placements
 from shoal.protos import records, task_states
 from shoal.dns.gate import EndpointGate
@@ -63,8 +64,8 @@ class _Holding:
         self.groups: dict[str, int] = {}
 
     def add(self, c: types_pb2.Container) -> None:
-        self.nano_cpus += c.spec.nano_cpus
-        self.memory += c.spec.memory_bytes
+        self.nano_cpus += reserved_cpus(c.spec)
+        self.memory += reserved_memory(c.spec)
         self.count += 1
         for p in c.spec.ports:
             if p.host_port:

@@ -20,6 +20,7 @@ from shoal.manager.clock import now, stamp
 from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, NetworkFull, Store
+from shoal.protos.spec_rules import reserved_cpus, reserved_memory
 from shoal.protos import task_states
 from shoal.protos.limits import CREATE_TIMEOUT, UNARY_TIMEOUT
 from shoal.protos.shoal.v1 import agent_pb2, manager_pb2, types_pb2
@@ -40,8 +41,8 @@ def task_name(service: types_pb2.Service, slot: int, node_name: str = "") -> str
 def task_request(service: types_pb2.Service) -> TaskRequest:
     task = service.spec.task
     return TaskRequest(
-        nano_cpus=task.nano_cpus,
-        memory=task.memory_bytes,
+        nano_cpus=reserved_cpus(task),
+        memory=reserved_memory(task),
         constraints=tuple(parse_constraint(c) for c in task.constraints),
         host_ports=frozenset((p.host_port, p.protocol or "tcp") for p in task.ports if p.host_port),
         group=service.id,

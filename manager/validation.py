@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from shoal.manager.field_errors import InvalidField, show
+from shoal.manager.run_option_checks import MAX_MEMORY, MAX_NANO_CPUS, MIN_MEMORY, check_run_options
 from shoal.manager.scheduler import STRATEGIES, Constraint, ConstraintError, parse_constraint
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
@@ -36,9 +38,6 @@ MAX_CONSTRAINTS = 32
 MAX_CONSTRAINT_LEN = 512
 MAX_PREFERENCES = 8
 MAX_NETWORKS_PER_CONTAINER = 4
-MAX_MEMORY = 1 << 50
-MAX_NANO_CPUS = 4096 * 10**9
-MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less
 MAX_REPLICAS = 10_000
 MAX_RESTART_ATTEMPTS = 10_000
 MAX_HEALTH_RETRIES = 100
@@ -56,24 +55,6 @@ DRIVERS = ("overlay",)
 # What the manager shows instead of a secret environment value (manager/redact.py). Sent back
 # in a service update, it stands for the stored value of the same key; anywhere else it is refused.
 SECRET_PLACEHOLDER = "<secret>"
-
-
-class InvalidField(ValueError):
-    def __init__(self, field: str, reason: str):
-        field, reason = _one_line(field), _one_line(reason)
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).splitlines())
-
-
-def show(value: str, limit: int = 80) -> str:
-    """A request value as a message may quote it: shortened, control characters escaped."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value[:limit])
-    return text + ("..." if len(value) > limit else "")
 
 
 def _printable(value: str) -> bool:
@@ -217,6 +198,7 @@ def check_spec(spec: types_pb2.ContainerSpec) -> list[Constraint]:
         raise InvalidField("--memory", f"{spec.memory_bytes} bytes is out of range (minimum 6m, maximum 1p)")
     if not 0 <= spec.nano_cpus <= MAX_NANO_CPUS:
         raise InvalidField("--cpus", f"is out of range (0 to {MAX_NANO_CPUS // 10**9})")
+    check_run_options(spec)
     check_labels(spec.labels, "--label")
     if spec.strategy:
         _check_choice(spec.strategy, STRATEGIES, "--strategy")

@@ -30,3 +30,35 @@ RESTART_DEFAULTS: dict[str, object] = {"condition": DEFAULT_RESTART_CONDITION, "
                                        "delay_ns": DEFAULT_RESTART_DELAY_NS, "window_ns": 0}
 UPDATE_DEFAULTS: dict[str, object] = {"parallelism": DEFAULT_PARALLELISM, "delay_ns": 0,
                                       "failure_action": DEFAULT_FAILURE_ACTION, "monitor_ns": DEFAULT_MONITOR_NS}
+
+# Linux capabilities as Docker names them (without CAP_), and ALL: a typo is refused with the
+# flag named before anything is stored, instead of by the engine on a node.
+CAPABILITIES = frozenset({
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN",
+    "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST",
+    "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT",
+    "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME",
+    "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM", "ALL",
+})
+ULIMITS = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+                     "rss", "rtprio", "rttime", "sigpending", "stack"})
+IPC_MODES = ("private", "shareable", "host")
+PID_MODES = ("host",)
+TMPFS_FLAGS = frozenset({"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"})
+
+
+def capability(name: str) -> str:
+    """A capability as Docker takes it: case-insensitive, CAP_ optional (cap_add: [chown] is CHOWN)."""
+    upper = name.strip().upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
+
+
+def reserved_memory(spec) -> int:
+    """What the scheduler counts of a container spec's memory: its reservation, else its limit."""
+    return spec.reserve_memory_bytes or spec.memory_bytes
+
+
+def reserved_cpus(spec) -> int:
+    """What the scheduler counts of a container spec's CPUs, in nano CPUs: its reservation, else its limit."""
+    return spec.reserve_nano_cpus or spec.nano_cpus

@@ -45,6 +45,37 @@ class Spec:
     labels: tuple[tuple[str, str], ...] = ()
     entrypoint: tuple[str, ...] = ()
     health: "Health | None" = None
+    options: "RunOptions" = field(default_factory=lambda: RunOptions())
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The isolation and runtime options of `docker run` (mirror of the same ContainerSpec fields)."""
+    reserve_memory_bytes: int = 0
+    user: str = ""
+    group_add: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    read_only: bool = False
+    security_opt: tuple[str, ...] = ()
+    hostname: str = ""
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_option: tuple[str, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()   # (name, address)
+    workdir: str = ""
+    init: bool = False
+    stop_signal: str = ""
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    pids_limit: int = 0
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard)
+    sysctls: tuple[tuple[str, str], ...] = ()
+    shm_size_bytes: int = 0
+    tmpfs: tuple[tuple[str, int, int, tuple[str, ...]], ...] = ()    # (target, size bytes, mode, flags)
+    ipc: str = ""
+    pid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

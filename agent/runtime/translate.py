@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from shoal.agent.runtime.base import (
     LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NETWORKS, LABEL_NODE, LABEL_SERVICE, Attachment, Observed, Port,
-    Spec,
+    RunOptions, Spec,
 )
 
 
@@ -37,10 +37,21 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service
         "environment": [f"{k}={v}" for k, v in spec.env],
         "detach": True,
     }
-    if dns:
+    o = spec.options
+    if o.dns:
+        # As `docker run --dns`: the given servers replace the resolver (cluster names then do not resolve).
+        kwargs["dns"] = list(o.dns)
+        if o.dns_search:
+            kwargs["dns_search"] = list(o.dns_search)
+    elif dns:
         kwargs["dns"] = list(dns)
-    if dns_search:
-        kwargs["dns_search"] = list(dns_search)
+        # The admin's search domains first, then the cluster's, so short cluster names still resolve.
+        searched = [*o.dns_search, *(d for d in dns_search if d not in o.dns_search)]
+        if searched:
+            kwargs["dns_search"] = searched
+    elif o.dns_search:
+        kwargs["dns_search"] = list(o.dns_search)
+    kwargs.update(option_kwargs(o))
     if spec.command:
         kwargs["command"] = list(spec.command)
     if spec.entrypoint:
@@ -61,6 +72,39 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service
     if spec.nano_cpus:
         kwargs["nano_cpus"] = spec.nano_cpus
     return kwargs
+
+
+def option_kwargs(o: RunOptions) -> dict[str, Any]:
+    """docker-py's create() arguments for the isolation and runtime options; only those given,
+    so an engine default is never overridden by a zero."""
+    out: dict[str, Any] = {}
+    plain = (("user", o.user), ("group_add", list(o.group_add)), ("cap_add", list(o.cap_add)),
+             ("cap_drop", list(o.cap_drop)), ("privileged", o.privileged), ("read_only", o.read_only),
+             ("security_opt", list(o.security_opt)), ("hostname", o.hostname), ("dns_opt", list(o.dns_option)),
+             ("working_dir", o.workdir), ("stop_signal", o.stop_signal), ("cpu_shares", o.cpu_shares),
+             ("cpuset_cpus", o.cpuset_cpus), ("pids_limit", o.pids_limit), ("shm_size", o.shm_size_bytes),
+             ("ipc_mode", o.ipc), ("pid_mode", o.pid), ("mem_reservation", o.reserve_memory_bytes))
+    out.update((key, value) for key, value in plain if value)
+    if o.init:
+        out["init"] = True
+    if o.extra_hosts:
+        out["extra_hosts"] = [f"{name}:{address}" for name, address in o.extra_hosts]
+    if o.ulimits:
+        out["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in o.ulimits]
+    if o.sysctls:
+        out["sysctls"] = dict(o.sysctls)
+    if o.tmpfs:
+        out["tmpfs"] = {target: _tmpfs_options(size, mode, flags) for target, size, mode, flags in o.tmpfs}
+    return out
+
+
+def _tmpfs_options(size: int, mode: int, flags: tuple[str, ...]) -> str:
+    parts = list(flags)
+    if size:
+        parts.append(f"size={size}")
+    if mode:
+        parts.append(f"mode={mode:o}")
+    return ",".join(parts)
 
 
 def engine_name(shoal_id: str, name: str) -> str:

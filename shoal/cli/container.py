@@ -8,6 +8,7 @@ import click
 
 from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.cli import run_options
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
@@ -40,17 +41,18 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
 @secret_env_options
 @click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
-@click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation (64m, 1g).")
-@click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation (0.5, 2).")
+@click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit (64m, 1g); also the reservation unless --reserve-memory.")
+@click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit (0.5, 2); also the reservation unless --reserve-cpus.")
 @click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu. node.id, node.name, node.hostname (bound when the node first registered) and node.labels.K (set by admins) are the cluster's; engine.labels.K is what the host says of itself (self-reported: a compromised host can claim any).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy for this container.")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
+@run_options.run_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
-        strategy, label, network, image, command):
+        strategy, label, network, image, command, **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -64,6 +66,7 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
         strategy=strategy or "",
         networks=list(network),
     )
+    run_options.apply(spec, run_options.pop(options))
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)

@@ -10,6 +10,7 @@ from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
     DEFAULT_MODE, DEFAULT_PARALLELISM, DEFAULT_RESTART_DELAY_NS, FAILURE_ACTIONS, MODES, RESTART_CONDITIONS, STRATEGIES,
 )
+from shoal.cli import run_options
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
@@ -36,8 +37,8 @@ def task_options(fn):
         click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable."),
         secret_env_options,
         click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
-        click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit and reservation per task."),
-        click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit and reservation per task."),
+        click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit per task (also its reservation unless --reserve-memory)."),
+        click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit per task (also its reservation unless --reserve-cpus)."),
         click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint (see `shoal run --help`; engine.labels.K are self-reported by the hosts)."),
         click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy."),
         click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Label of the tasks' containers."),
@@ -57,6 +58,7 @@ def task_options(fn):
         click.option("--placement-pref", multiple=True, metavar="spread=node.labels.K", callback=converter(_pref), help="Spread tasks over a label's values."),
         click.option("--stop-grace-period", metavar="DURATION", callback=converter(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
         click.option("--network", multiple=True, metavar="NAME", help="Overlay network the tasks join."),
+        run_options.run_options,
     ]):
         fn = decorator(fn)
     return fn
@@ -64,6 +66,7 @@ def task_options(fn):
 
 def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> None:
     t = spec.task
+    run_options.apply(t, run_options.pop(o))
     if o.get("env"):
         t.env.update(dict(o["env"]))
     secret = gathered(o.get("secret_env"), o.get("secret_env_file"), o.get("secret_env_stdin"))

@@ -70,7 +70,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,13 @@ class ContainerSpec(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SysctlsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +105,32 @@ class ContainerSpec(_message.Message):
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ADD_FIELD_NUMBER: _ClassVar[int]
+    CAP_ADD_FIELD_NUMBER: _ClassVar[int]
+    CAP_DROP_FIELD_NUMBER: _ClassVar[int]
+    PRIVILEGED_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_OPT_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    DNS_FIELD_NUMBER: _ClassVar[int]
+    DNS_SEARCH_FIELD_NUMBER: _ClassVar[int]
+    DNS_OPTION_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    STOP_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    CPU_SHARES_FIELD_NUMBER: _ClassVar[int]
+    CPUSET_CPUS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ULIMITS_FIELD_NUMBER: _ClassVar[int]
+    SYSCTLS_FIELD_NUMBER: _ClassVar[int]
+    SHM_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_FIELD_NUMBER: _ClassVar[int]
+    IPC_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -111,7 +144,55 @@ class ContainerSpec(_message.Message):
     entrypoint: _containers.RepeatedScalarFieldContainer[str]
     networks: _containers.RepeatedScalarFieldContainer[str]
     secret_env: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ...) -> None: ...
+    reserve_memory_bytes: int
+    reserve_nano_cpus: int
+    user: str
+    group_add: _containers.RepeatedScalarFieldContainer[str]
+    cap_add: _containers.RepeatedScalarFieldContainer[str]
+    cap_drop: _containers.RepeatedScalarFieldContainer[str]
+    privileged: bool
+    read_only: bool
+    security_opt: _containers.RepeatedScalarFieldContainer[str]
+    hostname: str
+    dns: _containers.RepeatedScalarFieldContainer[str]
+    dns_search: _containers.RepeatedScalarFieldContainer[str]
+    dns_option: _containers.RepeatedScalarFieldContainer[str]
+    extra_hosts: _containers.RepeatedScalarFieldContainer[str]
+    workdir: str
+    init: bool
+    stop_signal: str
+    cpu_shares: int
+    cpuset_cpus: str
+    pids_limit: int
+    ulimits: _containers.RepeatedCompositeFieldContainer[Ulimit]
+    sysctls: _containers.ScalarMap[str, str]
+    shm_size_bytes: int
+    tmpfs: _containers.RepeatedCompositeFieldContainer[TmpfsMount]
+    ipc: str
+    pid: str
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ...) -> None: ...
+
+class Ulimit(_message.Message):
+    __slots__ = ("name", "soft", "hard")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOFT_FIELD_NUMBER: _ClassVar[int]
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    soft: int
+    hard: int
+    def __init__(self, name: _Optional[str] = ..., soft: _Optional[int] = ..., hard: _Optional[int] = ...) -> None: ...
+
+class TmpfsMount(_message.Message):
+    __slots__ = ("target", "size_bytes", "mode", "options")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    size_bytes: int
+    mode: int
+    options: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, target: _Optional[str] = ..., size_bytes: _Optional[int] = ..., mode: _Optional[int] = ..., options: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("test", "interval_ns", "timeout_ns", "retries", "start_period_ns")

@@ -1,0 +1,210 @@
+"""Checks on the isolation, runtime and reservation options of a container spec (those of
+`docker run`), each as Docker Engine would take or refuse it, so a bad value is refused with its
+flag named before anything is stored instead of by an engine on some node. Pure."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+
+from shoal.manager.field_errors import InvalidField, show
+from shoal.manager.scheduler.units import format_bytes
+from shoal.protos.shoal.v1 import types_pb2
+from shoal.protos.spec_rules import CAPABILITIES, IPC_MODES, PID_MODES, TMPFS_FLAGS, ULIMITS, capability
+
+MAX_MEMORY = 1 << 50
+MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less, for a limit and for a reservation
+MAX_NANO_CPUS = 4096 * 10**9
+MAX_LIST = 32                 # entries of one repeated option (caps, hosts, groups, ...)
+MAX_SECCOMP_BYTES = 64 * 1024
+MAX_PIDS = 1 << 22            # the kernel's pid_max ceiling
+MAX_CPU_SHARES = 262144       # the kernel's ceiling for cpu.shares
+MAX_CPU_INDEX = 1023
+
+USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
+GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+DNS_OPTION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
+SIGNAL_RE = re.compile(r"(SIG)?[A-Z][A-Z0-9]*(\+[0-9]{1,2})?|[0-9]{1,2}")
+CPUSET_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+")
+# The sysctls that live in a container's own namespaces: the only ones Docker (runc) accepts.
+NAMESPACED_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+NAMESPACED_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+
+
+def check_run_options(spec: types_pb2.ContainerSpec) -> None:
+    _check_reservations(spec)
+    _check_identity(spec)
+    _check_security(spec)
+    _check_names(spec)
+    _check_process(spec)
+    _check_kernel(spec)
+    _check_tmpfs(spec)
+
+
+def _check_reservations(spec: types_pb2.ContainerSpec) -> None:
+    if spec.reserve_memory_bytes < 0:
+        raise InvalidField("--reserve-memory", "must not be negative")
+    if spec.reserve_memory_bytes and not MIN_MEMORY <= spec.reserve_memory_bytes <= MAX_MEMORY:
+        raise InvalidField("--reserve-memory", f"{spec.reserve_memory_bytes} bytes is out of range (minimum 6m, maximum 1p)")
+    if spec.memory_bytes and spec.reserve_memory_bytes > spec.memory_bytes:
+        raise InvalidField("--reserve-memory", f"{format_bytes(spec.reserve_memory_bytes)} is more than the limit "
+                                               f"--memory {format_bytes(spec.memory_bytes)}")
+    if not 0 <= spec.reserve_nano_cpus <= MAX_NANO_CPUS:
+        raise InvalidField("--reserve-cpus", f"is out of range (0 to {MAX_NANO_CPUS // 10**9})")
+    if spec.nano_cpus and spec.reserve_nano_cpus > spec.nano_cpus:
+        raise InvalidField("--reserve-cpus", f"{spec.reserve_nano_cpus / 1e9:g} is more than the limit "
+                                             f"--cpus {spec.nano_cpus / 1e9:g}")
+
+
+def _check_identity(spec: types_pb2.ContainerSpec) -> None:
+    if spec.user and not USER_RE.fullmatch(spec.user):
+        raise InvalidField("--user", f'"{show(spec.user)}" is not USER[:GROUP] or UID[:GID]')
+    _check_count(spec.group_add, "--group-add")
+    for group in spec.group_add:
+        if not GROUP_RE.fullmatch(group):
+            raise InvalidField("--group-add", f'"{show(group)}" is not a group name or GID')
+    if spec.workdir and (not spec.workdir.startswith("/") or "\x00" in spec.workdir or len(spec.workdir) > 4096):
+        raise InvalidField("--workdir", f'"{show(spec.workdir)}" is not an absolute path')
+
+
+def _check_security(spec: types_pb2.ContainerSpec) -> None:
+    for flag, caps in (("--cap-add", spec.cap_add), ("--cap-drop", spec.cap_drop)):
+        _check_count(caps, flag)
+        for cap in caps:
+            if capability(cap) not in CAPABILITIES:
+                raise InvalidField(flag, f'"{show(cap)}" is not a Linux capability (e.g. CHOWN, NET_ADMIN, ALL)')
+    _check_count(spec.security_opt, "--security-opt")
+    for opt in spec.security_opt:
+        _check_security_opt(opt)
+    if spec.ipc and spec.ipc not in IPC_MODES:
+        if spec.ipc.startswith("container:"):
+            raise InvalidField("--ipc", "sharing another container's IPC namespace (container:NAME) is not supported yet")
+        raise InvalidField("--ipc", f'"{show(spec.ipc, 40)}" is not one of {", ".join(IPC_MODES)}')
+    if spec.pid and spec.pid not in PID_MODES:
+        raise InvalidField("--pid", f'"{show(spec.pid, 40)}" is not host (only the host\'s PID namespace can be shared)')
+
+
+def _check_security_opt(opt: str) -> None:
+    key, sep, value = opt.replace("=", ":", 1).partition(":") if opt.startswith("no-new-privileges") \
+        else opt.partition("=")
+    if key == "no-new-privileges":
+        if sep and value not in ("true", "false"):
+            raise InvalidField("--security-opt", f'no-new-privileges takes true or false, not "{show(value, 20)}"')
+        return
+    if key == "seccomp" and sep and value:
+        if value == "unconfined":
+            return
+        if len(value) > MAX_SECCOMP_BYTES:
+            raise InvalidField("--security-opt", f"a seccomp profile is limited to {MAX_SECCOMP_BYTES // 1024} KiB")
+        try:
+            profile = json.loads(value)
+        except ValueError:
+            profile = None
+        if not isinstance(profile, dict):
+            raise InvalidField("--security-opt", "seccomp= takes unconfined or a JSON profile (the CLI reads a file's)")
+        return
+    if key in ("apparmor", "label") and sep and value and value.isprintable() and len(value) <= 256:
+        return
+    raise InvalidField("--security-opt", f'"{show(opt, 60)}" is not no-new-privileges[:true|false], '
+                                         f"seccomp=unconfined|PROFILE, apparmor=PROFILE or label=...")
+
+
+def _check_names(spec: types_pb2.ContainerSpec) -> None:
+    if spec.hostname and (len(spec.hostname) > 253 or not HOSTNAME_RE.fullmatch(spec.hostname)):
+        raise InvalidField("--hostname", f'"{show(spec.hostname)}" is not a host name (RFC 1123)')
+    _check_count(spec.dns, "--dns")
+    for server in spec.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidField("--dns", f'"{show(server)}" is not an IP address') from None
+    _check_count(spec.dns_search, "--dns-search")
+    for domain in spec.dns_search:
+        if domain != "." and (len(domain) > 253 or not HOSTNAME_RE.fullmatch(domain)):
+            raise InvalidField("--dns-search", f'"{show(domain)}" is not a domain name')
+    _check_count(spec.dns_option, "--dns-option")
+    for option in spec.dns_option:
+        if not DNS_OPTION_RE.fullmatch(option):
+            raise InvalidField("--dns-option", f'"{show(option)}" is not a resolver option (e.g. ndots:2)')
+    _check_count(spec.extra_hosts, "--add-host")
+    for entry in spec.extra_hosts:
+        name, sep, address = entry.partition(":")
+        if not sep or len(name) > 253 or not HOSTNAME_RE.fullmatch(name):
+            raise InvalidField("--add-host", f'"{show(entry)}" is not NAME:IP')
+        if address != "host-gateway":
+            try:
+                ipaddress.ip_address(address.strip("[]"))
+            except ValueError:
+                raise InvalidField("--add-host", f'"{show(entry)}": "{show(address)}" is not an IP address') from None
+
+
+def _check_process(spec: types_pb2.ContainerSpec) -> None:
+    if spec.stop_signal and not SIGNAL_RE.fullmatch(spec.stop_signal):
+        raise InvalidField("--stop-signal", f'"{show(spec.stop_signal, 20)}" is not a signal (SIGTERM, TERM, 15, SIGRTMIN+3)')
+    if spec.stop_signal.isdigit() and not 1 <= int(spec.stop_signal) <= 64:
+        raise InvalidField("--stop-signal", f"{spec.stop_signal} is not a signal number (1-64)")
+    if not 0 <= spec.cpu_shares <= MAX_CPU_SHARES:
+        raise InvalidField("--cpu-shares", f"must be from 0 to {MAX_CPU_SHARES}")
+    if spec.cpuset_cpus:
+        if not CPUSET_RE.fullmatch(spec.cpuset_cpus):
+            raise InvalidField("--cpuset-cpus", f'"{show(spec.cpuset_cpus, 40)}" is not a CPU list (0-3, 0,2)')
+        for part in spec.cpuset_cpus.split(","):
+            low, _, high = part.partition("-")
+            if int(high or low) < int(low) or int(high or low) > MAX_CPU_INDEX:
+                raise InvalidField("--cpuset-cpus", f'"{part}" is not a range of CPUs 0-{MAX_CPU_INDEX}')
+    if not -1 <= spec.pids_limit <= MAX_PIDS:
+        raise InvalidField("--pids-limit", f"must be -1 (unlimited) or from 0 to {MAX_PIDS}")
+    if spec.shm_size_bytes < 0 or spec.shm_size_bytes > MAX_MEMORY:
+        raise InvalidField("--shm-size", "is out of range (0 to 1p)")
+
+
+def _check_kernel(spec: types_pb2.ContainerSpec) -> None:
+    _check_count(spec.ulimits, "--ulimit")
+    names = set()
+    for u in spec.ulimits:
+        if u.name not in ULIMITS:
+            raise InvalidField("--ulimit", f'"{show(u.name, 20)}" is not a ulimit ({", ".join(sorted(ULIMITS))})')
+        if u.name in names:
+            raise InvalidField("--ulimit", f"{u.name} is given twice")
+        names.add(u.name)
+        if u.soft < -1 or u.hard < -1 or (u.hard != -1 and (u.soft == -1 or u.soft > u.hard)):
+            raise InvalidField("--ulimit", f"{u.name}: the soft limit {u.soft} is above the hard limit {u.hard}")
+    if len(spec.sysctls) > MAX_LIST:
+        raise InvalidField("--sysctl", f"at most {MAX_LIST}")
+    for key, value in spec.sysctls.items():
+        if not SYSCTL_KEY_RE.fullmatch(key):
+            raise InvalidField("--sysctl", f'"{show(key)}" is not a sysctl name')
+        if key not in NAMESPACED_SYSCTLS and not key.startswith(NAMESPACED_SYSCTL_PREFIXES):
+            raise InvalidField("--sysctl", f"{key} is not namespaced: it would change the host, and Docker refuses it "
+                                           f"(kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.* and net.* are)")
+        if not value or len(value) > 256 or not value.isprintable():
+            raise InvalidField("--sysctl", f"{key}: the value must be 1-256 printable characters")
+
+
+def _check_tmpfs(spec: types_pb2.ContainerSpec) -> None:
+    _check_count(spec.tmpfs, "--tmpfs")
+    targets = set()
+    for t in spec.tmpfs:
+        if not t.target.startswith("/") or t.target == "/" or "\x00" in t.target or ":" in t.target \
+                or len(t.target) > 4096:
+            raise InvalidField("--tmpfs", f'"{show(t.target)}" is not an absolute path other than /')
+        if t.target.rstrip("/") in targets:
+            raise InvalidField("--tmpfs", f"{t.target} is mounted twice")
+        targets.add(t.target.rstrip("/"))
+        if not 0 <= t.size_bytes <= MAX_MEMORY:
+            raise InvalidField("--tmpfs", f"{t.target}: size is out of range (0 to 1p)")
+        if t.mode > 0o7777:
+            raise InvalidField("--tmpfs", f"{t.target}: mode {oct(t.mode)} is not a file mode")
+        for flag in t.options:
+            if flag not in TMPFS_FLAGS:
+                raise InvalidField("--tmpfs", f'{t.target}: "{show(flag, 20)}" is not a tmpfs option '
+                                              f'({", ".join(sorted(TMPFS_FLAGS))})')
+
+
+def _check_count(items, flag: str) -> None:
+    if len(items) > MAX_LIST:
+        raise InvalidField(flag, f"at most {MAX_LIST}")
+

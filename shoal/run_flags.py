@@ -1,0 +1,67 @@
+"""Parsers for the values of `docker run`'s isolation and runtime flags, as Docker's CLI reads
+them; shared by the CLI and the stack file parser. Pure: each raises ValueError with the reason."""
+from __future__ import annotations
+
+from shoal.protos.spec_rules import TMPFS_FLAGS
+from shoal.units import parse_size
+
+
+def parse_ulimit(text: str) -> tuple[str, int, int]:
+    """'nofile=1024:2048' -> ('nofile', 1024, 2048); 'nproc=512' -> ('nproc', 512, 512); -1 or
+    'unlimited' is no limit."""
+    name, sep, limits = text.partition("=")
+    if not sep or not name or not limits:
+        raise ValueError(f'"{text}" is not NAME=SOFT[:HARD]')
+    soft_text, _, hard_text = limits.partition(":")
+    return name, _limit(soft_text, text), _limit(hard_text or soft_text, text)
+
+
+def _limit(value: str, text: str) -> int:
+    if value == "unlimited":
+        return -1
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f'"{text}": "{value}" is not a number or unlimited') from None
+    if n < -1:
+        raise ValueError(f'"{text}": a limit is -1 (unlimited) or more')
+    return n
+
+
+def parse_tmpfs(text: str) -> tuple[str, int, int, tuple[str, ...]]:
+    """'/run:size=64m,mode=1770,noexec' -> ('/run', 67108864, 0o1770, ('noexec',))."""
+    target, _, opts = text.partition(":")
+    size = mode = 0
+    flags: list[str] = []
+    for opt in filter(None, opts.split(",")):
+        key, sep, value = opt.partition("=")
+        if key == "size" and sep:
+            size = parse_size(value)
+        elif key == "mode" and sep:
+            try:
+                mode = int(value, 8)
+            except ValueError:
+                raise ValueError(f'"{text}": mode "{value}" is not an octal file mode') from None
+        elif not sep and opt in TMPFS_FLAGS:
+            flags.append(opt)
+        else:
+            raise ValueError(f'"{text}": "{opt}" is not a tmpfs option (size=, mode=, {", ".join(sorted(TMPFS_FLAGS))})')
+    if not target.startswith("/"):
+        raise ValueError(f'"{text}": the path must be absolute')
+    return target, size, mode, tuple(flags)
+
+
+def parse_host_entry(text: str) -> str:
+    """'db:10.0.0.5' or 'db=10.0.0.5' (Docker takes both) -> 'db:10.0.0.5'."""
+    sep = "=" if "=" in text else ":"
+    name, found, address = text.partition(sep)
+    if not found or not name or not address:
+        raise ValueError(f'"{text}" is not NAME:IP')
+    return f"{name}:{address}"
+
+
+def parse_sysctl(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise ValueError(f'"{text}" is not NAME=VALUE')
+    return key.strip(), value.strip()

@@ -1,0 +1,95 @@
+"""`docker run`'s isolation, runtime and reservation options on real engines: each checked from
+inside the container (attached runs print what the container sees) or on the engine that runs it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import HOST_MEMORY, poll
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "shoal/busybox:latest"
+
+
+def inside(shoal, *args: str) -> str:
+    """What an attached run prints; it must exit 0."""
+    r = shoal("run", *args, check=False, timeout=90)
+    assert r.returncode == 0, (args, r.returncode, r.stderr)
+    return r.stdout
+
+
+def engine_container(cluster, shoal, name: str):
+    c = next(c for c in shoal.json("ps", "-a") if c["name"] == name)
+    host = next(h for h in cluster.hosts if h.name == c["node"])
+    return next(e for e in cluster.docker(host).containers.list(all=True) if e.labels.get("io.shoal.name") == name)
+
+
+def test_user_read_only_tmpfs_and_capabilities_isolate_as_docker_does(shoal):
+    assert inside(shoal, "--user", "nobody", IMAGE, "id", "-u").strip() == "65534"
+    out = inside(shoal, "--read-only", "--tmpfs", "/tmp:size=8m", IMAGE, "sh", "-c",
+                 "touch /root-file 2>/dev/null && echo root-writable || echo root-read-only; "
+                 "touch /tmp/x && echo tmp-writable; grep ' /tmp ' /proc/mounts")
+    lines = out.splitlines()
+    assert lines[:2] == ["root-read-only", "tmp-writable"], out
+    assert "tmpfs" in lines[2] and "size=8192k" in lines[2], out
+    # With every capability dropped, root cannot chown; with the default set it can.
+    script = "touch /tmp/f && chown 65534 /tmp/f 2>/dev/null && echo chowned || echo refused"
+    assert inside(shoal, "--cap-drop", "ALL", IMAGE, "sh", "-c", script).strip() == "refused"
+    assert inside(shoal, IMAGE, "sh", "-c", script).strip() == "chowned"
+    assert inside(shoal, "--cap-drop", "ALL", "--cap-add", "CHOWN", IMAGE, "sh", "-c", script).strip() == "chowned"
+
+
+def test_hosts_resolver_and_process_options_reach_the_container(shoal, cluster):
+    hosts = inside(shoal, "--add-host", "db.internal:10.1.2.3", "--hostname", "probe-1", IMAGE,
+                   "sh", "-c", "cat /etc/hosts; hostname")
+    assert any(line.split()[:2] == ["10.1.2.3", "db.internal"] for line in hosts.splitlines()), hosts
+    assert hosts.splitlines()[-1] == "probe-1"
+    resolv = inside(shoal, "--dns-search", "example.internal", "--dns-option", "ndots:2", IMAGE, "cat", "/etc/resolv.conf")
+    search = next(line for line in resolv.splitlines() if line.startswith("search"))
+    # The admin's domain first, the cluster's after it: short cluster names still resolve.
+    assert search.split()[1] == "example.internal" and len(search.split()) > 2, resolv
+    assert "ndots:2" in resolv
+    out = inside(shoal, "-w", "/tmp", "--ulimit", "nofile=512:1024", "--pids-limit", "64", "--shm-size", "16m",
+                 "--sysctl", "net.ipv4.ip_unprivileged_port_start=80", IMAGE, "sh", "-c",
+                 "pwd; ulimit -n; ulimit -Hn; cat /sys/fs/cgroup/pids.max; df -k /dev/shm | tail -1; "
+                 "cat /proc/sys/net/ipv4/ip_unprivileged_port_start")
+    lines = out.splitlines()
+    assert lines[:4] == ["/tmp", "512", "1024", "64"], out
+    assert lines[4].split()[1] == str(16 * 1024), out
+    assert lines[5] == "80", out
+    shoal("run", "-d", "--name", "inited", "--init", "--stop-signal", "SIGQUIT", "--user", "nobody",
+          "--security-opt", "no-new-privileges", IMAGE, "sleep", "300")
+    engine = poll(lambda: engine_container(cluster, shoal, "inited"), 30, what="the container on its engine")
+    host_config, config = engine.attrs["HostConfig"], engine.attrs["Config"]
+    assert host_config["Init"] is True and config["StopSignal"] == "SIGQUIT" and config["User"] == "nobody"
+    assert host_config["SecurityOpt"] == ["no-new-privileges"]
+
+
+def test_a_reservation_below_the_limit_lets_more_fit_and_the_engine_keeps_the_limit(shoal, cluster):
+    limit = 200 << 20
+    assert 2 * limit > HOST_MEMORY   # by their limits, one such container per node
+    for i in range(6):
+        shoal("run", "-d", "--name", f"over{i}", "-m", "200m", "--reserve-memory", "32m", IMAGE, "sleep", "300")
+    assert sorted(c["node"] for c in shoal.json("ps")) == sorted([h.name for h in cluster.hosts] * 2)
+    engine = engine_container(cluster, shoal, "over0")
+    assert engine.attrs["HostConfig"]["Memory"] == limit
+    assert engine.attrs["HostConfig"]["MemoryReservation"] == 32 << 20
+    # Without a reservation the limit is counted: 2 x 32 MiB + 200 MiB is more than a node offers.
+    r = shoal("run", "-d", "-m", "200m", IMAGE, "sleep", "300", check=False)
+    assert r.returncode == 1 and "no node fits: 3 nodes lack 200 MiB memory" in r.stderr, r.stderr
+    r = shoal("run", "-d", "-m", "64m", "--reserve-memory", "128m", IMAGE, "true", check=False)
+    assert r.returncode == 2 and r.stderr.strip() == "shoal: --reserve-memory: 128 MiB is more than the limit --memory 64 MiB"
+
+
+def test_service_tasks_get_the_options_and_an_update_changes_them(shoal):
+    shoal("service", "create", "--name", "iso", "--user", "nobody", "--read-only", "--stop-grace-period", "1s",
+          IMAGE, "sleep", "3600")
+    poll(lambda: [t for t in shoal.json("service", "ps", "iso") if t["state"] == "running"], 30, what="iso running")
+    doc = json.loads(shoal("service", "inspect", "iso").stdout)
+    assert (doc["spec"]["task"]["user"], doc["spec"]["task"]["read_only"]) == ("nobody", True)
+    shoal("service", "update", "--no-read-only", "--hostname", "iso-task", "iso")
+    task = json.loads(shoal("service", "inspect", "iso").stdout)["spec"]["task"]
+    assert (task["user"], task.get("read_only", False), task["hostname"]) == ("nobody", False, "iso-task")
+    shoal("service", "rm", "iso")

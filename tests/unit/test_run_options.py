@@ -1,0 +1,203 @@
+"""The isolation, runtime and reservation flags of `docker run`, table by table: what the CLI
+makes of each flag, what the agent asks the engine for, and every bad value refused with its flag."""
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+from google.protobuf import json_format
+
+from shoal.agent.convert import spec_from_proto
+from shoal.agent.runtime.translate import create_kwargs
+from shoal.cli import run_options
+from shoal.manager.validation import InvalidField, check_spec
+from shoal.protos.shoal.v1 import types_pb2
+
+AGENT_DNS = ("10.213.7.1",)
+AGENT_SEARCH = ("shoal.internal",)
+
+
+def parsed(*flags: str) -> types_pb2.ContainerSpec:
+    """The spec `shoal run FLAGS img` sends, through the real click options."""
+    out = {}
+
+    @click.command()
+    @run_options.run_options
+    def cmd(**options):
+        spec = types_pb2.ContainerSpec(image="img")
+        run_options.apply(spec, run_options.pop(options))
+        out["spec"] = spec
+
+    result = CliRunner().invoke(cmd, list(flags), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out["spec"]
+
+
+def engine_kwargs(spec: types_pb2.ContainerSpec) -> dict:
+    return create_kwargs("c" * 24, "web", "n1", spec_from_proto(spec), dns=AGENT_DNS, dns_search=AGENT_SEARCH)
+
+
+# (flags, the spec fields they set, docker-py create() arguments they become)
+TABLE = [
+    (["--user", "nobody"], {"user": "nobody"}, {"user": "nobody"}),
+    (["-u", "1000:1000"], {"user": "1000:1000"}, {"user": "1000:1000"}),
+    (["--group-add", "audio", "--group-add", "44"], {"group_add": ["audio", "44"]}, {"group_add": ["audio", "44"]}),
+    (["--cap-add", "NET_ADMIN", "--cap-drop", "ALL"], {"cap_add": ["NET_ADMIN"], "cap_drop": ["ALL"]},
+     {"cap_add": ["NET_ADMIN"], "cap_drop": ["ALL"]}),
+    (["--privileged"], {"privileged": True}, {"privileged": True}),
+    (["--read-only"], {"read_only": True}, {"read_only": True}),
+    (["--security-opt", "no-new-privileges"], {"security_opt": ["no-new-privileges"]},
+     {"security_opt": ["no-new-privileges"]}),
+    (["--security-opt", "seccomp=unconfined"], {"security_opt": ["seccomp=unconfined"]},
+     {"security_opt": ["seccomp=unconfined"]}),
+    (["--hostname", "db-1"], {"hostname": "db-1"}, {"hostname": "db-1"}),
+    (["--dns", "10.0.0.2"], {"dns": ["10.0.0.2"]}, {"dns": ["10.0.0.2"]}),
+    (["--dns-search", "example.internal"], {"dns_search": ["example.internal"]},
+     {"dns": list(AGENT_DNS), "dns_search": ["example.internal", *AGENT_SEARCH]}),
+    (["--dns", "10.0.0.2", "--dns-search", "ex.internal"], {"dns": ["10.0.0.2"], "dns_search": ["ex.internal"]},
+     {"dns": ["10.0.0.2"], "dns_search": ["ex.internal"]}),
+    (["--dns-option", "ndots:2"], {"dns_option": ["ndots:2"]}, {"dns_opt": ["ndots:2"]}),
+    (["--add-host", "db:10.1.2.3", "--add-host", "api=10.1.2.4"], {"extra_hosts": ["db:10.1.2.3", "api:10.1.2.4"]},
+     {"extra_hosts": ["db:10.1.2.3", "api:10.1.2.4"]}),
+    (["-w", "/srv"], {"workdir": "/srv"}, {"working_dir": "/srv"}),
+    (["--entrypoint", "/bin/sh"], {"entrypoint": ["/bin/sh"]}, {"entrypoint": ["/bin/sh"]}),
+    (["--init"], {"init": True}, {"init": True}),
+    (["--stop-signal", "SIGQUIT"], {"stop_signal": "SIGQUIT"}, {"stop_signal": "SIGQUIT"}),
+    (["-c", "512", "--cpuset-cpus", "0-1"], {"cpu_shares": "512", "cpuset_cpus": "0-1"},
+     {"cpu_shares": 512, "cpuset_cpus": "0-1"}),
+    (["--pids-limit", "100"], {"pids_limit": "100"}, {"pids_limit": 100}),
+    (["--ulimit", "nofile=1024:2048", "--ulimit", "nproc=unlimited"],
+     {"ulimits": [{"name": "nofile", "soft": "1024", "hard": "2048"}, {"name": "nproc", "soft": "-1", "hard": "-1"}]},
+     {"ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}, {"Name": "nproc", "Soft": -1, "Hard": -1}]}),
+    (["--sysctl", "net.core.somaxconn=1024"], {"sysctls": {"net.core.somaxconn": "1024"}},
+     {"sysctls": {"net.core.somaxconn": "1024"}}),
+    (["--shm-size", "128m"], {"shm_size_bytes": str(128 << 20)}, {"shm_size": 128 << 20}),
+    (["--tmpfs", "/tmp", "--tmpfs", "/run:size=64m,mode=1770,noexec"],
+     {"tmpfs": [{"target": "/tmp"}, {"target": "/run", "size_bytes": str(64 << 20), "mode": 0o1770,
+                                     "options": ["noexec"]}]},
+     {"tmpfs": {"/tmp": "", "/run": f"noexec,size={64 << 20},mode=1770"}}),
+    (["--ipc", "host", "--pid", "host"], {"ipc": "host", "pid": "host"}, {"ipc_mode": "host", "pid_mode": "host"}),
+    (["--reserve-memory", "64m"], {"reserve_memory_bytes": str(64 << 20)}, {"mem_reservation": 64 << 20}),
+    (["--reserve-cpus", "0.25"], {"reserve_nano_cpus": str(250_000_000)}, {}),
+]
+
+
+@pytest.mark.parametrize("flags,fields,engine", TABLE, ids=[" ".join(row[0]) for row in TABLE])
+def test_a_flag_sets_its_field_and_reaches_the_engine_as_docker_takes_it(flags, fields, engine):
+    spec = parsed(*flags)
+    doc = json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    doc.pop("image")
+    assert doc == fields
+    check_spec(spec)   # every row is a valid spec
+    kwargs = engine_kwargs(spec)
+    for key, value in engine.items():
+        assert kwargs[key] == value, key
+
+
+def test_nothing_given_asks_the_engine_for_nothing_new():
+    kwargs = engine_kwargs(types_pb2.ContainerSpec(image="img"))
+    assert set(kwargs) == {"image", "name", "labels", "environment", "detach", "dns", "dns_search"}
+    assert (kwargs["dns"], kwargs["dns_search"]) == (list(AGENT_DNS), list(AGENT_SEARCH))
+
+
+def test_the_engine_takes_every_argument_we_make():
+    """docker-py refuses an argument it does not know: a typo in the translation fails here, not on a node."""
+    from docker.models.containers import _create_container_args
+    spec = types_pb2.ContainerSpec(image="img")
+    for flags, _, _ in TABLE:
+        spec.MergeFrom(parsed(*flags))
+    del spec.dns[:]
+    kwargs = dict(engine_kwargs(spec), version="1.43")   # the API version dockerd 24 (Debian 12's) speaks
+    args = _create_container_args(kwargs)
+    host = args["host_config"]
+    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"] and host["Init"] is True
+    assert host["MemoryReservation"] == 64 << 20 and host["ShmSize"] == 128 << 20
+    assert args["user"] == "1000:1000" and args["working_dir"] == "/srv"
+
+
+def test_seccomp_file_is_read_by_the_cli_and_sent_as_json(tmp_path):
+    profile = {"defaultAction": "SCMP_ACT_ALLOW"}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile, indent=2))
+    spec = parsed("--security-opt", f"seccomp={path}")
+    assert spec.security_opt == ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']
+    check_spec(spec)
+
+
+def test_update_leaves_what_was_not_given_and_replaces_a_repeated_flag():
+    spec = types_pb2.ContainerSpec(image="img", user="nobody", read_only=True, cap_drop=["ALL"], dns=["10.0.0.2"])
+    opts = {name: None for name in run_options.NAMES}
+    opts.update(cap_drop=("NET_RAW",), read_only=False)
+    run_options.apply(spec, opts)
+    assert (spec.user, spec.read_only, list(spec.cap_drop), list(spec.dns)) == ("nobody", False, ["NET_RAW"], ["10.0.0.2"])
+
+
+BAD = [
+    ({"user": "no body"}, '--user: "no body" is not USER[:GROUP] or UID[:GID]'),
+    ({"group_add": ["a b"]}, '--group-add: "a b" is not a group name or GID'),
+    ({"cap_add": ["NET_ADMN"]}, '--cap-add: "NET_ADMN" is not a Linux capability (e.g. CHOWN, NET_ADMIN, ALL)'),
+    ({"cap_drop": ["chowner"]}, '--cap-drop: "chowner" is not a Linux capability (e.g. CHOWN, NET_ADMIN, ALL)'),
+    ({"security_opt": ["no-new-privileges:maybe"]}, "--security-opt: no-new-privileges takes true or false, not \"maybe\""),
+    ({"security_opt": ["seccomp=/etc/profile.json"]}, "--security-opt: seccomp= takes unconfined or a JSON profile"),
+    ({"security_opt": ["selinux=on"]}, '--security-opt: "selinux=on" is not no-new-privileges'),
+    ({"hostname": "-db"}, '--hostname: "-db" is not a host name (RFC 1123)'),
+    ({"dns": ["dns.example"]}, '--dns: "dns.example" is not an IP address'),
+    ({"dns_search": ["bad_domain!"]}, '--dns-search: "bad_domain!" is not a domain name'),
+    ({"dns_option": ["nd ots"]}, '--dns-option: "nd ots" is not a resolver option (e.g. ndots:2)'),
+    ({"extra_hosts": ["db"]}, '--add-host: "db" is not NAME:IP'),
+    ({"extra_hosts": ["db:10.0.0"]}, '--add-host: "db:10.0.0": "10.0.0" is not an IP address'),
+    ({"workdir": "srv"}, '--workdir: "srv" is not an absolute path'),
+    ({"stop_signal": "SIG TERM"}, '--stop-signal: "SIG TERM" is not a signal'),
+    ({"stop_signal": "99"}, "--stop-signal: 99 is not a signal number (1-64)"),
+    ({"cpu_shares": -1}, "--cpu-shares: must be from 0 to 262144"),
+    ({"cpuset_cpus": "0-"}, '--cpuset-cpus: "0-" is not a CPU list (0-3, 0,2)'),
+    ({"cpuset_cpus": "3-1"}, '--cpuset-cpus: "3-1" is not a range of CPUs 0-1023'),
+    ({"pids_limit": -2}, "--pids-limit: must be -1 (unlimited) or from 0 to 4194304"),
+    ({"shm_size_bytes": -1}, "--shm-size: is out of range (0 to 1p)"),
+    ({"ulimits": [types_pb2.Ulimit(name="files", soft=1, hard=1)]}, '--ulimit: "files" is not a ulimit'),
+    ({"ulimits": [types_pb2.Ulimit(name="nofile", soft=10, hard=5)]},
+     "--ulimit: nofile: the soft limit 10 is above the hard limit 5"),
+    ({"ulimits": [types_pb2.Ulimit(name="nofile", soft=1, hard=1)] * 2}, "--ulimit: nofile is given twice"),
+    ({"sysctls": {"vm.swappiness": "10"}}, "--sysctl: vm.swappiness is not namespaced: it would change the host"),
+    ({"sysctls": {"net.core.somaxconn": ""}}, "--sysctl: net.core.somaxconn: the value must be 1-256 printable"),
+    ({"tmpfs": [types_pb2.TmpfsMount(target="tmp")]}, '--tmpfs: "tmp" is not an absolute path other than /'),
+    ({"tmpfs": [types_pb2.TmpfsMount(target="/t"), types_pb2.TmpfsMount(target="/t/")]}, "--tmpfs: /t/ is mounted twice"),
+    ({"tmpfs": [types_pb2.TmpfsMount(target="/t", options=["exec=1"])]}, '--tmpfs: /t: "exec=1" is not a tmpfs option'),
+    ({"ipc": "container:db"}, "--ipc: sharing another container's IPC namespace (container:NAME) is not supported yet"),
+    ({"ipc": "shared"}, '--ipc: "shared" is not one of private, shareable, host'),
+    ({"pid": "container:db"}, '--pid: "container:db" is not host'),
+    ({"memory_bytes": 64 << 20, "reserve_memory_bytes": 128 << 20},
+     "--reserve-memory: 128 MiB is more than the limit --memory 64 MiB"),
+    ({"reserve_memory_bytes": 1024}, "--reserve-memory: 1024 bytes is out of range (minimum 6m, maximum 1p)"),
+    ({"nano_cpus": 500_000_000, "reserve_nano_cpus": 10**9}, "--reserve-cpus: 1 is more than the limit --cpus 0.5"),
+    ({"group_add": ["g"] * 33}, "--group-add: at most 32"),
+]
+
+
+@pytest.mark.parametrize("fields,message", BAD, ids=[row[1][:50] for row in BAD])
+def test_a_bad_value_is_refused_in_one_line_naming_its_flag(fields, message):
+    with pytest.raises(InvalidField) as caught:
+        check_spec(types_pb2.ContainerSpec(image="img", **fields))
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--ulimit", "nofile"], '--ulimit: "nofile" is not NAME=SOFT[:HARD]'),
+    (["--ulimit", "nofile=x"], '--ulimit: "nofile=x": "x" is not a number or unlimited'),
+    (["--tmpfs", "/run:size=lots"], "--tmpfs: "),
+    (["--tmpfs", "/run:sync"], '--tmpfs: "/run:sync": "sync" is not a tmpfs option'),
+    (["--tmpfs", "run"], '--tmpfs: "run": the path must be absolute'),
+    (["--add-host", "db"], '--add-host: "db" is not NAME:IP'),
+    (["--sysctl", "net.x"], '--sysctl: "net.x" is not NAME=VALUE'),
+    (["--pids-limit", "many"], '--pids-limit: "many" is not a whole number'),
+    (["--reserve-memory", "12x"], '--reserve-memory: "12x" is not a size'),
+])
+def test_the_cli_refuses_what_it_cannot_parse_with_exit_2(flags, message):
+    from tests.unit.test_cli_errors import shoal
+    r = shoal("run", *flags, "img")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shoal: " + message), r.stderr
