@@ -384,8 +384,8 @@ def check_scale(req: manager_pb2.ScaleServiceRequest) -> None:
 STACK_PATHS = {
     "--name": "name", "--mode": "deploy.mode", "--replicas": "deploy.replicas", "IMAGE": "image",
     "CMD": "command", "--entrypoint": "entrypoint", "--env": "environment", "--secret-env": "environment",
-    "--publish": "ports", "--memory": "deploy.resources.memory",
-    "--cpus": "deploy.resources.cpus", "--label": "labels", "--constraint": "deploy.placement.constraints",
+    "--publish": "ports", "--memory": "deploy.resources.limits.memory",
+    "--cpus": "deploy.resources.limits.cpus", "--label": "labels", "--constraint": "deploy.placement.constraints",
     "--strategy": "deploy.placement", "--restart-condition": "deploy.restart_policy.condition",
     "--restart-max-attempts": "deploy.restart_policy.max_attempts", "--restart-delay": "deploy.restart_policy.delay",
     "--restart-window": "deploy.restart_policy.window", "--update-parallelism": "deploy.update_config.parallelism",
@@ -395,6 +395,13 @@ STACK_PATHS = {
     "--health-interval": "healthcheck.interval", "--health-timeout": "healthcheck.timeout",
     "--health-retries": "healthcheck.retries", "--health-start-period": "healthcheck.start_period",
     "--stop-grace-period": "stop_grace_period", "--network": "networks",
+    "--reserve-memory": "deploy.resources.reservations.memory", "--reserve-cpus": "deploy.resources.reservations.cpus",
+    "--user": "user", "--group-add": "group_add", "--cap-add": "cap_add", "--cap-drop": "cap_drop",
+    "--privileged": "privileged", "--read-only": "read_only", "--security-opt": "security_opt",
+    "--hostname": "hostname", "--dns": "dns", "--dns-search": "dns_search", "--dns-option": "dns_opt",
+    "--add-host": "extra_hosts", "--workdir": "working_dir", "--init": "init", "--stop-signal": "stop_signal",
+    "--cpu-shares": "cpu_shares", "--cpuset-cpus": "cpuset", "--pids-limit": "pids_limit", "--ulimit": "ulimits",
+    "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
 }
 
 

@@ -25,6 +25,7 @@ from shoal.protos.spec_rules import (
     FAILURE_ACTIONS, HEALTH_KINDS, MODES, NAME_RE, NAME_RULE, PROTOCOLS, RESTART_CONDITIONS, RESTART_DEFAULTS,
     UPDATE_DEFAULTS,
 )
+from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs
 from shoal.units import SIZE_EXAMPLES, parse_size
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]
@@ -36,8 +37,16 @@ RESERVED_LABEL_PREFIX = "io.shoal."
 PORT_MODES = ("ingress", "host")
 
 _TOP_KEYS = ("version", "services")
+# `docker run`'s isolation and runtime options, as Compose names them -> ContainerSpec fields.
+_FLAG_KEYS = {"privileged": "privileged", "read_only": "read_only", "init": "init"}
+_TEXT_KEYS = {"user": "user", "hostname": "hostname", "working_dir": "workdir", "stop_signal": "stop_signal",
+              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus"}
+_LIST_KEYS = {"dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_option", "cap_add": "cap_add",
+              "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt"}
+_NUMBER_KEYS = {"cpu_shares": "cpu_shares", "pids_limit": "pids_limit"}
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
-                 "stop_grace_period")
+                 "stop_grace_period", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",
+                 *_FLAG_KEYS, *_TEXT_KEYS, *_LIST_KEYS, *_NUMBER_KEYS)
 _DEPLOY_KEYS = ("mode", "replicas", "placement", "resources", "restart_policy", "update_config")
 _PLACEMENT_KEYS = ("constraints", "preferences")
 _PREFERENCE_KEYS = ("spread",)
@@ -238,6 +247,8 @@ class _Parser:
             if health is not None:
                 task.health.CopyFrom(health)
 
+        self.run_options(svc, path, task)
+
         spec = types_pb2.ServiceSpec(name=name, mode="replicated", replicas=1)
         spec.restart.CopyFrom(types_pb2.RestartPolicy(**RESTART_DEFAULTS))
         spec.update.CopyFrom(types_pb2.UpdateConfig(**UPDATE_DEFAULTS))
@@ -248,6 +259,72 @@ class _Parser:
         return spec
 
     # ---- container fields ------------------------------------------------------------------
+
+    def run_options(self, svc: dict, path: str, task: types_pb2.ContainerSpec) -> None:
+        """The isolation and runtime keys; their values are checked again by the manager (one set of rules)."""
+        for key, target in _FLAG_KEYS.items():
+            if svc.get(key) is not None:
+                if not isinstance(svc[key], bool):
+                    raise StackFileError(f"{path}.{key}", "must be true or false")
+                setattr(task, target, svc[key])
+        for key, target in _TEXT_KEYS.items():
+            if svc.get(key) is not None:
+                setattr(task, target, self.scalar_text(svc[key], f"{path}.{key}"))
+        for key, target in _LIST_KEYS.items():
+            if svc.get(key) is not None:
+                items = [svc[key]] if isinstance(svc[key], (str, int)) else self.sequence(svc[key], f"{path}.{key}")
+                getattr(task, target).extend(self.scalar_text(v, f"{path}.{key}.{i}") for i, v in enumerate(items))
+        for key, target in _NUMBER_KEYS.items():
+            if svc.get(key) is not None:
+                if not _is_int(svc[key]):
+                    raise StackFileError(f"{path}.{key}", "must be an integer")
+                setattr(task, target, svc[key])
+        if svc.get("shm_size") is not None:
+            task.shm_size_bytes = _memory_bytes(svc["shm_size"], f"{path}.shm_size")
+        if svc.get("tmpfs") is not None:
+            items = [svc["tmpfs"]] if isinstance(svc["tmpfs"], str) else self.sequence(svc["tmpfs"], f"{path}.tmpfs")
+            for i, item in enumerate(items):
+                target, size, mode, flags = self.parsed(parse_tmpfs, self.string(item, f"{path}.tmpfs.{i}"),
+                                                        f"{path}.tmpfs.{i}")
+                task.tmpfs.append(types_pb2.TmpfsMount(target=target, size_bytes=size, mode=mode, options=list(flags)))
+        if svc.get("extra_hosts") is not None:
+            hosts = svc["extra_hosts"]
+            if isinstance(hosts, dict):
+                task.extra_hosts.extend(f"{name}:{self.scalar_text(ip, f'{path}.extra_hosts.{name}')}"
+                                        for name, ip in hosts.items())
+            else:
+                for i, item in enumerate(self.sequence(hosts, f"{path}.extra_hosts")):
+                    task.extra_hosts.append(self.parsed(parse_host_entry, self.string(item, f"{path}.extra_hosts.{i}"),
+                                                        f"{path}.extra_hosts.{i}"))
+        if svc.get("ulimits") is not None:
+            if not isinstance(svc["ulimits"], dict):
+                raise StackFileError(f"{path}.ulimits", "must be a mapping of ulimit names to limits")
+            for name, limit in svc["ulimits"].items():
+                task.ulimits.append(self.ulimit(str(name), limit, f"{path}.ulimits.{name}"))
+        if svc.get("sysctls") is not None:
+            sysctls = svc["sysctls"]
+            if isinstance(sysctls, dict):
+                task.sysctls.update({str(k): self.scalar_text(v, f"{path}.sysctls.{k}") for k, v in sysctls.items()})
+            else:
+                for i, item in enumerate(self.sequence(sysctls, f"{path}.sysctls")):
+                    key, value = self.parsed(parse_sysctl, self.string(item, f"{path}.sysctls.{i}"), f"{path}.sysctls.{i}")
+                    task.sysctls[key] = value
+
+    @staticmethod
+    def parsed(parser, text: str, path: str):
+        try:
+            return parser(text)
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
+
+    def ulimit(self, name: str, value: Any, path: str) -> types_pb2.Ulimit:
+        """nofile: 1024, or nofile: {soft: 1024, hard: 2048}."""
+        if _is_int(value):
+            return types_pb2.Ulimit(name=name, soft=value, hard=value)
+        limits = self.mapping(value, path, ("soft", "hard"))
+        if not _is_int(limits.get("soft")) or not _is_int(limits.get("hard")):
+            raise StackFileError(path, "must be a number or a mapping with soft and hard numbers")
+        return types_pb2.Ulimit(name=name, soft=limits["soft"], hard=limits["hard"])
 
     def argv(self, value: Any, path: str) -> list[str]:
         if isinstance(value, str):
@@ -471,23 +548,23 @@ class _Parser:
         resources = self.mapping(value, path, _RESOURCES_KEYS)
         given: dict[tuple[str, str], tuple[int, Any]] = {}
         for kind in _RESOURCES_KEYS:
-            section = self.mapping(resources.get(kind), f"{path}.{kind}", _RESOURCE_KEYS)
+            section = self.mapping(resources.get(kind), f"{path}.{kind}",
+                                   (*_RESOURCE_KEYS, "pids") if kind == "limits" else _RESOURCE_KEYS)
+            if kind == "limits" and section.get("pids") is not None:
+                if not _is_int(section["pids"]):
+                    raise StackFileError(f"{path}.limits.pids", "must be an integer")
+                task.pids_limit = section["pids"]
             if section.get("cpus") is not None:
                 given[kind, "cpus"] = (_nano_cpus(section["cpus"], f"{path}.{kind}.cpus"), section["cpus"])
             if section.get("memory") is not None:
                 given[kind, "memory"] = (_memory_bytes(section["memory"], f"{path}.{kind}.memory"), section["memory"])
-        # One value per resource in Shoal: the limit, else the reservation; the larger if they differ.
-        for resource, target in (("cpus", "nano_cpus"), ("memory", "memory_bytes")):
-            limit, reservation = given.get(("limits", resource)), given.get(("reservations", resource))
-            if limit and reservation and limit[0] != reservation[0]:
-                chosen = max(limit, reservation, key=lambda pair: pair[0])
-                self.warnings.append(
-                    f"{path}: {resource} limit {_q(limit[1])} and reservation {_q(reservation[1])} differ; "
-                    f"Shoal uses one value for both, taking the larger ({_q(chosen[1])})"
-                )
-                setattr(task, target, chosen[0])
-            elif limit or reservation:
-                setattr(task, target, (limit or reservation)[0])
+        # Limits bound the container; reservations are what the scheduler counts (the limit when not given).
+        for resource, limit_field, reserve_field in (("cpus", "nano_cpus", "reserve_nano_cpus"),
+                                                     ("memory", "memory_bytes", "reserve_memory_bytes")):
+            if ("limits", resource) in given:
+                setattr(task, limit_field, given["limits", resource][0])
+            if ("reservations", resource) in given:
+                setattr(task, reserve_field, given["reservations", resource][0])
 
     def restart_policy(self, value: Any, path: str, restart: types_pb2.RestartPolicy) -> None:
         policy = self.mapping(value, path, _RESTART_KEYS)

@@ -115,6 +115,7 @@ def expected_full() -> list[types_pb2.ServiceSpec]:
             ],
             memory_bytes=128 * MIB,
             nano_cpus=500_000_000,
+            reserve_memory_bytes=128 * MIB,
             labels={"com.example.team": "web"},
             health=types_pb2.HealthCheck(
                 test=["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
@@ -128,8 +129,8 @@ def expected_full() -> list[types_pb2.ServiceSpec]:
         name="worker", mode="global", replicas=0,
         task=types_pb2.ContainerSpec(
             image="example/worker",
-            memory_bytes=64 * MIB,
-            nano_cpus=250_000_000,
+            reserve_memory_bytes=64 * MIB,
+            reserve_nano_cpus=250_000_000,
             health=types_pb2.HealthCheck(test=["CMD", "/bin/check", "--quick"]),
         ),
         restart=default_restart,
@@ -232,18 +233,19 @@ def test_memory_sizes(value, expected):
 ])
 def test_cpus(value, expected):
     spec = one_service(f"image: x\ndeploy: {{resources: {{reservations: {{cpus: {value}}}}}}}\n")
-    assert spec.task.nano_cpus == expected
+    assert (spec.task.nano_cpus, spec.task.reserve_nano_cpus) == (0, expected)
+    spec = one_service(f"image: x\ndeploy: {{resources: {{limits: {{cpus: {value}}}}}}}\n")
+    assert (spec.task.nano_cpus, spec.task.reserve_nano_cpus) == (expected, 0)
 
 
-@pytest.mark.parametrize("limits,reservations,cpus,memory,warned", [
-    ("{cpus: '1', memory: 256M}", None, S, 256 * MIB, []),
-    (None, "{cpus: '0.5', memory: 64M}", 500_000_000, 64 * MIB, []),
-    ("{cpus: '1', memory: 64M}", "{cpus: '1.0', memory: 64m}", S, 64 * MIB, []),
-    ("{memory: 64M}", "{cpus: '0.5'}", 500_000_000, 64 * MIB, []),
-    ("{memory: 64M}", "{memory: 256M}", 0, 256 * MIB, ["memory"]),
-    ("{cpus: '2', memory: 512M}", "{cpus: '0.5', memory: 64M}", 2 * S, 512 * MIB, ["cpus", "memory"]),
+@pytest.mark.parametrize("limits,reservations,limit,reserved", [
+    ("{cpus: '1', memory: 256M}", None, (S, 256 * MIB), (0, 0)),
+    (None, "{cpus: '0.5', memory: 64M}", (0, 0), (500_000_000, 64 * MIB)),
+    ("{memory: 64M}", "{cpus: '0.5'}", (0, 64 * MIB), (500_000_000, 0)),
+    ("{memory: 256M}", "{memory: 64M}", (0, 256 * MIB), (0, 64 * MIB)),
+    ("{cpus: '2', memory: 512M}", "{cpus: '0.5', memory: 64M}", (2 * S, 512 * MIB), (500_000_000, 64 * MIB)),
 ])
-def test_limits_and_reservations_become_one_value(limits, reservations, cpus, memory, warned):
+def test_limits_and_reservations_are_kept_apart(limits, reservations, limit, reserved):
     resources = {}
     if limits:
         resources["limits"] = limits
@@ -252,28 +254,70 @@ def test_limits_and_reservations_become_one_value(limits, reservations, cpus, me
     body = "image: x\ndeploy:\n  resources:\n" + "".join(f"    {k}: {v}\n" for k, v in resources.items())
     stack = parse_stack("services:\n  web:\n" + textwrap.indent(body, "    "))
     task = stack.services[0].task
-    assert (task.nano_cpus, task.memory_bytes) == (cpus, memory)
-    assert len(stack.warnings) == len(warned)
-    for resource, warning in zip(warned, stack.warnings, strict=True):
-        assert warning.startswith(f"services.web.deploy.resources: {resource} limit ")
-        assert "taking the larger" in warning
+    assert (task.nano_cpus, task.memory_bytes) == limit
+    assert (task.reserve_nano_cpus, task.reserve_memory_bytes) == reserved
+    assert stack.warnings == []
 
 
-def test_limit_reservation_warning_text():
+def test_run_option_keys_become_the_spec_docker_run_would_get():
     stack = parse("""
         services:
           db:
             image: postgres
-            deploy:
-              resources:
-                limits: {memory: 64M}
-                reservations: {memory: 1g}
+            user: "999:999"
+            group_add: [audio, 44]
+            cap_add: [NET_ADMIN]
+            cap_drop: [ALL]
+            privileged: false
+            read_only: true
+            security_opt: [no-new-privileges]
+            hostname: db-1
+            dns: 10.0.0.2
+            dns_search: [example.internal]
+            dns_opt: [ndots:2]
+            extra_hosts: ["api:10.1.2.3", "web=10.1.2.4"]
+            working_dir: /srv
+            init: true
+            stop_signal: SIGINT
+            cpu_shares: 512
+            cpuset: "0-1"
+            pids_limit: 100
+            ulimits: {nproc: 65535, nofile: {soft: 20000, hard: 40000}}
+            sysctls: {net.core.somaxconn: 1024}
+            shm_size: 128m
+            tmpfs: [/tmp, "/run:size=64m,noexec"]
+            ipc: shareable
+            pid: host
+            deploy: {resources: {limits: {memory: 1g, pids: 200}, reservations: {memory: 256m}}}
     """)
-    assert stack.services[0].task.memory_bytes == 1 << 30
-    assert stack.warnings == [
-        'services.db.deploy.resources: memory limit "64M" and reservation "1g" differ; '
-        'Shoal uses one value for both, taking the larger ("1g")'
-    ]
+    t = stack.services[0].task
+    assert stack.warnings == []
+    assert (t.user, list(t.group_add), list(t.cap_add), list(t.cap_drop)) == ("999:999", ["audio", "44"], ["NET_ADMIN"], ["ALL"])
+    assert (t.privileged, t.read_only, list(t.security_opt), t.hostname) == (False, True, ["no-new-privileges"], "db-1")
+    assert (list(t.dns), list(t.dns_search), list(t.dns_option)) == (["10.0.0.2"], ["example.internal"], ["ndots:2"])
+    assert list(t.extra_hosts) == ["api:10.1.2.3", "web:10.1.2.4"]
+    assert (t.workdir, t.init, t.stop_signal, t.cpu_shares, t.cpuset_cpus) == ("/srv", True, "SIGINT", 512, "0-1")
+    assert [(u.name, u.soft, u.hard) for u in t.ulimits] == [("nproc", 65535, 65535), ("nofile", 20000, 40000)]
+    assert dict(t.sysctls) == {"net.core.somaxconn": "1024"} and t.shm_size_bytes == 128 * MIB
+    assert [(m.target, m.size_bytes, list(m.options)) for m in t.tmpfs] == [("/tmp", 0, []), ("/run", 64 * MIB, ["noexec"])]
+    assert (t.ipc, t.pid, t.pids_limit) == ("shareable", "host", 200)
+    assert (t.memory_bytes, t.reserve_memory_bytes) == (1 << 30, 256 * MIB)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("read_only: yes please", "services.web.read_only: must be true or false"),
+    ("cpu_shares: lots", "services.web.cpu_shares: must be an integer"),
+    ("tmpfs: [run]", 'services.web.tmpfs.0: "run": the path must be absolute'),
+    ("extra_hosts: [api]", 'services.web.extra_hosts.0: "api" is not NAME:IP'),
+    ("ulimits: {nofile: {soft: 1}}", "services.web.ulimits.nofile: must be a number or a mapping with soft and hard"),
+    ("sysctls: [net.x]", 'services.web.sysctls.0: "net.x" is not NAME=VALUE'),
+    ("shm_size: huge", 'services.web.shm_size: "huge" is not a size'),
+    ("deploy: {resources: {limits: {pids: many}}}", "services.web.deploy.resources.limits.pids: must be an integer"),
+])
+def test_a_bad_run_option_key_names_its_path(body, message):
+    with pytest.raises(StackFileError) as caught:
+        parse_stack(svc("image: x\n" + body + "\n"))
+    assert str(caught.value).startswith(message), str(caught.value)
 
 
 def test_unsupported_keys_are_one_sorted_warning():
@@ -306,6 +350,7 @@ def test_unsupported_keys_are_one_sorted_warning():
                     weight: 2
               resources:
                 limits: {memory: 64M, pids: 10}
+                reservations: {pids: 5}
               update_config:
                 order: start-first
                 max_failure_ratio: 0.1
@@ -330,7 +375,7 @@ def test_unsupported_keys_are_one_sorted_warning():
         "services.web.deploy.labels",
         "services.web.deploy.placement.max_replicas_per_node",
         "services.web.deploy.placement.preferences.0.weight",
-        "services.web.deploy.resources.limits.pids",
+        "services.web.deploy.resources.reservations.pids",
         "services.web.deploy.rollback_config",
         "services.web.deploy.update_config.max_failure_ratio",
         "services.web.deploy.update_config.order",
@@ -342,19 +387,6 @@ def test_unsupported_keys_are_one_sorted_warning():
         "volumes",
     ])]
     assert [s.name for s in stack.services] == ["api", "web"]
-
-
-def test_the_unsupported_warning_comes_after_the_resource_warnings():
-    stack = parse("""
-        services:
-          web:
-            image: x
-            volumes: [a:/a]
-            deploy: {resources: {limits: {cpus: '1'}, reservations: {cpus: '2'}}}
-    """)
-    assert len(stack.warnings) == 2
-    assert stack.warnings[0].startswith("services.web.deploy.resources: cpus limit")
-    assert stack.warnings[1] == "unsupported keys ignored: services.web.volumes"
 
 
 def svc(body: str, name: str = "web") -> str:
