@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.manager import lifecycle
-from shoal.manager.scheduler import NodeSnapshot
 from shoal.protos import task_states
 from shoal.protos.shoal.v1 import types_pb2 as pb
+from tests.unit.conftest import CPU, GiB, node_snapshot
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 SPEC = pb.ContainerSpec(image="nginx:1")
@@ -30,8 +30,8 @@ def service(replicas=2, mode="replicated", restart=None, parallelism=1, constrai
 
 
 def node(nid, availability="active", ready=True, **labels):
-    return NodeSnapshot(id=nid, name=nid, hostname=nid, labels=labels, engine_labels={}, availability=availability,
-                        ready=ready, nano_cpus=2 * 10**9, memory=2**30)
+    return node_snapshot(nid, hostname=nid, labels=labels, availability=availability, ready=ready,
+                         nano_cpus=2 * CPU, memory=GiB)
 
 
 def nodes(*snaps):

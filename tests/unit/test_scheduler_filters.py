@@ -8,25 +8,11 @@ import pytest
 from shoal.manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus, parse_constraint
 from shoal.manager.scheduler.filters import explain, first_rejection, screen
 
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
 
 
 def make_node(id: str = "n1", **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={"zone": "eu"},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=2 * CPU,
-        memory=1 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+    return node_snapshot(id, **{"labels": {"zone": "eu"}, "nano_cpus": 2 * CPU, "memory": 1 * GiB, **overrides})
 
 
 def constraints(*exprs: str) -> tuple:

@@ -20,9 +20,7 @@ from shoal.manager.scheduler import (
     place_many_scan,
 )
 from shoal.manager.scheduler.place import charge
-
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, node_snapshot
 
 ZONES = ("a", "b", "c")
 CONSTRAINTS = (
@@ -113,8 +111,7 @@ def test_the_index_places_exactly_as_the_scan(cluster, batches, strategy, seed) 
 
 
 def test_the_callers_snapshots_are_not_touched() -> None:
-    node = NodeSnapshot(id="a", name="a", hostname="a", labels={}, engine_labels={}, availability="active",
-                        ready=True, nano_cpus=CPU, memory=GiB, group_tasks={"s": 1})
+    node = node_snapshot("a", hostname="a", nano_cpus=CPU, memory=GiB, group_tasks={"s": 1})
     index = NodeIndex([node])
     index.place_many(TaskRequest(group="s", nano_cpus=CPU // 4, host_ports=frozenset({(80, "tcp")})), 1)
     assert node.group_tasks == {"s": 1} and node.reserved_nano_cpus == 0 and node.used_ports == frozenset()
@@ -123,8 +120,7 @@ def test_the_callers_snapshots_are_not_touched() -> None:
 
 def test_upsert_replaces_a_node_and_what_was_charged_to_it() -> None:
     def node(i: str, **kw) -> NodeSnapshot:
-        return NodeSnapshot(id=i, name=i, hostname=i, labels=kw.pop("labels", {}), engine_labels={},
-                            availability="active", ready=True, nano_cpus=CPU, memory=GiB, **kw)
+        return node_snapshot(i, hostname=i, nano_cpus=CPU, memory=GiB, **kw)
     index = NodeIndex([node("a", labels={"zone": "x"}), node("b")])
     task = TaskRequest(constraints=(parse_constraint("node.labels.zone==x"),), nano_cpus=CPU // 2)
     assert [p.node_id for p in index.place_many(task, 2)[0]] == ["a", "a"]

@@ -2,6 +2,7 @@
 
 import random
 from collections.abc import Sequence
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -19,25 +20,9 @@ from shoal.manager.scheduler import (
 )
 from shoal.manager.scheduler.strategies import score
 
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
 
-
-def make_node(id: str, **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=2 * CPU,
-        memory=1 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+make_node = partial(node_snapshot, nano_cpus=2 * CPU, memory=1 * GiB)
 
 
 def task_with(*exprs: str, **fields: object) -> TaskRequest:

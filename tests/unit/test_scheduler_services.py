@@ -22,25 +22,9 @@ from shoal.manager.scheduler import (
 )
 from shoal.manager.scheduler.filters import first_rejection
 
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
 
-
-def make_node(id: str, **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=4 * CPU,
-        memory=4 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+make_node = node_snapshot
 
 
 def zoned(id: str, zone: str | None, rack: str | None = None, **overrides: object) -> NodeSnapshot:
