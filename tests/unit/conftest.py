@@ -3,7 +3,11 @@ defaults, imported as `from tests.unit.conftest import node_snapshot, ...`. A te
 cases want other defaults says so once, in a thin wrapper or a functools.partial over these."""
 from __future__ import annotations
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
 from shoal.manager.scheduler import NodeSnapshot
+from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -25,3 +29,33 @@ def node_snapshot(id: str = "n1", **overrides: object) -> NodeSnapshot:
     )
     fields.update(overrides)
     return NodeSnapshot(**fields)  # type: ignore[arg-type]
+
+
+def as_json(msg: Message) -> bytes:
+    """A record as JSON bytes, the form earlier versions (and hostile agents) wrote to etcd."""
+    return json_format.MessageToJson(msg).encode()
+
+
+def node_record(id: str = "n1", name: str = "", address: str = "", **description: object) -> types_pb2.Node:
+    """A node's record (types_pb2.Node); keywords go to its NodeDescription."""
+    return types_pb2.Node(id=id, name=name, address=address,
+                          description=types_pb2.NodeDescription(**description))  # type: ignore[arg-type]
+
+
+def container(id: str = "c1", name: str = "web.1", node_id: str = "n1", image: str | None = None,
+              **fields: object) -> types_pb2.Container:
+    """A container (task) record; `image` is short for spec=ContainerSpec(image=image)."""
+    if image is not None:
+        fields["spec"] = types_pb2.ContainerSpec(image=image)
+    return types_pb2.Container(id=id, name=name, node_id=node_id, **fields)  # type: ignore[arg-type]
+
+
+def observed(id: str = "c1", state: str = "running", **status: object) -> agent_pb2.AgentContainer:
+    """What an agent reports of a container; keywords go to its ContainerStatus."""
+    return agent_pb2.AgentContainer(id=id, status=types_pb2.ContainerStatus(state=state, **status))  # type: ignore[arg-type]
+
+
+def service_spec(name: str = "web", image: str = "img", **fields: object) -> types_pb2.ServiceSpec:
+    """A service spec whose task runs `image`, unless a `task` keyword gives the whole ContainerSpec."""
+    fields.setdefault("task", types_pb2.ContainerSpec(image=image))
+    return types_pb2.ServiceSpec(name=name, **fields)  # type: ignore[arg-type]

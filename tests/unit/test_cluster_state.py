@@ -1,35 +1,30 @@
 """ClusterState: how etcd events become the manager's view."""
 import pytest
-from google.protobuf import json_format
 
 from shoal.manager.state import ClusterState, NodeConf, UnknownRef
 from shoal.protos import etcd_keys, node_identity
-from shoal.protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import as_json, node_record, observed
+from tests.unit.conftest import container as build_container
 
 
 LEASE = {"n1": 0x101, "n2": 0x102}
 
 
-def j(msg) -> bytes:
-    return json_format.MessageToJson(msg).encode()
+j = as_json
 
 
 def node(node_id, name, mem=1 << 30, cpus=2 * 10**9):
-    return types_pb2.Node(id=node_id, name=name, address=f"{name}:7070",
-                          description=types_pb2.NodeDescription(hostname=name, memory_bytes=mem, nano_cpus=cpus))
+    return node_record(node_id, name, f"{name}:7070", hostname=name, memory_bytes=mem, nano_cpus=cpus)
 
 
 def container(cid, name, node_id, mem=0, ports=(), desired="running", state="running"):
-    return types_pb2.Container(
-        id=cid, name=name, node_id=node_id, desired_state=desired,
+    return build_container(
+        cid, name, node_id, desired_state=desired,
         spec=types_pb2.ContainerSpec(image="img", memory_bytes=mem,
                                      ports=[types_pb2.PortMapping(host_port=h, container_port=h, protocol="tcp") for h in ports]),
         status=types_pb2.ContainerStatus(state=state),
     )
-
-
-def observed(cid, state="running", exit_code=0):
-    return agent_pb2.AgentContainer(id=cid, status=types_pb2.ContainerStatus(state=state, exit_code=exit_code))
 
 
 @pytest.fixture
@@ -49,7 +44,7 @@ def test_reservations_and_ports_count_only_live_containers(state):
     state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1", mem=64 << 20, ports=[8080])), 20)
     state.apply(etcd_keys.container("c2"), j(container("c2", "b", "n1", mem=32 << 20)), 21)
     state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 22, lease=LEASE["n1"])
-    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", 3)), 23, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", exit_code=3)), 23, lease=LEASE["n1"])
     snap = {s.id: s for s in state.snapshots()}
     assert snap["n1"].reserved_memory == 64 << 20
     assert snap["n1"].containers == 1

@@ -2,7 +2,6 @@
 import ipaddress
 
 import pytest
-from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,14 +10,13 @@ from shoal.manager.identity import Bound, Policy, claim_of, policy, subnet_check
 from shoal.manager.state import ClusterState
 from shoal.protos import etcd_keys, node_identity
 from shoal.protos.node_identity import NodeIdentity
-from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import as_json, node_record
 
 POLICY = Policy()   # 10.214.0.0/16
 
 
 def report(node_id="n1", name="h1", address="10.213.8.11:7070", hostname="box", subnet="10.214.10.0/24"):
-    return types_pb2.Node(id=node_id, name=name, address=address,
-                          description=types_pb2.NodeDescription(hostname=hostname, container_subnet=subnet))
+    return node_record(node_id, name, address, hostname=hostname, container_subnet=subnet)
 
 
 H2 = NodeIdentity(name="h2", hostname="box", address="10.213.8.12:7070", container_subnet="10.214.11.0/24")
@@ -157,8 +155,7 @@ def test_whatever_a_node_reports_only_a_sound_binding_is_written(name, address, 
 
 # ---- ClusterState ----------------------------------------------------------------
 
-def j(msg) -> bytes:
-    return json_format.MessageToJson(msg).encode()
+j = as_json
 
 
 def bind(s: ClusterState, node_id: str, ident: NodeIdentity, rev: int) -> None:
