@@ -3,10 +3,12 @@ defaults, imported as `from tests.unit.conftest import node_snapshot, ...`. A te
 cases want other defaults says so once, in a thin wrapper or a functools.partial over these."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from shoal.manager.scheduler import NodeSnapshot
+from shoal.manager.scheduler import NodeSnapshot, TaskRequest
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 MiB = 1 << 20
@@ -29,6 +31,21 @@ def node_snapshot(id: str = "n1", **overrides: object) -> NodeSnapshot:
     )
     fields.update(overrides)
     return NodeSnapshot(**fields)  # type: ignore[arg-type]
+
+
+def charged_snapshot(node: NodeSnapshot, task: TaskRequest, *, count_group: bool = True) -> NodeSnapshot:
+    """The node after one more copy of `task`, charged by hand as the manager would after a commit
+    (not with the scheduler's own charge(), which the tests check against). `count_group=False`
+    leaves group_tasks as it was."""
+    fields: dict[str, object] = dict(
+        reserved_nano_cpus=node.reserved_nano_cpus + task.nano_cpus,
+        reserved_memory=node.reserved_memory + task.memory,
+        containers=node.containers + 1,
+        used_ports=node.used_ports | task.host_ports,
+    )
+    if count_group:
+        fields["group_tasks"] = {**node.group_tasks, task.group: node.group_tasks.get(task.group, 0) + 1}
+    return replace(node, **fields)  # type: ignore[arg-type]
 
 
 def as_json(msg: Message) -> bytes:

@@ -22,7 +22,7 @@ from shoal.manager.scheduler import (
 )
 from shoal.manager.scheduler.filters import first_rejection
 
-from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot
 
 make_node = node_snapshot
 
@@ -477,15 +477,7 @@ def reference_many(
             return placements, result
         placements.append(result)
         i = next(i for i, n in enumerate(current) if n.id == result.node_id)
-        node = current[i]
-        current[i] = replace(
-            node,
-            reserved_nano_cpus=node.reserved_nano_cpus + task.nano_cpus,
-            reserved_memory=node.reserved_memory + task.memory,
-            containers=node.containers + 1,
-            used_ports=node.used_ports | task.host_ports,
-            group_tasks={**node.group_tasks, task.group: node.group_tasks.get(task.group, 0) + 1},
-        )
+        current[i] = charged_snapshot(current[i], task)
     return placements, None
 
 

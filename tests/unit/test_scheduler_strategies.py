@@ -1,14 +1,13 @@
 """Ranking: spread, binpack and random over feasible nodes, via place()."""
 
 import random
-from dataclasses import replace
 
 import pytest
 
 from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place, parse_constraint
 from shoal.manager.scheduler.strategies import score
 
-from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot
 
 make_node = node_snapshot
 
@@ -25,14 +24,7 @@ def run(nodes: list[NodeSnapshot], task: TaskRequest, strategy: str, count: int)
     chosen = []
     for _ in range(count):
         node_id = placed_on(list(by_id.values()), task, strategy)
-        node = by_id[node_id]
-        by_id[node_id] = replace(
-            node,
-            reserved_nano_cpus=node.reserved_nano_cpus + task.nano_cpus,
-            reserved_memory=node.reserved_memory + task.memory,
-            containers=node.containers + 1,
-            used_ports=node.used_ports | task.host_ports,
-        )
+        by_id[node_id] = charged_snapshot(by_id[node_id], task, count_group=False)
         chosen.append(node_id)
     return chosen
 
