@@ -9,6 +9,9 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from shoal.manager.scheduler import NodeSnapshot, TaskRequest
+from shoal.manager.state import ClusterState
+from shoal.protos import etcd_keys, node_identity
+from shoal.protos.node_identity import NodeIdentity
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 MiB = 1 << 20
@@ -76,3 +79,10 @@ def service_spec(name: str = "web", image: str = "img", **fields: object) -> typ
     """A service spec whose task runs `image`, unless a `task` keyword gives the whole ContainerSpec."""
     fields.setdefault("task", types_pb2.ContainerSpec(image=image))
     return types_pb2.ServiceSpec(name=name, **fields)  # type: ignore[arg-type]
+
+
+def bind_identity(state: ClusterState, node_id: str, ident: NodeIdentity, rev: int) -> None:
+    """What the leader writes when it binds a node's identity (manager/identity.py): the identity
+    and the name that points back at the node."""
+    state.apply(etcd_keys.node_ident(node_id), node_identity.encode(ident).encode(), rev)
+    state.apply(etcd_keys.node_name(ident.name), node_id.encode(), rev)

@@ -10,7 +10,7 @@ from shoal.manager.identity import Bound, Policy, claim_of, policy, subnet_check
 from shoal.manager.state import ClusterState
 from shoal.protos import etcd_keys, node_identity
 from shoal.protos.node_identity import NodeIdentity
-from tests.unit.conftest import as_json, node_record
+from tests.unit.conftest import as_json, bind_identity, node_record
 
 POLICY = Policy()   # 10.214.0.0/16
 
@@ -155,24 +155,16 @@ def test_whatever_a_node_reports_only_a_sound_binding_is_written(name, address, 
 
 # ---- ClusterState ----------------------------------------------------------------
 
-j = as_json
-
-
-def bind(s: ClusterState, node_id: str, ident: NodeIdentity, rev: int) -> None:
-    s.apply(etcd_keys.node_ident(node_id), node_identity.encode(ident).encode(), rev)
-    s.apply(etcd_keys.node_name(ident.name), node_id.encode(), rev)
-
-
 @pytest.fixture
 def state():
     s = ClusterState()
-    s.apply(etcd_keys.node_info("n2"), j(report("n2", "h2", H2.address, subnet=H2.container_subnet)), 10, lease=2)
-    bind(s, "n2", H2, 11)
+    s.apply(etcd_keys.node_info("n2"), as_json(report("n2", "h2", H2.address, subnet=H2.container_subnet)), 10, lease=2)
+    bind_identity(s, "n2", H2, 11)
     return s
 
 
 def test_an_unbound_node_is_listed_by_id_and_gets_no_work(state):
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2")), 20, lease=1)
     view = state.node_view("n1")
     assert (view.name, view.address, view.state) == ("", "", "unbound")
     assert view.note.startswith("not bound: name h2 is taken by node n2")
@@ -185,10 +177,10 @@ def test_an_unbound_node_is_listed_by_id_and_gets_no_work(state):
 
 
 def test_the_bound_identity_wins_over_what_the_node_writes_later(state):
-    state.apply(etcd_keys.node_info("n1"), j(report()), 20, lease=1)
-    bind(state, "n1", NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 21)
+    state.apply(etcd_keys.node_info("n1"), as_json(report()), 20, lease=1)
+    bind_identity(state, "n1", NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 21)
     # The node now claims h2's name, hostname, address and subnet.
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2", address=H2.address, hostname="x",
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2", address=H2.address, hostname="x",
                                                     subnet=H2.container_subnet)), 22, lease=1)
     node, rev = state.nodes["n1"]
     assert (node.name, node.address, node.description.hostname, node.description.container_subnet) == \
@@ -207,7 +199,7 @@ def test_a_malformed_binding_is_skipped_and_the_last_good_one_kept(state):
 
 
 def test_a_freed_name_marks_the_nodes_that_wanted_it(state):
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2")), 20, lease=1)
     state.unsettled.clear()
     state.apply(etcd_keys.node_name("h2"), None, 30)
     state.apply(etcd_keys.node_ident("n2"), None, 30)

@@ -7,7 +7,6 @@ import pytest
 
 from shoal.manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus, parse_constraint
 from shoal.manager.scheduler.filters import explain, first_rejection, screen
-
 from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
 
 

@@ -19,7 +19,6 @@ from shoal.manager.scheduler import (
     place,
 )
 from shoal.manager.scheduler.strategies import score
-
 from tests.unit.conftest import CPU, GiB, MiB, node_snapshot
 
 make_node = partial(node_snapshot, nano_cpus=2 * CPU, memory=1 * GiB)
