@@ -8,7 +8,7 @@ from dataclasses import replace
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from shoal.manager.scheduler import NodeSnapshot, TaskRequest
+from shoal.manager.scheduler import NodeSnapshot, TaskRequest, parse_constraint
 from shoal.manager.state import ClusterState
 from shoal.protos import etcd_keys, node_identity
 from shoal.protos.node_identity import NodeIdentity
@@ -34,6 +34,11 @@ def node_snapshot(id: str = "n1", **overrides: object) -> NodeSnapshot:
     )
     fields.update(overrides)
     return NodeSnapshot(**fields)  # type: ignore[arg-type]
+
+
+def task_request(*constraints: str, **fields: object) -> TaskRequest:
+    """A task to place, with its constraints written as expressions (parsed here)."""
+    return TaskRequest(constraints=tuple(parse_constraint(e) for e in constraints), **fields)  # type: ignore[arg-type]
 
 
 def charged_snapshot(node: NodeSnapshot, task: TaskRequest, *, count_group: bool = True) -> NodeSnapshot:

@@ -20,7 +20,7 @@ from shoal.manager.scheduler import (
     place_many_scan,
 )
 from shoal.manager.scheduler.place import charge
-from tests.unit.conftest import CPU, GiB, node_snapshot
+from tests.unit.conftest import CPU, GiB, node_snapshot, task_request
 
 ZONES = ("a", "b", "c")
 CONSTRAINTS = (
@@ -122,7 +122,7 @@ def test_upsert_replaces_a_node_and_what_was_charged_to_it() -> None:
     def node(i: str, **kw) -> NodeSnapshot:
         return node_snapshot(i, hostname=i, nano_cpus=CPU, memory=GiB, **kw)
     index = NodeIndex([node("a", labels={"zone": "x"}), node("b")])
-    task = TaskRequest(constraints=(parse_constraint("node.labels.zone==x"),), nano_cpus=CPU // 2)
+    task = task_request("node.labels.zone==x", nano_cpus=CPU // 2)
     assert [p.node_id for p in index.place_many(task, 2)[0]] == ["a", "a"]
     assert isinstance(index.place(task), NoFit)
     # The node comes back relabelled and empty: the label index follows it.

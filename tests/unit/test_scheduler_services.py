@@ -21,7 +21,7 @@ from shoal.manager.scheduler import (
     place_many,
 )
 from shoal.manager.scheduler.filters import first_rejection
-from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot, task_request
 
 
 def zoned(id: str, zone: str | None, rack: str | None = None, **overrides: object) -> NodeSnapshot:
@@ -222,7 +222,7 @@ def test_nodes_without_the_label_form_their_own_group() -> None:
         ),
         (
             [zoned("a1", "a"), zoned("a2", "a", group_tasks={"s": 1}), zoned("b1", "b", containers=4)],
-            TaskRequest(group="s", spread_over=("zone",), constraints=(parse_constraint("node.id!=a2"),)),
+            task_request("node.id!=a2", group="s", spread_over=("zone",)),
             "spread",
             "b1",
         ),
@@ -380,7 +380,7 @@ def test_place_many_rejects_bad_arguments() -> None:
 
 def test_place_many_keeps_soft_constraint_reports() -> None:
     nodes = [node_snapshot("a", labels={"zone": "eu"}, memory=GiB), node_snapshot("b", memory=GiB)]
-    task = TaskRequest(memory=512 * MiB, constraints=(parse_constraint("node.labels.zone==~eu"),))
+    task = task_request("node.labels.zone==~eu", memory=512 * MiB)
     placements, nofit = place_many(nodes, task, 4)
     # Two fit on a with the soft rule; then it is dropped and b takes two more.
     assert placements == [

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place, parse_constraint
+from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place
 from shoal.manager.scheduler.strategies import score
-from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot, task_request
 
 
 def placed_on(nodes: list[NodeSnapshot], task: TaskRequest, strategy: str, rng: random.Random | None = None) -> str:
@@ -190,7 +190,7 @@ def test_random_covers_every_feasible_node_and_nothing_else(seed: int) -> None:
 
 
 def test_random_respects_constraints() -> None:
-    task = TaskRequest(constraints=(parse_constraint("node.labels.tier==db"),))
+    task = task_request("node.labels.tier==db")
     rng = random.Random(3)
     assert {placed_on(_MIXED, task, "random", rng) for _ in range(50)} == {"e"}
 
