@@ -48,8 +48,8 @@ def nodes(draw) -> list[NodeSnapshot]:
             labels["disk"] = "ssd"
         cpus = draw(st.sampled_from((1, 2, 4, 4, 0))) * CPU
         memory = draw(st.sampled_from((1, 2, 8, 8, 0))) * GiB
-        out.append(NodeSnapshot(
-            id=f"id{i:02d}",
+        out.append(node_snapshot(
+            f"id{i:02d}",
             # Repeated names: the id must break the tie the same way in both.
             name=f"n{draw(st.integers(0, 6))}",
             hostname=f"h{i}",
@@ -135,8 +135,7 @@ def test_upsert_replaces_a_node_and_what_was_charged_to_it() -> None:
 
 
 def test_a_duplicated_id_is_refused_by_the_index_and_placed_by_the_scan() -> None:
-    twin = NodeSnapshot(id="a", name="a", hostname="a", labels={}, engine_labels={}, availability="active",
-                        ready=True, nano_cpus=CPU, memory=GiB)
+    twin = node_snapshot("a", hostname="a", nano_cpus=CPU, memory=GiB)
     with pytest.raises(ValueError, match="listed twice"):
         NodeIndex([twin, twin])
     placements, nofit = place_many([twin, replace(twin)], TaskRequest(memory=GiB), 3)

@@ -179,10 +179,9 @@ _PORTS = [(80, "tcp"), (443, "tcp"), (53, "udp"), (53, "tcp")]
 def clusters(draw: st.DrawFn) -> list[NodeSnapshot]:
     count = draw(st.integers(min_value=0, max_value=6))
     return [
-        NodeSnapshot(
-            id=f"n{i}",
+        node_snapshot(
+            f"n{i}",
             name=draw(st.sampled_from([f"n{i}", "dup"])),
-            hostname=f"n{i}.example",
             labels=draw(st.dictionaries(st.just("zone"), st.sampled_from(["eu", "us", "ap", ""]))),
             engine_labels=draw(st.dictionaries(st.just("gpu"), st.sampled_from(["yes", "no"]))),
             availability=draw(st.sampled_from(["active", "active", "active", "pause", "drain"])),

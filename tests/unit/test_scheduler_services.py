@@ -410,12 +410,10 @@ def clusters(draw: st.DrawFn) -> list[NodeSnapshot]:
                 labels[key] = value
         group_tasks = draw(st.dictionaries(st.sampled_from(["s", "t", ""]), st.integers(0, 4), max_size=2))
         nodes.append(
-            NodeSnapshot(
-                id=f"n{i}",
+            node_snapshot(
+                f"n{i}",
                 name=draw(st.sampled_from([f"n{i}", "dup"])),
-                hostname=f"n{i}.example",
                 labels=labels,
-                engine_labels={},
                 availability=draw(st.sampled_from(["active", "active", "active", "pause", "drain"])),
                 ready=draw(st.booleans() | st.just(True)),
                 nano_cpus=draw(st.sampled_from([0, CPU, 2 * CPU])),
