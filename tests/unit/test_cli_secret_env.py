@@ -9,9 +9,9 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from shoal.protos.shoal.v1 import types_pb2
 from shoal.cli import secret_env
 from shoal.cli.service import apply_options, service_create, service_update
+from tests.unit.conftest import service_spec
 
 VALUE = "s3cret-7f1e0c-value"
 TOKEN = "SHOAL-1-" + "ab" * 32 + "-" + "x" * 32
@@ -142,7 +142,7 @@ def test_every_form_marks_its_variables_secret_and_later_forms_win(tmp_path):
     params = parsed(service_create, ["--name", "web", "-e", "PLAIN=p", "--secret-env-file", str(f),
                                      "--secret-env", "BOTH", "--secret-env", "ARGV=a", "--secret-env-stdin", "PIPED",
                                      "img"], stdin=VALUE.encode() + b"\n", env={"BOTH": "environment"})
-    spec = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(image="img"))
+    spec = service_spec()
     apply_options(spec, params, creating=True)
     assert dict(spec.task.env) == {"PLAIN": "p", "FROM_FILE": "f", "BOTH": "environment", "ARGV": "a", "PIPED": VALUE}
     assert sorted(spec.task.secret_env) == ["ARGV", "BOTH", "FROM_FILE", "PIPED"]
@@ -150,7 +150,7 @@ def test_every_form_marks_its_variables_secret_and_later_forms_win(tmp_path):
 
 def test_update_takes_the_same_forms(tmp_path):
     params = parsed(service_update, ["--secret-env", "TOKEN_VAR", "web"], env={"TOKEN_VAR": VALUE})
-    spec = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(image="img"))
+    spec = service_spec()
     apply_options(spec, params, creating=False)
     assert spec.task.env["TOKEN_VAR"] == VALUE and list(spec.task.secret_env) == ["TOKEN_VAR"]
 

@@ -1,55 +1,45 @@
 """ClusterState: how etcd events become the manager's view."""
 import pytest
-from google.protobuf import json_format
 
 from shoal.manager.state import ClusterState, NodeConf, UnknownRef
 from shoal.protos import etcd_keys, node_identity
-from shoal.protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import as_json, bind_identity, node_record, observed
+from tests.unit.conftest import container as build_container
 
 
 LEASE = {"n1": 0x101, "n2": 0x102}
 
 
-def j(msg) -> bytes:
-    return json_format.MessageToJson(msg).encode()
-
-
 def node(node_id, name, mem=1 << 30, cpus=2 * 10**9):
-    return types_pb2.Node(id=node_id, name=name, address=f"{name}:7070",
-                          description=types_pb2.NodeDescription(hostname=name, memory_bytes=mem, nano_cpus=cpus))
+    return node_record(node_id, name, f"{name}:7070", hostname=name, memory_bytes=mem, nano_cpus=cpus)
 
 
 def container(cid, name, node_id, mem=0, ports=(), desired="running", state="running"):
-    return types_pb2.Container(
-        id=cid, name=name, node_id=node_id, desired_state=desired,
+    return build_container(
+        cid, name, node_id, desired_state=desired,
         spec=types_pb2.ContainerSpec(image="img", memory_bytes=mem,
                                      ports=[types_pb2.PortMapping(host_port=h, container_port=h, protocol="tcp") for h in ports]),
         status=types_pb2.ContainerStatus(state=state),
     )
 
 
-def observed(cid, state="running", exit_code=0):
-    return agent_pb2.AgentContainer(id=cid, status=types_pb2.ContainerStatus(state=state, exit_code=exit_code))
-
-
 @pytest.fixture
 def state():
     s = ClusterState()
-    s.apply(etcd_keys.node_info("n1"), j(node("n1", "h1")), 10, lease=LEASE["n1"])
-    s.apply(etcd_keys.node_info("n2"), j(node("n2", "h2")), 11, lease=LEASE["n2"])
+    s.apply(etcd_keys.node_info("n1"), as_json(node("n1", "h1")), 10, lease=LEASE["n1"])
+    s.apply(etcd_keys.node_info("n2"), as_json(node("n2", "h2")), 11, lease=LEASE["n2"])
     for node_id, name, rev in (("n1", "h1", 12), ("n2", "h2", 13)):
         # What the leader binds (manager/identity.py): a node without it gets no work.
-        bound = node_identity.NodeIdentity(name=name, hostname=name, address=f"{name}:7070")
-        s.apply(etcd_keys.node_ident(node_id), node_identity.encode(bound).encode(), rev)
-        s.apply(etcd_keys.node_name(name), node_id.encode(), rev)
+        bind_identity(s, node_id, node_identity.NodeIdentity(name=name, hostname=name, address=f"{name}:7070"), rev)
     return s
 
 
 def test_reservations_and_ports_count_only_live_containers(state):
-    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1", mem=64 << 20, ports=[8080])), 20)
-    state.apply(etcd_keys.container("c2"), j(container("c2", "b", "n1", mem=32 << 20)), 21)
-    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 22, lease=LEASE["n1"])
-    state.apply(etcd_keys.node_container("n1", "c2"), j(observed("c2", "exited", 3)), 23, lease=LEASE["n1"])
+    state.apply(etcd_keys.container("c1"), as_json(container("c1", "a", "n1", mem=64 << 20, ports=[8080])), 20)
+    state.apply(etcd_keys.container("c2"), as_json(container("c2", "b", "n1", mem=32 << 20)), 21)
+    state.apply(etcd_keys.node_container("n1", "c1"), as_json(observed("c1")), 22, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c2"), as_json(observed("c2", "exited", exit_code=3)), 23, lease=LEASE["n1"])
     snap = {s.id: s for s in state.snapshots()}
     assert snap["n1"].reserved_memory == 64 << 20
     assert snap["n1"].containers == 1
@@ -67,8 +57,8 @@ def test_node_conf_feeds_labels_and_availability(state):
 
 
 def test_node_loss_makes_its_containers_unknown_and_removes_the_node(state):
-    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1")), 20)
-    state.apply(etcd_keys.node_container("n1", "c1"), j(observed("c1")), 21, lease=LEASE["n1"])
+    state.apply(etcd_keys.container("c1"), as_json(container("c1", "a", "n1")), 20)
+    state.apply(etcd_keys.node_container("n1", "c1"), as_json(observed("c1")), 21, lease=LEASE["n1"])
     state.apply(etcd_keys.node_info("n1"), None, 40)
     assert [n.name for n in state.node_views()] == ["h2"]
     view = state.container_view("c1")
@@ -77,39 +67,39 @@ def test_node_loss_makes_its_containers_unknown_and_removes_the_node(state):
 
 def test_a_late_echo_never_undoes_a_newer_local_write(state):
     key = etcd_keys.container("c1")
-    state.apply(key, j(container("c1", "a", "n1")), 50)
+    state.apply(key, as_json(container("c1", "a", "n1")), 50)
     state.apply(key, None, 55, local=True)          # our delete, applied at once
-    state.apply(key, j(container("c1", "a", "n1")), 50)  # the watch echoes the older put
+    state.apply(key, as_json(container("c1", "a", "n1")), 50)  # the watch echoes the older put
     assert "c1" not in state.containers
     state.forget_tombstones(55)
-    state.apply(key, j(container("c1", "a", "n1")), 60)  # a genuinely new write still lands
+    state.apply(key, as_json(container("c1", "a", "n1")), 60)  # a genuinely new write still lands
     assert "c1" in state.containers
 
 
 def test_the_echo_of_a_local_write_is_not_applied_twice(state):
     key = etcd_keys.container("c1")
     mine = container("c1", "a", "n1")
-    state.apply(key, j(mine), 70, message=mine, local=True)
+    state.apply(key, as_json(mine), 70, message=mine, local=True)
     state.apply(key, b"not even a record", 70)   # the same revision again: skipped, not decoded
     assert state.containers["c1"] == (mine, 70)
 
 
 def test_records_nobody_here_wrote_keep_no_bookkeeping(state):
     # Agents' observed status: the watch's order is the only order, nothing to remember per key.
-    state.apply(etcd_keys.node_container("n1", "c9"), j(observed("c9")), 80, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c9"), as_json(observed("c9")), 80, lease=LEASE["n1"])
     state.apply(etcd_keys.node_container("n1", "c9"), None, 81)
     assert not state._key_rev and not state._tombstones
 
 
 def test_missing_when_the_node_no_longer_reports_it(state):
-    state.apply(etcd_keys.container("c1"), j(container("c1", "a", "n1")), 20)
+    state.apply(etcd_keys.container("c1"), as_json(container("c1", "a", "n1")), 20)
     assert state.container_view("c1").status.state == "missing"
 
 
 def test_resolution_by_name_and_unique_prefix(state):
-    state.apply(etcd_keys.container("abc123"), j(container("abc123", "web", "n1")), 20)
+    state.apply(etcd_keys.container("abc123"), as_json(container("abc123", "web", "n1")), 20)
     state.apply(etcd_keys.name("web"), b"abc123", 20)
-    state.apply(etcd_keys.container("abd999"), j(container("abd999", "db", "n1")), 21)
+    state.apply(etcd_keys.container("abd999"), as_json(container("abd999", "db", "n1")), 21)
     assert state.resolve_container("web") == "abc123"
     assert state.resolve_container("abc") == "abc123"
     with pytest.raises(UnknownRef, match="ambiguous"):
@@ -139,13 +129,13 @@ def test_revocations_are_followed_and_survive_a_reload():
 def test_a_report_of_the_create_that_trails_the_start_does_not_win(state):
     record = container("c1", "a", "n1")
     record.status.runtime_id = "r1"
-    state.apply(etcd_keys.container("c1"), j(record), 20)
+    state.apply(etcd_keys.container("c1"), as_json(record), 20)
     late = observed("c1", "created")
     late.status.runtime_id = "r1"
-    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 21, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c1"), as_json(late), 21, lease=LEASE["n1"])
     assert state.status_of(state.containers["c1"][0]).state == "running"
     late.status.runtime_id = "r2"            # another run of it: the report is what counts
-    state.apply(etcd_keys.node_container("n1", "c1"), j(late), 22, lease=LEASE["n1"])
+    state.apply(etcd_keys.node_container("n1", "c1"), as_json(late), 22, lease=LEASE["n1"])
     assert state.status_of(state.containers["c1"][0]).state == "created"
 
 
@@ -173,7 +163,7 @@ def test_a_local_write_the_watch_has_already_passed_changes_nothing(state):
 def test_container_records_are_kept_encoded_and_read_as_copies(state):
     record = container("c1", "web.1", "n1")
     record.service_id = "s1"
-    state.apply(etcd_keys.container("c1"), j(record), 20)                 # JSON, as older managers wrote
+    state.apply(etcd_keys.container("c1"), as_json(record), 20)                 # JSON, as older managers wrote
     stored = state.containers._raw["c1"]
     assert state.containers["c1"][1] == 20
     assert types_pb2.Container.FromString(stored[:-8]) == record            # kept as binary

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.manager import lifecycle
-from shoal.manager.scheduler import NodeSnapshot
 from shoal.protos import task_states
 from shoal.protos.shoal.v1 import types_pb2 as pb
+from tests.unit.conftest import CPU, GiB, container, node_snapshot, service_spec
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 SPEC = pb.ContainerSpec(image="nginx:1")
@@ -20,9 +20,9 @@ NEW_SPEC = pb.ContainerSpec(image="nginx:2")
 
 def service(replicas=2, mode="replicated", restart=None, parallelism=1, constraints=(), health=False,
             update_state=""):
-    spec = pb.ServiceSpec(name="web", mode=mode, replicas=replicas, task=pb.ContainerSpec(image="nginx:1"),
-                          restart=restart or pb.RestartPolicy(condition="any", delay_ns=1_000_000_000),
-                          update=pb.UpdateConfig(parallelism=parallelism))
+    spec = service_spec(image="nginx:1", mode=mode, replicas=replicas,
+                        restart=restart or pb.RestartPolicy(condition="any", delay_ns=1_000_000_000),
+                        update=pb.UpdateConfig(parallelism=parallelism))
     spec.task.constraints.extend(constraints)
     if health:
         spec.task.health.test.extend(["CMD", "true"])
@@ -30,8 +30,8 @@ def service(replicas=2, mode="replicated", restart=None, parallelism=1, constrai
 
 
 def node(nid, availability="active", ready=True, **labels):
-    return NodeSnapshot(id=nid, name=nid, hostname=nid, labels=labels, engine_labels={}, availability=availability,
-                        ready=ready, nano_cpus=2 * 10**9, memory=2**30)
+    return node_snapshot(nid, hostname=nid, labels=labels, availability=availability, ready=ready,
+                         nano_cpus=2 * CPU, memory=GiB)
 
 
 def nodes(*snaps):
@@ -43,8 +43,8 @@ TWO_NODES = nodes(node("n1"), node("n2"))
 
 def task(tid, slot=1, node_id="n1", state="running", live=True, created_s=0, spec=SPEC, end=0, restarts=0,
          started_s=None, finished_s=None, not_before=None):
-    c = pb.Container(id=tid, name=f"web.{slot}", node_id=node_id, node_name=node_id, service_id="svc", slot=slot,
-                     created_at=(NOW - timedelta(seconds=1000 - created_s)).isoformat(), restarts=restarts)
+    c = container(tid, f"web.{slot}", node_id, node_name=node_id, service_id="svc", slot=slot,
+                  created_at=(NOW - timedelta(seconds=1000 - created_s)).isoformat(), restarts=restarts)
     c.spec.CopyFrom(spec)
     c.status.state = state
     if started_s is not None:

@@ -2,7 +2,6 @@
 import ipaddress
 
 import pytest
-from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,14 +10,13 @@ from shoal.manager.identity import Bound, Policy, claim_of, policy, subnet_check
 from shoal.manager.state import ClusterState
 from shoal.protos import etcd_keys, node_identity
 from shoal.protos.node_identity import NodeIdentity
-from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import as_json, bind_identity, node_record
 
 POLICY = Policy()   # 10.214.0.0/16
 
 
 def report(node_id="n1", name="h1", address="10.213.8.11:7070", hostname="box", subnet="10.214.10.0/24"):
-    return types_pb2.Node(id=node_id, name=name, address=address,
-                          description=types_pb2.NodeDescription(hostname=hostname, container_subnet=subnet))
+    return node_record(node_id, name, address, hostname=hostname, container_subnet=subnet)
 
 
 H2 = NodeIdentity(name="h2", hostname="box", address="10.213.8.12:7070", container_subnet="10.214.11.0/24")
@@ -157,25 +155,16 @@ def test_whatever_a_node_reports_only_a_sound_binding_is_written(name, address, 
 
 # ---- ClusterState ----------------------------------------------------------------
 
-def j(msg) -> bytes:
-    return json_format.MessageToJson(msg).encode()
-
-
-def bind(s: ClusterState, node_id: str, ident: NodeIdentity, rev: int) -> None:
-    s.apply(etcd_keys.node_ident(node_id), node_identity.encode(ident).encode(), rev)
-    s.apply(etcd_keys.node_name(ident.name), node_id.encode(), rev)
-
-
 @pytest.fixture
 def state():
     s = ClusterState()
-    s.apply(etcd_keys.node_info("n2"), j(report("n2", "h2", H2.address, subnet=H2.container_subnet)), 10, lease=2)
-    bind(s, "n2", H2, 11)
+    s.apply(etcd_keys.node_info("n2"), as_json(report("n2", "h2", H2.address, subnet=H2.container_subnet)), 10, lease=2)
+    bind_identity(s, "n2", H2, 11)
     return s
 
 
 def test_an_unbound_node_is_listed_by_id_and_gets_no_work(state):
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2")), 20, lease=1)
     view = state.node_view("n1")
     assert (view.name, view.address, view.state) == ("", "", "unbound")
     assert view.note.startswith("not bound: name h2 is taken by node n2")
@@ -188,10 +177,10 @@ def test_an_unbound_node_is_listed_by_id_and_gets_no_work(state):
 
 
 def test_the_bound_identity_wins_over_what_the_node_writes_later(state):
-    state.apply(etcd_keys.node_info("n1"), j(report()), 20, lease=1)
-    bind(state, "n1", NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 21)
+    state.apply(etcd_keys.node_info("n1"), as_json(report()), 20, lease=1)
+    bind_identity(state, "n1", NodeIdentity("h1", "box", "10.213.8.11:7070", "10.214.10.0/24"), 21)
     # The node now claims h2's name, hostname, address and subnet.
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2", address=H2.address, hostname="x",
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2", address=H2.address, hostname="x",
                                                     subnet=H2.container_subnet)), 22, lease=1)
     node, rev = state.nodes["n1"]
     assert (node.name, node.address, node.description.hostname, node.description.container_subnet) == \
@@ -210,7 +199,7 @@ def test_a_malformed_binding_is_skipped_and_the_last_good_one_kept(state):
 
 
 def test_a_freed_name_marks_the_nodes_that_wanted_it(state):
-    state.apply(etcd_keys.node_info("n1"), j(report(name="h2")), 20, lease=1)
+    state.apply(etcd_keys.node_info("n1"), as_json(report(name="h2")), 20, lease=1)
     state.unsettled.clear()
     state.apply(etcd_keys.node_name("h2"), None, 30)
     state.apply(etcd_keys.node_ident("n2"), None, 30)

@@ -3,12 +3,11 @@ from shoal.manager.placed_repair import placed_diff
 from shoal.manager.state import ClusterState
 from shoal.manager.store import placed_record
 from shoal.protos import etcd_keys, placements, records
-from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import container
 
 
 def record(cid, name, node, service=""):
-    return types_pb2.Container(id=cid, name=name, node_id=node, service_id="s-" + service if service else "",
-                               service_name=service)
+    return container(cid, name, node, service_id="s-" + service if service else "", service_name=service)
 
 
 def test_missing_wrong_and_stale_placed_records_are_repaired():

@@ -4,6 +4,7 @@ from google.protobuf import json_format
 
 from shoal.protos import records
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
+from tests.unit.conftest import container
 
 
 def observed() -> agent_pb2.AgentContainer:
@@ -12,8 +13,8 @@ def observed() -> agent_pb2.AgentContainer:
 
 
 def task() -> types_pb2.Container:
-    return types_pb2.Container(id="c1", name="web.1", node_id="n1", desired_state="running", slot=3,
-                               spec=types_pb2.ContainerSpec(image="img", command=["sleep", "1"], labels={"b": "2", "a": "1"}))
+    return container(desired_state="running", slot=3,
+                     spec=types_pb2.ContainerSpec(image="img", command=["sleep", "1"], labels={"b": "2", "a": "1"}))
 
 
 @pytest.mark.parametrize("make", [observed, task])

@@ -3,22 +3,13 @@
 import pytest
 
 from shoal.manager.scheduler import Constraint, ConstraintError, NodeSnapshot, parse_constraint
+from tests.unit.conftest import node_snapshot
 
 
 def make_node(**overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id="n1",
-        name="worker-1",
-        hostname="host-1.example",
-        labels={"zone": "eu-west", "disk": "ssd"},
-        engine_labels={"storage": "zfs"},
-        availability="active",
-        ready=True,
-        nano_cpus=4_000_000_000,
-        memory=8 << 30,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+    return node_snapshot(**{"name": "worker-1", "hostname": "host-1.example",
+                            "labels": {"zone": "eu-west", "disk": "ssd"}, "engine_labels": {"storage": "zfs"},
+                            "memory": 8 << 30, **overrides})
 
 
 @pytest.mark.parametrize(

@@ -5,32 +5,13 @@ from dataclasses import replace
 
 import pytest
 
-from shoal.manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus, parse_constraint
+from shoal.manager.scheduler import NodeSnapshot, TaskRequest, format_bytes, format_cpus
 from shoal.manager.scheduler.filters import explain, first_rejection, screen
-
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, MiB, node_snapshot, task_request
 
 
 def make_node(id: str = "n1", **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={"zone": "eu"},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=2 * CPU,
-        memory=1 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
-
-
-def constraints(*exprs: str) -> tuple:
-    return tuple(parse_constraint(e) for e in exprs)
+    return node_snapshot(id, **{"labels": {"zone": "eu"}, "nano_cpus": 2 * CPU, "memory": 1 * GiB, **overrides})
 
 
 def reasons_for(nodes: list[NodeSnapshot], task: TaskRequest) -> tuple[str, ...]:
@@ -56,13 +37,13 @@ def reasons_for(nodes: list[NodeSnapshot], task: TaskRequest) -> tuple[str, ...]
         ),
         (
             make_node(),
-            TaskRequest(constraints=constraints("node.labels.zone==us")),
+            task_request("node.labels.zone==us"),
             "1 node does not match node.labels.zone==us",
             "3 nodes do not match node.labels.zone==us",
         ),
         (
             make_node(),
-            TaskRequest(constraints=constraints("node.labels.zone!=~eu")),
+            task_request("node.labels.zone!=~eu"),
             "1 node does not match node.labels.zone!=~eu",
             "3 nodes do not match node.labels.zone!=~eu",
         ),
@@ -111,7 +92,7 @@ def test_each_filter_explains_itself(node: NodeSnapshot, task: TaskRequest, one:
         (make_node(used_ports=frozenset({(53, "udp")})), TaskRequest(host_ports=frozenset({(53, "tcp")}))),
         (make_node(used_ports=frozenset({(80, "tcp")})), TaskRequest(host_ports=frozenset({(8080, "tcp")}))),
         # Constraints that all hold.
-        (make_node(), TaskRequest(constraints=constraints("node.labels.zone==eu", "node.id!=n2"))),
+        (make_node(), task_request("node.labels.zone==eu", "node.id!=n2")),
     ],
 )
 def test_node_that_fits_passes_every_filter(node: NodeSnapshot, task: TaskRequest) -> None:
@@ -123,11 +104,11 @@ def test_node_that_fits_passes_every_filter(node: NodeSnapshot, task: TaskReques
     [
         # The first failing constraint is the one reported.
         (
-            TaskRequest(constraints=constraints("node.labels.zone==us", "node.id==other")),
+            task_request("node.labels.zone==us", "node.id==other"),
             "1 node does not match node.labels.zone==us",
         ),
         (
-            TaskRequest(constraints=constraints("node.id==n1", "node.id==other", "node.labels.zone==us")),
+            task_request("node.id==n1", "node.id==other", "node.labels.zone==us"),
             "1 node does not match node.id==other",
         ),
         # The lowest clashing port is the one reported, whatever the set order.
@@ -144,10 +125,10 @@ def test_first_cause_within_a_filter(task: TaskRequest, expected: str) -> None:
 
 # --- the fixed order: a node is charged to the first filter that rejects it ------------
 
-_GREEDY = TaskRequest(
+_GREEDY = task_request(
+    "node.labels.zone==us",
     nano_cpus=4 * CPU,
     memory=2 * GiB,
-    constraints=constraints("node.labels.zone==us"),
     host_ports=frozenset({(80, "tcp")}),
 )
 _BUSY = frozenset({(80, "tcp")})

@@ -20,9 +20,7 @@ from shoal.manager.scheduler import (
     place_many_scan,
 )
 from shoal.manager.scheduler.place import charge
-
-GiB = 1 << 30
-CPU = 1_000_000_000
+from tests.unit.conftest import CPU, GiB, node_snapshot, task_request
 
 ZONES = ("a", "b", "c")
 CONSTRAINTS = (
@@ -50,8 +48,8 @@ def nodes(draw) -> list[NodeSnapshot]:
             labels["disk"] = "ssd"
         cpus = draw(st.sampled_from((1, 2, 4, 4, 0))) * CPU
         memory = draw(st.sampled_from((1, 2, 8, 8, 0))) * GiB
-        out.append(NodeSnapshot(
-            id=f"id{i:02d}",
+        out.append(node_snapshot(
+            f"id{i:02d}",
             # Repeated names: the id must break the tie the same way in both.
             name=f"n{draw(st.integers(0, 6))}",
             hostname=f"h{i}",
@@ -113,8 +111,7 @@ def test_the_index_places_exactly_as_the_scan(cluster, batches, strategy, seed) 
 
 
 def test_the_callers_snapshots_are_not_touched() -> None:
-    node = NodeSnapshot(id="a", name="a", hostname="a", labels={}, engine_labels={}, availability="active",
-                        ready=True, nano_cpus=CPU, memory=GiB, group_tasks={"s": 1})
+    node = node_snapshot("a", hostname="a", nano_cpus=CPU, memory=GiB, group_tasks={"s": 1})
     index = NodeIndex([node])
     index.place_many(TaskRequest(group="s", nano_cpus=CPU // 4, host_ports=frozenset({(80, "tcp")})), 1)
     assert node.group_tasks == {"s": 1} and node.reserved_nano_cpus == 0 and node.used_ports == frozenset()
@@ -123,10 +120,9 @@ def test_the_callers_snapshots_are_not_touched() -> None:
 
 def test_upsert_replaces_a_node_and_what_was_charged_to_it() -> None:
     def node(i: str, **kw) -> NodeSnapshot:
-        return NodeSnapshot(id=i, name=i, hostname=i, labels=kw.pop("labels", {}), engine_labels={},
-                            availability="active", ready=True, nano_cpus=CPU, memory=GiB, **kw)
+        return node_snapshot(i, hostname=i, nano_cpus=CPU, memory=GiB, **kw)
     index = NodeIndex([node("a", labels={"zone": "x"}), node("b")])
-    task = TaskRequest(constraints=(parse_constraint("node.labels.zone==x"),), nano_cpus=CPU // 2)
+    task = task_request("node.labels.zone==x", nano_cpus=CPU // 2)
     assert [p.node_id for p in index.place_many(task, 2)[0]] == ["a", "a"]
     assert isinstance(index.place(task), NoFit)
     # The node comes back relabelled and empty: the label index follows it.
@@ -139,8 +135,7 @@ def test_upsert_replaces_a_node_and_what_was_charged_to_it() -> None:
 
 
 def test_a_duplicated_id_is_refused_by_the_index_and_placed_by_the_scan() -> None:
-    twin = NodeSnapshot(id="a", name="a", hostname="a", labels={}, engine_labels={}, availability="active",
-                        ready=True, nano_cpus=CPU, memory=GiB)
+    twin = node_snapshot("a", hostname="a", nano_cpus=CPU, memory=GiB)
     with pytest.raises(ValueError, match="listed twice"):
         NodeIndex([twin, twin])
     placements, nofit = place_many([twin, replace(twin)], TaskRequest(memory=GiB), 3)

@@ -2,6 +2,7 @@
 
 import random
 from collections.abc import Sequence
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -18,30 +19,9 @@ from shoal.manager.scheduler import (
     place,
 )
 from shoal.manager.scheduler.strategies import score
+from tests.unit.conftest import CPU, GiB, MiB, node_snapshot, task_request
 
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
-
-
-def make_node(id: str, **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=2 * CPU,
-        memory=1 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
-
-
-def task_with(*exprs: str, **fields: object) -> TaskRequest:
-    return TaskRequest(constraints=tuple(parse_constraint(e) for e in exprs), **fields)  # type: ignore[arg-type]
+make_node = partial(node_snapshot, nano_cpus=2 * CPU, memory=1 * GiB)
 
 
 _ZONED = [
@@ -58,22 +38,22 @@ _ZONED = [
     ("task", "expected"),
     [
         # Satisfiable soft rule: honoured, nothing dropped (spread alone would pick eu1 or us1).
-        (task_with("node.labels.disk==~ssd"), Placement("us1")),
-        (task_with("node.labels.zone!=~us"), Placement("eu1")),
-        (task_with("node.labels.zone==~eu", "node.id!=~eu1"), Placement("eu2")),
+        (task_request("node.labels.disk==~ssd"), Placement("us1")),
+        (task_request("node.labels.zone!=~us"), Placement("eu1")),
+        (task_request("node.labels.zone==~eu", "node.id!=~eu1"), Placement("eu2")),
         # Unsatisfiable soft rule: dropped and reported; spread picks among all.
-        (task_with("node.labels.zone==~ap"), Placement("eu1", ("node.labels.zone==~ap",))),
+        (task_request("node.labels.zone==~ap"), Placement("eu1", ("node.labels.zone==~ap",))),
         # Every soft rule is dropped together, and reported in the order written.
         (
-            task_with("node.labels.zone==~eu", "node.labels.disk==~ssd"),
+            task_request("node.labels.zone==~eu", "node.labels.disk==~ssd"),
             Placement("eu1", ("node.labels.zone==~eu", "node.labels.disk==~ssd")),
         ),
         # Hard rules still hold after the soft ones are dropped.
-        (task_with("node.labels.zone==us", "node.labels.disk==~hdd"), Placement("us1", ("node.labels.disk==~hdd",))),
-        (task_with("node.labels.zone==eu", "node.labels.disk==~ssd"), Placement("eu1", ("node.labels.disk==~ssd",))),
+        (task_request("node.labels.zone==us", "node.labels.disk==~hdd"), Placement("us1", ("node.labels.disk==~hdd",))),
+        (task_request("node.labels.zone==eu", "node.labels.disk==~ssd"), Placement("eu1", ("node.labels.disk==~ssd",))),
         # Soft rules also yield to resources, not only to other constraints.
         (
-            task_with("node.id==~eu2", memory=768 * MiB),
+            task_request("node.id==~eu2", memory=768 * MiB),
             Placement("eu1", ("node.id==~eu2",)),
         ),
     ],
@@ -87,11 +67,11 @@ def test_soft_constraints(task: TaskRequest, expected: Placement) -> None:
     [
         # Hard rule unsatisfiable: the reasons are those of the run without soft rules.
         (
-            task_with("node.labels.zone==ap", "node.labels.disk==~ssd"),
+            task_request("node.labels.zone==ap", "node.labels.disk==~ssd"),
             "no node fits: 3 nodes do not match node.labels.zone==ap",
         ),
         (
-            task_with("node.labels.zone==~eu", memory=2 * GiB),
+            task_request("node.labels.zone==~eu", memory=2 * GiB),
             "no node fits: 3 nodes lack 2 GiB memory",
         ),
     ],
@@ -137,7 +117,7 @@ def test_soft_constraints_cannot_rescue_a_hard_failure(task: TaskRequest, messag
                 make_node("e", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp")})),
                 make_node("f", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp")})),
             ],
-            task_with("node.labels.zone==eu", nano_cpus=1_500_000_000, host_ports=frozenset({(8080, "tcp")})),
+            task_request("node.labels.zone==eu", nano_cpus=1_500_000_000, host_ports=frozenset({(8080, "tcp")})),
             "no node fits: 1 node is down, 1 node is paused, 1 node does not match node.labels.zone==eu, "
             "1 node lacks 1.5 CPUs, 2 nodes already publish port 8080/tcp",
         ),
@@ -199,10 +179,9 @@ _PORTS = [(80, "tcp"), (443, "tcp"), (53, "udp"), (53, "tcp")]
 def clusters(draw: st.DrawFn) -> list[NodeSnapshot]:
     count = draw(st.integers(min_value=0, max_value=6))
     return [
-        NodeSnapshot(
-            id=f"n{i}",
+        node_snapshot(
+            f"n{i}",
             name=draw(st.sampled_from([f"n{i}", "dup"])),
-            hostname=f"n{i}.example",
             labels=draw(st.dictionaries(st.just("zone"), st.sampled_from(["eu", "us", "ap", ""]))),
             engine_labels=draw(st.dictionaries(st.just("gpu"), st.sampled_from(["yes", "no"]))),
             availability=draw(st.sampled_from(["active", "active", "active", "pause", "drain"])),

@@ -21,26 +21,7 @@ from shoal.manager.scheduler import (
     place_many,
 )
 from shoal.manager.scheduler.filters import first_rejection
-
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
-
-
-def make_node(id: str, **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=4 * CPU,
-        memory=4 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot, task_request
 
 
 def zoned(id: str, zone: str | None, rack: str | None = None, **overrides: object) -> NodeSnapshot:
@@ -49,7 +30,7 @@ def zoned(id: str, zone: str | None, rack: str | None = None, **overrides: objec
         labels["zone"] = zone
     if rack is not None:
         labels["rack"] = rack
-    return make_node(id, labels=labels, **overrides)
+    return node_snapshot(id, labels=labels, **overrides)
 
 
 def chosen_ids(nodes: Sequence[NodeSnapshot], task: TaskRequest, count: int, strategy: str = "spread") -> list[str]:
@@ -68,10 +49,10 @@ def placed_on(nodes: Sequence[NodeSnapshot], task: TaskRequest, strategy: str = 
 
 
 def test_new_fields_default_to_the_old_behaviour() -> None:
-    node = make_node("a")
+    node = node_snapshot("a")
     assert node.group_tasks == {}
     # Each snapshot gets its own mapping, never a shared mutable default.
-    assert make_node("b").group_tasks is not node.group_tasks
+    assert node_snapshot("b").group_tasks is not node.group_tasks
     task = TaskRequest()
     assert (task.group, task.spread_over) == ("", ())
     # A task stays hashable (tuples and frozensets only).
@@ -89,14 +70,14 @@ def test_new_fields_default_to_the_old_behaviour() -> None:
         # a already runs 5 unrelated containers: the service still gets 2/2/2, and the
         # unrelated load only decides who goes last in each round.
         (
-            [make_node("a", containers=5), make_node("b"), make_node("c")],
+            [node_snapshot("a", containers=5), node_snapshot("b"), node_snapshot("c")],
             TaskRequest(group="s"),
             {"a": 2, "b": 2, "c": 2},
             ["b", "c", "a", "b", "c", "a"],
         ),
         # Even when the unrelated load also reserves resources, the service count comes first.
         (
-            [make_node("a", containers=5, reserved_memory=3 * GiB), make_node("b"), make_node("c")],
+            [node_snapshot("a", containers=5, reserved_memory=3 * GiB), node_snapshot("b"), node_snapshot("c")],
             TaskRequest(group="s", memory=64 * MiB),
             {"a": 2, "b": 2, "c": 2},
             ["b", "c", "a", "b", "c", "a"],
@@ -105,9 +86,9 @@ def test_new_fields_default_to_the_old_behaviour() -> None:
         # others have caught up; then it wins the tie on containers (2 against b's 6).
         (
             [
-                make_node("a", containers=2, group_tasks={"s": 2}),
-                make_node("b", containers=4, group_tasks={"t": 4}),
-                make_node("c"),
+                node_snapshot("a", containers=2, group_tasks={"s": 2}),
+                node_snapshot("b", containers=4, group_tasks={"t": 4}),
+                node_snapshot("c"),
             ],
             TaskRequest(group="s"),
             {"a": 1, "b": 3, "c": 3},
@@ -115,7 +96,7 @@ def test_new_fields_default_to_the_old_behaviour() -> None:
         ),
         # Without a group, plain spread: containers decide and a is never chosen (the contrast case).
         (
-            [make_node("a", containers=5), make_node("b"), make_node("c")],
+            [node_snapshot("a", containers=5), node_snapshot("b"), node_snapshot("c")],
             TaskRequest(),
             {"b": 3, "c": 3},
             ["b", "c", "b", "c", "b", "c"],
@@ -135,49 +116,49 @@ def test_spread_with_a_service(
     [
         # Fewest tasks of the service beats a lower score.
         (
-            [make_node("a", group_tasks={"s": 1}), make_node("b", reserved_memory=3 * GiB)],
+            [node_snapshot("a", group_tasks={"s": 1}), node_snapshot("b", reserved_memory=3 * GiB)],
             TaskRequest(group="s"),
             "spread",
             "b",
         ),
         # Equal service counts: lowest score.
         (
-            [make_node("a", group_tasks={"s": 1}, reserved_memory=GiB), make_node("b", group_tasks={"s": 1})],
+            [node_snapshot("a", group_tasks={"s": 1}, reserved_memory=GiB), node_snapshot("b", group_tasks={"s": 1})],
             TaskRequest(group="s"),
             "spread",
             "b",
         ),
         # Equal service counts and scores: fewest containers, then name.
         (
-            [make_node("a", containers=3, group_tasks={"s": 1}), make_node("b", containers=1, group_tasks={"s": 1})],
+            [node_snapshot("a", containers=3, group_tasks={"s": 1}), node_snapshot("b", containers=1, group_tasks={"s": 1})],
             TaskRequest(group="s"),
             "spread",
             "b",
         ),
-        ([make_node("z", name="m"), make_node("y", name="k")], TaskRequest(group="s"), "spread", "y"),
+        ([node_snapshot("z", name="m"), node_snapshot("y", name="k")], TaskRequest(group="s"), "spread", "y"),
         # Tasks of another service are not tasks of this one.
         (
-            [make_node("a", containers=4, group_tasks={"t": 4}), make_node("b", containers=1, group_tasks={"s": 1})],
+            [node_snapshot("a", containers=4, group_tasks={"t": 4}), node_snapshot("b", containers=1, group_tasks={"s": 1})],
             TaskRequest(group="s"),
             "spread",
             "a",
         ),
         # No group: group_tasks are ignored and the score decides.
         (
-            [make_node("a", group_tasks={"s": 3}), make_node("b", reserved_memory=GiB)],
+            [node_snapshot("a", group_tasks={"s": 3}), node_snapshot("b", reserved_memory=GiB)],
             TaskRequest(),
             "spread",
             "a",
         ),
         # binpack with a group is unchanged: most loaded first, whatever the service count.
         (
-            [make_node("a", reserved_memory=2 * GiB, group_tasks={"s": 3}), make_node("b")],
+            [node_snapshot("a", reserved_memory=2 * GiB, group_tasks={"s": 3}), node_snapshot("b")],
             TaskRequest(group="s"),
             "binpack",
             "a",
         ),
         (
-            [make_node("a", containers=5, group_tasks={"s": 5}), make_node("b", containers=1)],
+            [node_snapshot("a", containers=5, group_tasks={"s": 5}), node_snapshot("b", containers=1)],
             TaskRequest(group="s"),
             "binpack",
             "a",
@@ -191,7 +172,7 @@ def test_service_ranking(nodes: list[NodeSnapshot], task: TaskRequest, strategy:
 
 @pytest.mark.parametrize("seed", [0, 1, 42])
 def test_random_ignores_the_group(seed: int) -> None:
-    nodes = [make_node(i, group_tasks={"s": n}) for i, n in (("a", 0), ("b", 5), ("c", 9))]
+    nodes = [node_snapshot(i, group_tasks={"s": n}) for i, n in (("a", 0), ("b", 5), ("c", 9))]
     rng_plain, rng_group = random.Random(seed), random.Random(seed)
     plain = [place(nodes, TaskRequest(), "random", rng_plain) for _ in range(30)]
     grouped = [place(nodes, TaskRequest(group="s"), "random", rng_group) for _ in range(30)]
@@ -241,7 +222,7 @@ def test_nodes_without_the_label_form_their_own_group() -> None:
         ),
         (
             [zoned("a1", "a"), zoned("a2", "a", group_tasks={"s": 1}), zoned("b1", "b", containers=4)],
-            TaskRequest(group="s", spread_over=("zone",), constraints=(parse_constraint("node.id!=a2"),)),
+            task_request("node.id!=a2", group="s", spread_over=("zone",)),
             "spread",
             "b1",
         ),
@@ -336,7 +317,7 @@ def test_preference_without_a_group_counts_the_unnamed_group() -> None:
 
 
 def test_place_many_stops_at_the_first_nofit() -> None:
-    nodes = [make_node(i, memory=GiB) for i in "abc"]
+    nodes = [node_snapshot(i, memory=GiB) for i in "abc"]
     placements, nofit = place_many(nodes, TaskRequest(memory=512 * MiB), 10)
     assert [p.node_id for p in placements] == ["a", "b", "c", "a", "b", "c"]
     assert nofit == NoFit(("3 nodes lack 512 MiB memory",))
@@ -351,7 +332,7 @@ def test_place_many_stops_at_the_first_nofit() -> None:
     ],
 )
 def test_place_many_consumes_host_ports(count: int, placed: int, message: str | None) -> None:
-    nodes = [make_node(i) for i in "abc"]
+    nodes = [node_snapshot(i) for i in "abc"]
     task = TaskRequest(host_ports=frozenset({(8080, "tcp")}))
     for strategy in STRATEGIES:
         placements, nofit = place_many(nodes, task, count, strategy, random.Random(1))
@@ -363,7 +344,7 @@ def test_place_many_consumes_host_ports(count: int, placed: int, message: str | 
 
 def test_place_many_charges_cpu_memory_and_containers() -> None:
     # binpack fills a until its CPU runs out, then b: each placement saw the one before.
-    nodes = [make_node("a", nano_cpus=2 * CPU), make_node("b", nano_cpus=2 * CPU)]
+    nodes = [node_snapshot("a", nano_cpus=2 * CPU), node_snapshot("b", nano_cpus=2 * CPU)]
     chosen = chosen_ids(nodes, TaskRequest(nano_cpus=CPU // 2), 8, "binpack")
     assert chosen == ["a"] * 4 + ["b"] * 4
     # With no reservations, spread alternates on the container count alone.
@@ -371,7 +352,7 @@ def test_place_many_charges_cpu_memory_and_containers() -> None:
 
 
 def test_place_many_does_not_touch_the_callers_snapshots() -> None:
-    nodes = [make_node("a", group_tasks={"s": 1}), make_node("b")]
+    nodes = [node_snapshot("a", group_tasks={"s": 1}), node_snapshot("b")]
     before = copy.deepcopy(nodes)
     place_many(nodes, TaskRequest(group="s", memory=MiB, host_ports=frozenset({(80, "tcp")})), 2)
     assert nodes == before
@@ -380,10 +361,10 @@ def test_place_many_does_not_touch_the_callers_snapshots() -> None:
 @pytest.mark.parametrize(
     ("nodes", "count", "expected"),
     [
-        ([make_node("a")], 0, ([], None)),
+        ([node_snapshot("a")], 0, ([], None)),
         ([], 0, ([], None)),
         ([], 3, ([], NoFit(("the cluster has no nodes",)))),
-        ([make_node("a", availability="drain")], 2, ([], NoFit(("1 node is draining",)))),
+        ([node_snapshot("a", availability="drain")], 2, ([], NoFit(("1 node is draining",)))),
     ],
 )
 def test_place_many_edges(nodes: list[NodeSnapshot], count: int, expected: tuple) -> None:
@@ -394,12 +375,12 @@ def test_place_many_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="is not one of"):
         place_many([], TaskRequest(), 0, "x")
     with pytest.raises(ValueError, match="count: -1 is negative"):
-        place_many([make_node("a")], TaskRequest(), -1)
+        place_many([node_snapshot("a")], TaskRequest(), -1)
 
 
 def test_place_many_keeps_soft_constraint_reports() -> None:
-    nodes = [make_node("a", labels={"zone": "eu"}, memory=GiB), make_node("b", memory=GiB)]
-    task = TaskRequest(memory=512 * MiB, constraints=(parse_constraint("node.labels.zone==~eu"),))
+    nodes = [node_snapshot("a", labels={"zone": "eu"}, memory=GiB), node_snapshot("b", memory=GiB)]
+    task = task_request("node.labels.zone==~eu", memory=512 * MiB)
     placements, nofit = place_many(nodes, task, 4)
     # Two fit on a with the soft rule; then it is dropped and b takes two more.
     assert placements == [
@@ -429,12 +410,10 @@ def clusters(draw: st.DrawFn) -> list[NodeSnapshot]:
                 labels[key] = value
         group_tasks = draw(st.dictionaries(st.sampled_from(["s", "t", ""]), st.integers(0, 4), max_size=2))
         nodes.append(
-            NodeSnapshot(
-                id=f"n{i}",
+            node_snapshot(
+                f"n{i}",
                 name=draw(st.sampled_from([f"n{i}", "dup"])),
-                hostname=f"n{i}.example",
                 labels=labels,
-                engine_labels={},
                 availability=draw(st.sampled_from(["active", "active", "active", "pause", "drain"])),
                 ready=draw(st.booleans() | st.just(True)),
                 nano_cpus=draw(st.sampled_from([0, CPU, 2 * CPU])),
@@ -493,15 +472,7 @@ def reference_many(
             return placements, result
         placements.append(result)
         i = next(i for i, n in enumerate(current) if n.id == result.node_id)
-        node = current[i]
-        current[i] = replace(
-            node,
-            reserved_nano_cpus=node.reserved_nano_cpus + task.nano_cpus,
-            reserved_memory=node.reserved_memory + task.memory,
-            containers=node.containers + 1,
-            used_ports=node.used_ports | task.host_ports,
-            group_tasks={**node.group_tasks, task.group: node.group_tasks.get(task.group, 0) + 1},
-        )
+        current[i] = charged_snapshot(current[i], task)
     return placements, None
 
 

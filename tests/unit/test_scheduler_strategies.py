@@ -1,32 +1,12 @@
 """Ranking: spread, binpack and random over feasible nodes, via place()."""
 
 import random
-from dataclasses import replace
 
 import pytest
 
-from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place, parse_constraint
+from shoal.manager.scheduler import NodeSnapshot, Placement, TaskRequest, place
 from shoal.manager.scheduler.strategies import score
-
-MiB = 1 << 20
-GiB = 1 << 30
-CPU = 1_000_000_000
-
-
-def make_node(id: str, **overrides: object) -> NodeSnapshot:
-    fields: dict[str, object] = dict(
-        id=id,
-        name=id,
-        hostname=f"{id}.example",
-        labels={},
-        engine_labels={},
-        availability="active",
-        ready=True,
-        nano_cpus=4 * CPU,
-        memory=4 * GiB,
-    )
-    fields.update(overrides)
-    return NodeSnapshot(**fields)  # type: ignore[arg-type]
+from tests.unit.conftest import CPU, GiB, MiB, charged_snapshot, node_snapshot, task_request
 
 
 def placed_on(nodes: list[NodeSnapshot], task: TaskRequest, strategy: str, rng: random.Random | None = None) -> str:
@@ -41,14 +21,7 @@ def run(nodes: list[NodeSnapshot], task: TaskRequest, strategy: str, count: int)
     chosen = []
     for _ in range(count):
         node_id = placed_on(list(by_id.values()), task, strategy)
-        node = by_id[node_id]
-        by_id[node_id] = replace(
-            node,
-            reserved_nano_cpus=node.reserved_nano_cpus + task.nano_cpus,
-            reserved_memory=node.reserved_memory + task.memory,
-            containers=node.containers + 1,
-            used_ports=node.used_ports | task.host_ports,
-        )
+        by_id[node_id] = charged_snapshot(by_id[node_id], task, count_group=False)
         chosen.append(node_id)
     return chosen
 
@@ -59,13 +32,13 @@ def run(nodes: list[NodeSnapshot], task: TaskRequest, strategy: str, count: int)
 @pytest.mark.parametrize(
     ("node", "task", "expected"),
     [
-        (make_node("a"), TaskRequest(), 0.0),
-        (make_node("a"), TaskRequest(nano_cpus=2 * CPU, memory=2 * GiB), 0.5),
-        (make_node("a"), TaskRequest(nano_cpus=4 * CPU), 0.5),
-        (make_node("a", reserved_nano_cpus=1 * CPU, reserved_memory=3 * GiB), TaskRequest(nano_cpus=1 * CPU), 0.625),
-        (make_node("a", nano_cpus=0), TaskRequest(memory=4 * GiB), 0.5),  # zero capacity counts as 0
-        (make_node("a", nano_cpus=0, memory=0), TaskRequest(nano_cpus=CPU, memory=GiB), 0.0),
-        (make_node("a", reserved_memory=8 * GiB), TaskRequest(), 1.0),  # overcommitted goes above 1
+        (node_snapshot("a"), TaskRequest(), 0.0),
+        (node_snapshot("a"), TaskRequest(nano_cpus=2 * CPU, memory=2 * GiB), 0.5),
+        (node_snapshot("a"), TaskRequest(nano_cpus=4 * CPU), 0.5),
+        (node_snapshot("a", reserved_nano_cpus=1 * CPU, reserved_memory=3 * GiB), TaskRequest(nano_cpus=1 * CPU), 0.625),
+        (node_snapshot("a", nano_cpus=0), TaskRequest(memory=4 * GiB), 0.5),  # zero capacity counts as 0
+        (node_snapshot("a", nano_cpus=0, memory=0), TaskRequest(nano_cpus=CPU, memory=GiB), 0.0),
+        (node_snapshot("a", reserved_memory=8 * GiB), TaskRequest(), 1.0),  # overcommitted goes above 1
     ],
 )
 def test_score(node: NodeSnapshot, task: TaskRequest, expected: float) -> None:
@@ -76,7 +49,7 @@ def test_score(node: NodeSnapshot, task: TaskRequest, expected: float) -> None:
 
 
 def test_spread_evens_out_equal_nodes() -> None:
-    nodes = [make_node("a"), make_node("b"), make_node("c")]
+    nodes = [node_snapshot("a"), node_snapshot("b"), node_snapshot("c")]
     chosen = run(nodes, TaskRequest(nano_cpus=CPU // 4, memory=256 * MiB), "spread", 6)
     assert sorted(chosen.count(n) for n in "abc") == [2, 2, 2]
     # Each round of three visits every node once.
@@ -88,37 +61,37 @@ def test_spread_evens_out_equal_nodes() -> None:
     [
         # Least reserved wins.
         (
-            [make_node("a", reserved_memory=2 * GiB), make_node("b", reserved_memory=1 * GiB), make_node("c", reserved_memory=3 * GiB)],
+            [node_snapshot("a", reserved_memory=2 * GiB), node_snapshot("b", reserved_memory=1 * GiB), node_snapshot("c", reserved_memory=3 * GiB)],
             TaskRequest(memory=128 * MiB),
             "b",
         ),
         # Scores are relative to capacity: 2 of 8 GiB beats 1 of 2 GiB.
         (
-            [make_node("small", memory=2 * GiB, reserved_memory=1 * GiB), make_node("big", memory=8 * GiB, reserved_memory=2 * GiB)],
+            [node_snapshot("small", memory=2 * GiB, reserved_memory=1 * GiB), node_snapshot("big", memory=8 * GiB, reserved_memory=2 * GiB)],
             TaskRequest(memory=128 * MiB),
             "big",
         ),
         # CPU and memory both count.
         (
-            [make_node("a", reserved_nano_cpus=3 * CPU), make_node("b", reserved_memory=1 * GiB)],
+            [node_snapshot("a", reserved_nano_cpus=3 * CPU), node_snapshot("b", reserved_memory=1 * GiB)],
             TaskRequest(),
             "b",
         ),
         # Equal scores: fewest containers.
         (
-            [make_node("a", containers=5), make_node("b", containers=2), make_node("c", containers=3)],
+            [node_snapshot("a", containers=5), node_snapshot("b", containers=2), node_snapshot("c", containers=3)],
             TaskRequest(memory=64 * MiB),
             "b",
         ),
         # Score beats containers.
         (
-            [make_node("a", containers=9), make_node("b", containers=0, reserved_memory=GiB)],
+            [node_snapshot("a", containers=9), node_snapshot("b", containers=0, reserved_memory=GiB)],
             TaskRequest(),
             "a",
         ),
         # All equal: by name, then id.
-        ([make_node("z", name="m"), make_node("y", name="k"), make_node("x", name="m")], TaskRequest(), "y"),
-        ([make_node("z", name="same"), make_node("x", name="same")], TaskRequest(), "x"),
+        ([node_snapshot("z", name="m"), node_snapshot("y", name="k"), node_snapshot("x", name="m")], TaskRequest(), "y"),
+        ([node_snapshot("z", name="same"), node_snapshot("x", name="same")], TaskRequest(), "x"),
     ],
 )
 def test_spread_picks(nodes: list[NodeSnapshot], task: TaskRequest, expected: str) -> None:
@@ -127,13 +100,13 @@ def test_spread_picks(nodes: list[NodeSnapshot], task: TaskRequest, expected: st
 
 
 def test_spread_is_the_default() -> None:
-    nodes = [make_node("a", reserved_memory=GiB), make_node("b")]
+    nodes = [node_snapshot("a", reserved_memory=GiB), node_snapshot("b")]
     result = place(nodes, TaskRequest())
     assert result == Placement("b")
 
 
 def test_spread_fills_unequal_load_least_loaded_first() -> None:
-    nodes = [make_node("a", reserved_memory=2 * GiB), make_node("b"), make_node("c", reserved_memory=1 * GiB)]
+    nodes = [node_snapshot("a", reserved_memory=2 * GiB), node_snapshot("b"), node_snapshot("c", reserved_memory=1 * GiB)]
     chosen = run(nodes, TaskRequest(memory=512 * MiB), "spread", 6)
     # b catches up with c (1 GiB each), then the tie goes to c (fewer containers);
     # after six tasks all three hold 2 GiB and a, already there, was never chosen.
@@ -144,7 +117,7 @@ def test_spread_fills_unequal_load_least_loaded_first() -> None:
 
 
 def test_binpack_fills_one_node_until_memory_runs_out() -> None:
-    nodes = [make_node(i, memory=256 * MiB) for i in ("a", "b", "c")]
+    nodes = [node_snapshot(i, memory=256 * MiB) for i in ("a", "b", "c")]
     chosen = run(nodes, TaskRequest(memory=64 * MiB), "binpack", 9)
     assert chosen == ["a"] * 4 + ["b"] * 4 + ["c"]
 
@@ -154,26 +127,26 @@ def test_binpack_fills_one_node_until_memory_runs_out() -> None:
     [
         # Most reserved wins, as long as the task still fits.
         (
-            [make_node("a", reserved_memory=1 * GiB), make_node("b", reserved_memory=3 * GiB), make_node("c", reserved_memory=2 * GiB)],
+            [node_snapshot("a", reserved_memory=1 * GiB), node_snapshot("b", reserved_memory=3 * GiB), node_snapshot("c", reserved_memory=2 * GiB)],
             TaskRequest(memory=512 * MiB),
             "b",
         ),
         (
-            [make_node("a", reserved_memory=1 * GiB), make_node("b", reserved_memory=3900 * MiB)],
+            [node_snapshot("a", reserved_memory=1 * GiB), node_snapshot("b", reserved_memory=3900 * MiB)],
             TaskRequest(memory=512 * MiB),
             "a",
         ),
         # Equal scores: most containers.
         (
-            [make_node("a", containers=2), make_node("b", containers=7), make_node("c", containers=3)],
+            [node_snapshot("a", containers=2), node_snapshot("b", containers=7), node_snapshot("c", containers=3)],
             TaskRequest(memory=64 * MiB),
             "b",
         ),
         # Score beats containers.
-        ([make_node("a", containers=9), make_node("b", reserved_memory=GiB)], TaskRequest(), "b"),
+        ([node_snapshot("a", containers=9), node_snapshot("b", reserved_memory=GiB)], TaskRequest(), "b"),
         # All equal: by name, then id.
-        ([make_node("z", name="m"), make_node("y", name="k"), make_node("x", name="m")], TaskRequest(), "y"),
-        ([make_node("z", name="same"), make_node("x", name="same")], TaskRequest(), "x"),
+        ([node_snapshot("z", name="m"), node_snapshot("y", name="k"), node_snapshot("x", name="m")], TaskRequest(), "y"),
+        ([node_snapshot("z", name="same"), node_snapshot("x", name="same")], TaskRequest(), "x"),
     ],
 )
 def test_binpack_picks(nodes: list[NodeSnapshot], task: TaskRequest, expected: str) -> None:
@@ -184,13 +157,13 @@ def test_binpack_picks(nodes: list[NodeSnapshot], task: TaskRequest, expected: s
 # --- random ----------------------------------------------------------------------------
 
 _MIXED = [
-    make_node("a"),
-    make_node("b", availability="drain"),
-    make_node("c"),
-    make_node("d", memory=64 * MiB),
-    make_node("e", labels={"tier": "db"}),
-    make_node("f", ready=False),
-    make_node("g"),
+    node_snapshot("a"),
+    node_snapshot("b", availability="drain"),
+    node_snapshot("c"),
+    node_snapshot("d", memory=64 * MiB),
+    node_snapshot("e", labels={"tier": "db"}),
+    node_snapshot("f", ready=False),
+    node_snapshot("g"),
 ]
 _FEASIBLE = {"a", "c", "e", "g"}
 _TASK = TaskRequest(memory=128 * MiB)
@@ -217,7 +190,7 @@ def test_random_covers_every_feasible_node_and_nothing_else(seed: int) -> None:
 
 
 def test_random_respects_constraints() -> None:
-    task = TaskRequest(constraints=(parse_constraint("node.labels.tier==db"),))
+    task = task_request("node.labels.tier==db")
     rng = random.Random(3)
     assert {placed_on(_MIXED, task, "random", rng) for _ in range(50)} == {"e"}
 

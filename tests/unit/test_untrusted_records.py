@@ -8,7 +8,6 @@ import ipaddress
 import json
 from types import SimpleNamespace
 
-from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,20 +18,19 @@ from shoal.protos import etcd_keys, node_identity, placements, records
 from shoal.dns.gate import EndpointGate
 from shoal.dns.zone import Zone
 from shoal.protos.record_log import BadRecords
-from shoal.protos.shoal.v1 import agent_pb2, types_pb2
+from shoal.protos.shoal.v1 import types_pb2
+from tests.unit.conftest import as_json, container, node_record, observed
 
 L1, L2 = 0x101, 0x102
 
 
 def info(node_id: str, name: str, **desc) -> bytes:
-    node = types_pb2.Node(id=node_id, name=name, address="10.213.7.11:7070",
-                          description=types_pb2.NodeDescription(**{"hostname": name, "nano_cpus": 10**9,
-                                                                   "memory_bytes": 1 << 30, **desc}))
-    return json_format.MessageToJson(node).encode()
+    return as_json(node_record(node_id, name, "10.213.7.11:7070",
+                               **{"hostname": name, "nano_cpus": 10**9, "memory_bytes": 1 << 30, **desc}))
 
 
 def status(cid: str, state: str = "running") -> bytes:
-    return records.encode(agent_pb2.AgentContainer(id=cid, status=types_pb2.ContainerStatus(state=state)))
+    return records.encode(observed(cid, state))
 
 
 def endpoint(name: str, ip: str, service: str = "", port: object = 80) -> bytes:
@@ -41,9 +39,8 @@ def endpoint(name: str, ip: str, service: str = "", port: object = 80) -> bytes:
 
 
 def task(cid: str, node_id: str) -> bytes:
-    return records.encode(types_pb2.Container(id=cid, name="web.1", node_id=node_id, desired_state="running",
-                                              service_id="s1", service_name="web",
-                                              spec=types_pb2.ContainerSpec(image="img")))
+    return records.encode(container(cid, "web.1", node_id, image="img", desired_state="running",
+                                    service_id="s1", service_name="web"))
 
 
 def two_nodes() -> ClusterState:
@@ -112,7 +109,7 @@ def test_a_new_lease_forgets_what_the_old_one_reported():
 def test_bad_manager_records_keep_their_last_good_version():
     s = two_nodes()
     svc = types_pb2.Service(id="s1", spec=types_pb2.ServiceSpec(name="web", replicas=2))
-    s.apply(etcd_keys.service("web"), json_format.MessageToJson(svc).encode(), 40)
+    s.apply(etcd_keys.service("web"), as_json(svc), 40)
     s.apply(etcd_keys.service("web"), b"{not json", 41)
     s.apply(etcd_keys.node_conf("n1"), b'{"labels": {"a": 1}}', 42)
     s.apply(etcd_keys.name("x"), b"\xff", 43)
@@ -216,8 +213,7 @@ def test_gate_load_is_one_replace_and_reset_empties_the_zone():
 
 # ---- routes: only the subnet bound to a node, via the address bound to it -------------------
 def bound(node_id: str, address: str, subnet: str) -> types_pb2.Node:
-    return types_pb2.Node(id=node_id, address=address,
-                          description=types_pb2.NodeDescription(container_subnet=subnet))
+    return node_record(node_id, address=address, container_subnet=subnet)
 
 
 def test_routes_refuse_default_wide_overlapping_and_local_subnets():

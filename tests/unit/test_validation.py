@@ -13,6 +13,7 @@ from shoal.manager.validation import (
     check_update_service,
 )
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from tests.unit.conftest import container, service_spec
 
 
 def req(**spec_fields):
@@ -242,10 +243,7 @@ def test_secret_env_passes():
 # ---- services and stacks -----------------------------------------------------------------------------
 
 def svc_spec(**fields):
-    fields.setdefault("name", "web")
-    fields.setdefault("mode", "replicated")
-    fields.setdefault("task", types_pb2.ContainerSpec(image="img"))
-    return types_pb2.ServiceSpec(**fields)
+    return service_spec(**{"mode": "replicated", **fields})
 
 
 @pytest.mark.parametrize("fields,field", [
@@ -297,7 +295,7 @@ def test_bad_stacks_name_the_path(request_, field):
 
 def secret_container():
     spec = types_pb2.ContainerSpec(image="img", env={"A": "1", "PW": "hunter2"}, secret_env=["PW"])
-    return types_pb2.Container(id="c1", name="web", spec=spec)
+    return container("c1", "web", node_id="", spec=spec)
 
 
 def test_a_container_view_hides_secret_values_and_the_record_keeps_them():
@@ -309,9 +307,8 @@ def test_a_container_view_hides_secret_values_and_the_record_keeps_them():
 
 
 def test_a_service_view_hides_both_specs():
-    current = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(
-        image="img:2", env={"PW": "new"}, secret_env=["PW"]))
-    previous = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(
+    current = service_spec(task=types_pb2.ContainerSpec(image="img:2", env={"PW": "new"}, secret_env=["PW"]))
+    previous = service_spec(task=types_pb2.ContainerSpec(
         image="img:1", env={"PW": "old", "T": "x"}, secret_env=["PW", "T"]))
     svc = types_pb2.Service(id="s", spec=current, previous_spec=previous)
     view = redact.service(svc)

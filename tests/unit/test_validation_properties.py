@@ -20,6 +20,7 @@ from shoal.manager.validation import (
     check_update_service,
 )
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from tests.unit.conftest import service_spec
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                             HealthCheck.data_too_large])
@@ -338,12 +339,10 @@ def test_hostile_refs_are_refused_by_every_request_type(ref, make, check):
 @pytest.mark.parametrize("name", HOSTILE_REFS + ["a" * 64])
 @pytest.mark.parametrize("make,check", [
     (lambda n: manager_pb2.RunRequest(name=n, spec=types_pb2.ContainerSpec(image="busybox")), check_run),
-    (lambda n: types_pb2.ServiceSpec(name=n, mode="replicated", task=types_pb2.ContainerSpec(image="busybox")),
-     check_service),
-    (lambda n: manager_pb2.DeployStackRequest(name=n, services=[types_pb2.ServiceSpec(
-        name="web", task=types_pb2.ContainerSpec(image="busybox"))]), check_deploy_stack),
-    (lambda n: manager_pb2.DeployStackRequest(name="shop", services=[types_pb2.ServiceSpec(
-        name=n, task=types_pb2.ContainerSpec(image="busybox"))]), check_deploy_stack),
+    (lambda n: service_spec(n, "busybox", mode="replicated"), check_service),
+    (lambda n: manager_pb2.DeployStackRequest(name=n, services=[service_spec(image="busybox")]), check_deploy_stack),
+    (lambda n: manager_pb2.DeployStackRequest(name="shop", services=[service_spec(n, "busybox")]),
+     check_deploy_stack),
     (lambda n: manager_pb2.StackRef(name=n), check_stack_ref),
     (lambda n: manager_pb2.CreateNetworkRequest(name=n), check_create_network),
     (lambda n: manager_pb2.RunRequest(spec=types_pb2.ContainerSpec(image="busybox", networks=[n])), check_run),
@@ -359,8 +358,7 @@ def test_hostile_names_are_refused_wherever_a_name_becomes_a_key(name, make, che
 @pytest.mark.parametrize("number", [-(2**63), -(2**31), -2, 2**31 - 1, 2**62, 2**63 - 1])
 def test_out_of_range_numbers_are_refused(number):
     def spec(**fields):
-        return types_pb2.ServiceSpec(name="web", mode="replicated", task=types_pb2.ContainerSpec(image="busybox"),
-                                     **fields)
+        return service_spec(image="busybox", mode="replicated", **fields)
     int32 = -(2**31) <= number < 2**31
     if int32:
         assert outcome(check_logs, manager_pb2.LogsRequest(ref="c", tail=number)) is not None
