@@ -45,7 +45,7 @@ def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
         cpuset_cpus=msg.cpuset_cpus, pids_limit=msg.pids_limit,
         ulimits=tuple((u.name, u.soft, u.hard) for u in msg.ulimits), sysctls=tuple(sorted(msg.sysctls.items())),
         shm_size_bytes=msg.shm_size_bytes, tmpfs=tuple((t.target, t.size_bytes, t.mode, tuple(t.options)) for t in msg.tmpfs),
-        ipc=msg.ipc, pid=msg.pid,
+        ipc=msg.ipc, pid=msg.pid, restart=msg.restart, restart_max_retries=msg.restart_max_retries,
     )
 
 

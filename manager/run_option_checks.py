@@ -10,7 +10,9 @@ import re
 from shoal.manager.field_errors import InvalidField, show
 from shoal.manager.scheduler.units import format_bytes
 from shoal.protos.shoal.v1 import types_pb2
-from shoal.protos.spec_rules import CAPABILITIES, IPC_MODES, PID_MODES, TMPFS_FLAGS, ULIMITS, capability
+from shoal.protos.spec_rules import (
+    CAPABILITIES, IPC_MODES, PID_MODES, RESTART_POLICIES, TMPFS_FLAGS, ULIMITS, capability,
+)
 
 MAX_MEMORY = 1 << 50
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less, for a limit and for a reservation
@@ -20,6 +22,7 @@ MAX_SECCOMP_BYTES = 64 * 1024
 MAX_PIDS = 1 << 22            # the kernel's pid_max ceiling
 MAX_CPU_SHARES = 262144       # the kernel's ceiling for cpu.shares
 MAX_CPU_INDEX = 1023
+MAX_RESTART_RETRIES = 10_000
 
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -42,6 +45,17 @@ def check_run_options(spec: types_pb2.ContainerSpec) -> None:
     _check_process(spec)
     _check_kernel(spec)
     _check_tmpfs(spec)
+    _check_restart(spec)
+
+
+def _check_restart(spec: types_pb2.ContainerSpec) -> None:
+    if spec.restart and spec.restart not in RESTART_POLICIES:
+        raise InvalidField("--restart", f'"{show(spec.restart, 40)}" is not one of {", ".join(RESTART_POLICIES)} '
+                                        f"(on-failure[:N])")
+    if spec.restart_max_retries and spec.restart != "on-failure":
+        raise InvalidField("--restart", "a maximum retry count goes only with on-failure (on-failure:N)")
+    if not 0 <= spec.restart_max_retries <= MAX_RESTART_RETRIES:
+        raise InvalidField("--restart", f"on-failure:N takes N from 0 to {MAX_RESTART_RETRIES}")
 
 
 def _check_reservations(spec: types_pb2.ContainerSpec) -> None:

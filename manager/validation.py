@@ -326,6 +326,9 @@ def check_service(spec: types_pb2.ServiceSpec) -> None:
     if not 0 <= spec.replicas <= MAX_REPLICAS:
         raise InvalidField("--replicas", f"must be an integer from 0 to {MAX_REPLICAS}")
     check_spec(spec.task)
+    if spec.task.restart or spec.task.restart_max_retries:
+        raise InvalidField("--restart", "a service's tasks are restarted by the cluster, not their engine "
+                                        "(--restart-condition, --restart-max-attempts)")
     r = spec.restart
     if r.condition:
         _check_choice(r.condition, RESTART_CONDITIONS, "--restart-condition")

@@ -2,7 +2,7 @@
 them; shared by the CLI and the stack file parser. Pure: each raises ValueError with the reason."""
 from __future__ import annotations
 
-from shoal.protos.spec_rules import TMPFS_FLAGS
+from shoal.protos.spec_rules import RESTART_POLICIES, TMPFS_FLAGS
 from shoal.units import parse_size
 
 
@@ -65,3 +65,17 @@ def parse_sysctl(text: str) -> tuple[str, str]:
     if not sep or not key or not value:
         raise ValueError(f'"{text}" is not NAME=VALUE')
     return key.strip(), value.strip()
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    """'on-failure:3' -> ('on-failure', 3); 'always' -> ('always', 0)."""
+    name, sep, count = text.partition(":")
+    if name not in RESTART_POLICIES:
+        raise ValueError(f'"{text}" is not one of {", ".join(RESTART_POLICIES)} (on-failure[:N])')
+    if not sep:
+        return name, 0
+    if name != "on-failure":
+        raise ValueError(f'"{text}": only on-failure takes a maximum retry count')
+    if not count.isdigit():
+        raise ValueError(f'"{text}": "{count}" is not a number of retries')
+    return name, int(count)

@@ -76,6 +76,8 @@ class RunOptions:
     tmpfs: tuple[tuple[str, int, int, tuple[str, ...]], ...] = ()    # (target, size bytes, mode, flags)
     ipc: str = ""
     pid: str = ""
+    restart: str = ""                 # the engine's restart policy (plain containers only)
+    restart_max_retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)

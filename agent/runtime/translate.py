@@ -93,6 +93,8 @@ def option_kwargs(o: RunOptions) -> dict[str, Any]:
         out["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in o.ulimits]
     if o.sysctls:
         out["sysctls"] = dict(o.sysctls)
+    if o.restart and o.restart != "no":
+        out["restart_policy"] = {"Name": o.restart, "MaximumRetryCount": o.restart_max_retries}
     if o.tmpfs:
         out["tmpfs"] = {target: _tmpfs_options(size, mode, flags) for target, size, mode, flags in o.tmpfs}
     return out

@@ -13,6 +13,7 @@ from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
 from shoal.cli.secret_env import gathered, secret_env_options
+from shoal.run_flags import parse_restart
 from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
 
 RUN_TIMEOUT = 150.0
@@ -48,11 +49,12 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
 @run_options.run_options
+@click.option("--restart", metavar="POLICY", callback=converter(parse_restart), help="no, always, on-failure[:N] or unless-stopped: restarted on its host by its engine (never moved; services are for that).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
-        strategy, label, network, image, command, **options):
+        strategy, label, network, image, command, restart, **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -67,6 +69,8 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
         networks=list(network),
     )
     run_options.apply(spec, run_options.pop(options))
+    if restart is not None:
+        spec.restart, spec.restart_max_retries = restart
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)

@@ -95,3 +95,39 @@ def test_service_tasks_get_the_options_and_an_update_changes_them(shoal):
     task = json.loads(shoal("service", "inspect", "iso").stdout)["spec"]["task"]
     assert (task["user"], task.get("read_only", False), task["hostname"]) == ("nobody", False, "iso-task")
     shoal("service", "rm", "iso")
+
+
+def test_restart_on_failure_stops_after_its_retries(shoal, cluster):
+    shoal("run", "-d", "--name", "flaky", "--restart", "on-failure:3", IMAGE, "sh", "-c", "exit 1")
+
+    def gave_up():
+        e = engine_container(cluster, shoal, "flaky")
+        return e if e.attrs["RestartCount"] == 3 and e.attrs["State"]["Status"] == "exited" else None
+
+    engine = poll(gave_up, 60, what="three restarts, then exited")
+    assert engine.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    poll(lambda: next(c for c in shoal.json("ps", "-a") if c["name"] == "flaky")["status"] == "exited (1)", 30,
+         what="shoal ps to show it exited")
+
+
+def test_restart_always_survives_its_agent_and_dockerd_and_stays_on_its_host(shoal, cluster):
+    shoal("run", "-d", "--name", "keeper", "--restart", "always", IMAGE, "sleep", "600")
+    node = poll(lambda: next((c["node"] for c in shoal.json("ps") if c["name"] == "keeper"), None), 30,
+                what="keeper placed")
+    shoal("run", "-d", "--name", "bystander", "--constraint", f"node.name=={node}", IMAGE, "sleep", "600")
+    host = next(h for h in cluster.hosts if h.name == node)
+    first = poll(lambda: engine_container(cluster, shoal, "keeper"), 30, what="keeper on its engine").attrs
+    cluster.kill_host(host)
+    cluster.start_host(host)
+
+    def restarted():
+        e = engine_container(cluster, shoal, "keeper")
+        state = e.attrs["State"]
+        return e if state["Running"] and state["StartedAt"] != first["State"]["StartedAt"] else None
+
+    again = poll(restarted, 90, what="keeper started again by its engine")
+    assert again.id == first["Id"]   # the same container, not a new one elsewhere
+    rows = poll(lambda: (lambda rs: rs if rs["keeper"]["state"] == "running" and rs["bystander"]["state"] != "running"
+                         else None)({c["name"]: c for c in shoal.json("ps", "-a")}), 60,
+                what="keeper running again and the bystander (no policy) not")
+    assert rows["keeper"]["node"] == node

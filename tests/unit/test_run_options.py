@@ -173,6 +173,9 @@ BAD = [
     ({"reserve_memory_bytes": 1024}, "--reserve-memory: 1024 bytes is out of range (minimum 6m, maximum 1p)"),
     ({"nano_cpus": 500_000_000, "reserve_nano_cpus": 10**9}, "--reserve-cpus: 1 is more than the limit --cpus 0.5"),
     ({"group_add": ["g"] * 33}, "--group-add: at most 32"),
+    ({"restart": "sometimes"}, '--restart: "sometimes" is not one of no, always, on-failure, unless-stopped'),
+    ({"restart": "always", "restart_max_retries": 3}, "--restart: a maximum retry count goes only with on-failure"),
+    ({"restart": "on-failure", "restart_max_retries": 10_001}, "--restart: on-failure:N takes N from 0 to 10000"),
 ]
 
 
@@ -194,10 +197,38 @@ def test_a_bad_value_is_refused_in_one_line_naming_its_flag(fields, message):
     (["--sysctl", "net.x"], '--sysctl: "net.x" is not NAME=VALUE'),
     (["--pids-limit", "many"], '--pids-limit: "many" is not a whole number'),
     (["--reserve-memory", "12x"], '--reserve-memory: "12x" is not a size'),
+    (["--restart", "always:3"], '--restart: "always:3": only on-failure takes a maximum retry count'),
+    (["--restart", "on-failure:x"], '--restart: "on-failure:x": "x" is not a number of retries'),
+    (["--restart", "never"], '--restart: "never" is not one of no, always, on-failure, unless-stopped'),
 ])
+
 def test_the_cli_refuses_what_it_cannot_parse_with_exit_2(flags, message):
     from tests.unit.test_cli_errors import shoal
     r = shoal("run", *flags, "img")
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("shoal: " + message), r.stderr
+
+
+@pytest.mark.parametrize("flag,policy", [
+    ("always", {"Name": "always", "MaximumRetryCount": 0}),
+    ("unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
+    ("on-failure", {"Name": "on-failure", "MaximumRetryCount": 0}),
+    ("on-failure:3", {"Name": "on-failure", "MaximumRetryCount": 3}),
+    ("no", None),
+])
+def test_restart_is_the_engines_own_policy(flag, policy):
+    from shoal.run_flags import parse_restart
+    spec = types_pb2.ContainerSpec(image="img")
+    spec.restart, spec.restart_max_retries = parse_restart(flag)
+    check_spec(spec)
+    assert engine_kwargs(spec).get("restart_policy") == policy
+
+
+def test_a_service_task_takes_no_engine_restart_policy():
+    from shoal.manager.validation import check_service
+    spec = types_pb2.ServiceSpec(name="web", mode="replicated", replicas=1,
+                                 task=types_pb2.ContainerSpec(image="img", restart="always"))
+    with pytest.raises(InvalidField) as caught:
+        check_service(spec)
+    assert str(caught.value).startswith("--restart: a service's tasks are restarted by the cluster")
