@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.ports import free_port, free_port_pair
 
 ROOT = Path(__file__).resolve().parents[2]

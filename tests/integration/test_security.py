@@ -29,7 +29,8 @@ from shoal.protos.shoal.v1 import (
     manager_pb2_grpc,
     types_pb2,
 )
-from tests.integration.conftest import ROOT, Shoal, poll
+from tests.integration.conftest import ROOT, Shoal
+from tests.polling import poll
 from tests.integration.ports import free_port, free_port_pair
 
 pytestmark = pytest.mark.integration

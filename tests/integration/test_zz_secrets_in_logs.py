@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import poll
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 IMAGE = "shoal/busybox:latest"
