@@ -44,7 +44,7 @@ def poll(predicate: Callable[[], T], timeout: float, *, interval: float = 0.2, w
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             _fail(what, timeout, last, error)
-        time.sleep(min(interval, remaining))  # the poll interval (the one sleep of the tests)
+        time.sleep(min(interval, remaining))  # the poll interval
 
 
 async def apoll(predicate: Callable[[], T | Awaitable[T]], timeout: float, *, interval: float = 0.05,
