@@ -1,5 +1,6 @@
 """A real 3-host dev cluster for the integration tests: network namespaces, one dockerd and
-one agent per host, a real etcd and a real manager. Built once per session."""
+one agent per host, a real etcd and a real manager. Built once per session, and before it goes,
+every log of its daemons is searched for the secrets it knew (``no_secrets_in_logs``)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.ports import free_port, free_port_pair
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,8 @@ HOST_MEMORY = 256 << 20
 BRIDGE_IP = "10.213.8.1"
 UPSTREAM_PORT = 5354
 UPSTREAM_NAMES = {"example.test": "192.0.2.10"}
+# A secret env value tests hand to containers and services (test_security.py); no log may show it.
+SECRET_ENV_VALUE = "tide-9f27c1e0-secret-value"
 
 
 @dataclass
@@ -65,8 +68,88 @@ class Shoal:
         return counts
 
 
+class LogScan:
+    """The secrets of the session cluster, and the leaks of them found in its daemons' logs."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {"secret env value": SECRET_ENV_VALUE}
+        self.cluster_was_up = False
+        self.scanned: list[Path] = []
+        self.leaks: list[str] = []
+
+    def learn(self, cluster) -> None:
+        """Records the secrets the cluster has now: join tokens (rotated ones stay recorded)
+        and their secret halves, the body of every private key in its state dir."""
+        self.cluster_was_up = True
+        for role in ("agent", "manager"):
+            token = _current_join_token(cluster, role)
+            self.secrets[f"{role} join token {token[:12]}..."] = token
+            # The secret half alone must not leak either.
+            self.secrets[f"{role} join token secret of {token[:12]}..."] = token.rsplit("-", 1)[1]
+        for key in sorted(Path(cluster.state_dir).rglob("*.key")):
+            # Each line of the PEM body (64 characters; the last may be shorter): any log of the
+            # key, however joined or wrapped, holds a whole one. A last line under 16 is too short.
+            lines = [line for line in key.read_text().splitlines() if line and not line.startswith("-----")]
+            for i, line in enumerate(lines):
+                if len(line) >= 16:
+                    self.secrets[f"private key {key.relative_to(cluster.state_dir)} (line {i + 1})"] = line
+
+    def scan(self, log_dir: Path) -> None:
+        self.scanned = sorted(Path(log_dir).glob("*.log"))
+        for log in self.scanned:
+            text = log.read_text(errors="replace")
+            for name, value in self.secrets.items():
+                if value in text:
+                    self.leaks.append(f"{name} in {log.name}")
+            if "PRIVATE KEY" in text:
+                self.leaks.append(f"a PEM private key in {log.name}")
+
+    def verdict(self) -> None:
+        short = [name for name, value in self.secrets.items() if len(value) < 16]
+        if short:
+            pytest.fail(f"secrets too short to search for without false hits: {short}", pytrace=False)
+        if len(self.scanned) < 5:   # etcd, manager, an agent and a dockerd per host
+            pytest.fail(f"only {len(self.scanned)} daemon logs to scan: {[p.name for p in self.scanned]}",
+                        pytrace=False)
+        if self.leaks:
+            pytest.fail("secrets in the session cluster's logs: " + "; ".join(self.leaks), pytrace=False)
+
+
+def _current_join_token(cluster, role: str) -> str:
+    """Asks the manager (not the dev cluster's cached copy, which a rotation may have outdated)."""
+    import grpc
+
+    from shoal.protos.shoal.v1 import manager_pb2
+    from shoal.client import connect
+
+    channel, stub = connect(cluster.manager_address, cluster.admin_credentials())
+    try:
+        def ask() -> str | None:
+            try:
+                return stub.JoinToken(manager_pb2.JoinTokenRequest(role=role), timeout=5).token
+            except grpc.RpcError:  # the manager may be restarting, or not lead yet
+                return None
+
+        return poll(ask, 30, interval=0.5, what=f"the manager's {role} join token (log: {cluster.manager_log()})")
+    finally:
+        channel.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secrets_in_logs():
+    """No join token (nor its secret half), private key or secret env value in any daemon log of
+    the session cluster. Autouse and session-scoped, so the verdict comes after every test that
+    ran, whichever were selected: the ``cluster`` fixture records the secrets when it is up and
+    scans all its logs just before it goes (``down`` removes them); a leak then fails this
+    fixture's teardown, an error that makes pytest exit non-zero. Without a cluster, nothing."""
+    scan = LogScan()
+    yield scan
+    if scan.cluster_was_up:
+        scan.verdict()
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, no_secrets_in_logs):
     if os.geteuid() != 0:
         pytest.fail("integration tests need root (network namespaces, dockerd)")
     from shoal.cli.dev import wait_for_nodes
@@ -81,17 +164,25 @@ def cluster(tmp_path_factory):
         lease_ttl=LEASE_TTL, dns_upstream=f"{BRIDGE_IP}:{UPSTREAM_PORT}", manager_dns=f"127.0.0.1:{free_port()}",
     )
     upstream = None
+    up = False
     try:
         c.up()
         # The hosts' "upstream DNS": on the test bridge this fixture made, never the machine's resolvers.
         upstream = FakeResolver(BRIDGE_IP, UPSTREAM_PORT, UPSTREAM_NAMES)
         wait_for_nodes(c.manager_address, c.admin_credentials(), 3)
+        no_secrets_in_logs.learn(c)
+        up = True
         yield c
     finally:
-        if upstream is not None:
-            upstream.close()
-        # SHOAL_TEST_KEEP_LOGS=1 keeps the daemons' logs (in pytest's tmp dir) to debug a failure.
-        c.down(keep_logs=bool(os.environ.get("SHOAL_TEST_KEEP_LOGS")))
+        try:
+            if up:  # after every test: the secrets of now (rotated tokens, renewed keys), every log
+                no_secrets_in_logs.learn(c)
+                no_secrets_in_logs.scan(c.log_dir)
+        finally:
+            if upstream is not None:
+                upstream.close()
+            # SHOAL_TEST_KEEP_LOGS=1 keeps the daemons' logs (in pytest's tmp dir) to debug a failure.
+            c.down(keep_logs=bool(os.environ.get("SHOAL_TEST_KEEP_LOGS")))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.polling import poll
+from tests.polling import poll
 
 
 ETCD_BINARY = os.environ.get("SHOAL_TEST_ETCD", shutil.which("etcd") or "/usr/bin/etcd")

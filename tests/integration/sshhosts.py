@@ -54,6 +54,7 @@ from typing import Iterable
 from pyroute2 import IPRoute
 
 from shoal import devcleanup, devhosts, devprocs
+from tests.polling import poll
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -156,18 +157,6 @@ class SshTestHostError(RuntimeError):
 
 
 # -- small helpers ------------------------------------------------------------------------
-
-
-def _wait(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll predicate() until truthy (returned) or raise at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        if time.monotonic() >= deadline:
-            raise SshTestHostError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)  # poll interval
 
 
 def _cmd(argv: list[str], timeout: float = 30) -> str:
@@ -417,9 +406,10 @@ class SshTestHost:
             self.run(["systemctl", "stop", "ssh.service"])
         else:
             self.run(["kill", "-TERM", str(pid)])
-        _wait(lambda: self.run(["kill", "-0", str(pid)], check=False).returncode != 0,
-              STOP_TIMEOUT, f"sshd (pid {pid} in {self.name}) to exit")
-        _wait(lambda: not _banner(self.ip, self.port), STOP_TIMEOUT, f"{self.ip}:{self.port} to close")
+        poll(lambda: self.run(["kill", "-0", str(pid)], check=False).returncode != 0, STOP_TIMEOUT,
+             interval=0.05, what=f"sshd (pid {pid} in {self.name}) to exit", error=SshTestHostError)
+        poll(lambda: not _banner(self.ip, self.port), STOP_TIMEOUT,
+             interval=0.05, what=f"{self.ip}:{self.port} to close", error=SshTestHostError)
         try:
             self.sshd_pidfile.unlink()
         except FileNotFoundError:
@@ -437,7 +427,8 @@ class SshTestHost:
         if r.returncode != 0:
             raise SshTestHostError(f"sshd on {self.name} did not start: {r.stderr.strip()} {self._sshd_log_tail()}")
         try:
-            _wait(lambda: _banner(self.ip, self.port), START_TIMEOUT, f"sshd on {self.ip}:{self.port}")
+            poll(lambda: _banner(self.ip, self.port), START_TIMEOUT,
+                 interval=0.05, what=f"sshd on {self.ip}:{self.port}", error=SshTestHostError)
         except SshTestHostError as e:
             raise SshTestHostError(f"{e}; {self._sshd_log_tail()}") from None
 
@@ -559,7 +550,8 @@ class SshTestHost:
             return last[0] in ("running", "degraded")
 
         try:
-            _wait(booted, BOOT_TIMEOUT, f"systemd of {self.name} to finish booting", interval=0.2)
+            poll(booted, BOOT_TIMEOUT,
+                 interval=0.2, what=f"systemd of {self.name} to finish booting", error=SshTestHostError)
         except SshTestHostError as e:
             jobs = self.run(["systemctl", "list-jobs", "--no-pager"], check=False).stdout
             raise SshTestHostError(f"{e} (state {last[0]!r}; jobs: {jobs.strip()[-1500:]})") from None
@@ -665,7 +657,8 @@ class SshTestHost:
             return kids[0] if kids else None
 
         t_init = time.monotonic()
-        init_pid = _wait(init_ready, START_TIMEOUT, f"the init of {self.name}")
+        init_pid = poll(init_ready, START_TIMEOUT,
+                        interval=0.05, what=f"the init of {self.name}", error=SshTestHostError)
         self._init = _proc_record(init_pid)
         hosts._save()
         if self.systemd:
@@ -908,7 +901,7 @@ def _remove_cgroups(cids: set[str], errors: list[str]) -> None:
         devcleanup.remove_container_cgroups(cids)
         return not _container_cgroups(cids)
     try:
-        _wait(removed, 10, "container cgroups to go")
+        poll(removed, 10, interval=0.05, what="container cgroups to go", error=SshTestHostError)
     except SshTestHostError:
         errors.append(f"cgroups not removable: {_container_cgroups(cids)[:3]}")
 
@@ -941,7 +934,7 @@ def _remove_host_cgroups(dirs: list[str], errors: list[str]) -> None:
                     pass
         return not any(os.path.isdir(d) for d in dirs)
     try:
-        _wait(removed, 10, "the host's cgroups to go")
+        poll(removed, 10, interval=0.05, what="the host's cgroups to go", error=SshTestHostError)
     except SshTestHostError:
         left = [d for d in dirs if os.path.isdir(d)]
         errors.append(f"cgroups not removable: {left[:3]} (processes {_cgroup_pids(left)[:5]})")
@@ -982,7 +975,7 @@ def _host_teardown(h: dict, errors: list[str]) -> None:
         return len(gone) == 2 and (ino is None or not _pids_in_netns(ino)) and not _cgroup_pids(cgroups)
 
     try:
-        _wait(all_gone, 15, f"the processes of {name} to end")
+        poll(all_gone, 15, interval=0.05, what=f"the processes of {name} to end", error=SshTestHostError)
     except SshTestHostError:
         errors.append(f"processes of {name} still alive: {_pids_in_netns(ino) if ino else '?'} "
                       f"{_cgroup_pids(cgroups)}")

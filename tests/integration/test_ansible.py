@@ -16,7 +16,8 @@ import yaml
 
 from shoal.provisioner import layout
 from shoal import devimage
-from tests.integration.conftest import ROOT, Shoal, poll
+from tests.integration.conftest import ROOT, Shoal
+from tests.polling import poll
 from tests.integration.sshhosts import SshTestHosts
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 
 from shoal.cli import session_wire as wire
 from tests.integration.conftest import ROOT
-from tests.integration.polling import poll
+from tests.polling import poll
 
 IMAGE = "shoal/busybox:latest"
 SHOAL = Path(sys.executable).with_name("shoal")

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.integration.conftest import LEASE_TTL, poll
+from tests.integration.conftest import LEASE_TTL
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +101,15 @@ def test_logs_follow_streams_and_tail_limits(shoal):
           "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done")
     proc = shoal.popen("logs", "-f", "ticker")
     try:
-        seen = b""
-        deadline = time.monotonic() + 20
-        while b"tick8\n" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                seen += proc.stdout.read1(4096)
-        assert b"tick0\ntick1\n" in seen and b"tick8\n" in seen, seen
+        seen = [b""]
+
+        def ninth_tick() -> bytes | None:
+            if select.select([proc.stdout], [], [], 0)[0]:
+                seen[0] += proc.stdout.read1(4096)
+            return seen[0] if b"tick8\n" in seen[0] else None
+
+        streamed = poll(ninth_tick, 20, interval=0.1, what="`logs -f` to stream tick8")
+        assert b"tick0\ntick1\n" in streamed, streamed
         assert proc.poll() is None, "logs -f ended although the container still runs"
     finally:
         proc.kill()

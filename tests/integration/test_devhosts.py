@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.ports import free_port, free_port_pair
 
 import pytest

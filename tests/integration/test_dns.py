@@ -7,7 +7,8 @@ import time
 import pytest
 from dnslib import QTYPE, DNSRecord
 
-from tests.integration.conftest import LEASE_TTL, poll
+from tests.integration.conftest import LEASE_TTL
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

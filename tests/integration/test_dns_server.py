@@ -16,7 +16,7 @@ from dnslib import CLASS, OPCODE, QTYPE, RCODE, RR, A, DNSQuestion, DNSRecord, E
 
 from shoal.dns.server import DnsServer
 from shoal.dns.zone import Endpoint, Port, Zone
-from tests.integration.polling import poll
+from tests.polling import apoll, poll
 
 pytestmark = pytest.mark.integration
 
@@ -546,9 +546,7 @@ async def test_stop_is_prompt_with_forwards_in_flight(silent_upstream: FakeUpstr
     dns = await serve(web_zone(), upstreams=[(HOST, silent_upstream.port)], upstream_timeout=30)
     async with UdpClient(dns.udp) as client:
         client.send(question("www.example.org").pack())
-        async with asyncio.timeout(TIMEOUT):
-            while silent_upstream.udp_queries == 0:
-                await asyncio.sleep(0.01)
+        await apoll(lambda: silent_upstream.udp_queries, TIMEOUT, interval=0.01, what="the query at the upstream")
         reader, writer = await asyncio.open_connection(HOST, dns.tcp)
         started = time.monotonic()
         await asyncio.wait_for(dns.server.stop(), TIMEOUT)
@@ -630,7 +628,7 @@ async def test_udp_queries_waiting_for_the_event_loop_are_bounded(dns: Running, 
         for qid in range(20):
             sock.sendto(question(f"n{qid}.shoal", qid=qid).pack(), (HOST, dns.udp))
         # Blocking on purpose (no await): the loop stays held while the thread counts what it drops.
-        poll(lambda: dns.server.stats["queries"] >= 15, TIMEOUT, 0.01, "the thread to drop 15 queries")
+        poll(lambda: dns.server.stats["queries"] >= 15, TIMEOUT, interval=0.01, what="the thread to drop 15 queries")
         assert dns.server.stats["dropped"] == 15 and dns.server.stats["queries"] == 15
         replies = [DNSRecord.parse(await asyncio.to_thread(sock.recv, 4096)) for _ in range(5)]
         assert sorted(r.header.id for r in replies) == [0, 1, 2, 3, 4]

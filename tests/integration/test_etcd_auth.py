@@ -61,6 +61,7 @@ from shoal.etcd.client import (
     WatchInterrupted,
 )
 from tests.integration.etcd_server import EtcdServer, ServerTls
+from tests.polling import apoll
 
 pytestmark = [
     pytest.mark.integration,
@@ -173,19 +174,13 @@ async def node(etcd: AuthEtcd, manager: EtcdClient) -> EtcdClient:
 
 async def next_event(gen: AsyncIterator, key: str, timeout: float = 10.0) -> Event:
     """Read the watch until an event on ``key`` arrives; anything but events fails."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for an event on {key}")
-        try:
-            item = await asyncio.wait_for(gen.__anext__(), remaining)
-        except TimeoutError:
-            continue  # the deadline check above fails the test
+
+    async def on_key() -> Event | None:
+        item = await gen.__anext__()
         assert isinstance(item, WatchBatch), f"expected events, got {item!r}"
-        for event in item.events:
-            if event.kv.key == key:
-                return event
+        return next((event for event in item.events if event.kv.key == key), None)
+
+    return await apoll(on_key, timeout, interval=0, what=f"an event on {key}")
 
 
 async def snapshot(manager: EtcdClient) -> tuple[dict[str, bytes], int]:
@@ -239,8 +234,8 @@ async def test_node_writes_its_prefix_keeps_its_lease_and_watches_all_nodes(
     lease = await node.lease_grant(2)
     await node.put(own + "containers/c1", "running", lease=lease)
     assert (await manager.get(own + "containers/c1")).lease == lease
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
+    keep_until = time.monotonic() + 4.0  # the length of this part of the test, not a wait
+    while time.monotonic() < keep_until:
         assert await node.lease_keepalive_once(lease) == 2
         assert await manager.get(own + "containers/c1") is not None, "expired despite keep-alives"
         await asyncio.sleep(0.5)  # keep-alive cadence (TTL/4), not a wait for a condition

@@ -42,6 +42,7 @@ else:
         "Compare", "EtcdClient", "EtcdError", "EtcdUnavailable", "Event", "KeyValue", "LeaseNotFound", "Op",
         "TlsConfig", "TxnResult", "WatchBatch", "WatchCompacted", "WatchInterrupted", "WatchResumed"))
 from tests.integration.etcd_server import EtcdServer, ServerTls, free_port
+from tests.polling import apoll
 
 pytestmark = [
     pytest.mark.integration,
@@ -84,20 +85,6 @@ def prefix(request) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-async def eventually(predicate: Callable[[], object], timeout: float, what: str = "condition"):
-    """Poll ``predicate`` (sync or async) until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 class Consumer:
     """Consumes a watch generator in a background task, recording everything."""
 
@@ -126,7 +113,7 @@ class Consumer:
                 raise AssertionError(f"watch failed while waiting for {what}: {self.error!r}")
             return predicate()
 
-        await eventually(check, timeout, what)
+        await apoll(check, timeout, what=what)
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -143,11 +130,14 @@ async def next_item(gen: AsyncIterator, timeout: float = 10.0):
 async def next_events(gen: AsyncIterator, count: int, timeout: float = 10.0) -> list[Event]:
     """Read batches until ``count`` events arrived; anything else is a failure."""
     out: list[Event] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < count:
-        item = await asyncio.wait_for(gen.__anext__(), max(0.01, deadline - time.monotonic()))
+
+    async def enough() -> bool:
+        item = await gen.__anext__()
         assert isinstance(item, WatchBatch), f"expected events, got {item!r}"
         out.extend(item.events)
+        return len(out) >= count
+
+    await apoll(enough, timeout, interval=0, what=f"{count} events")
     assert len(out) == count, out
     return out
 
@@ -211,7 +201,7 @@ async def test_a_range_read_in_pages_is_one_snapshot(client: EtcdClient, prefix:
 
     task = asyncio.create_task(writer())
     try:
-        await eventually(lambda: writes, 10, "the writer to start")
+        await apoll(lambda: writes, 10, what="the writer to start")
         kvs, rev = await client.get_prefix_iter(prefix, page=1)      # 25 pages, one call each
         during = len(writes)
     finally:
@@ -344,7 +334,7 @@ async def test_lease_expires_without_keepalive(client: EtcdClient, prefix: str) 
     async def gone() -> bool:
         return await client.get(k) is None
 
-    await eventually(gone, 6.0, "leased key to expire")
+    await apoll(gone, 6.0, what="leased key to expire")
     assert await client.lease_ttl(lease) == -1
     with pytest.raises(LeaseNotFound):
         await client.lease_keepalive_once(lease)
@@ -354,7 +344,7 @@ async def test_keepalive_keeps_lease_alive(client: EtcdClient, prefix: str) -> N
     lease = await client.lease_grant(2)
     k = prefix + "kept"
     await client.put(k, "v", lease=lease)
-    deadline = time.monotonic() + 4.0  # twice the TTL
+    keep_until = time.monotonic() + 4.0  # twice the TTL: the length of this test, not a wait
     last_keepalive = 0.0
 
     async def keep() -> bool:
@@ -363,9 +353,9 @@ async def test_keepalive_keeps_lease_alive(client: EtcdClient, prefix: str) -> N
             await client.lease_keepalive_once(lease)
             last_keepalive = time.monotonic()
         assert await client.get(k) is not None, "key expired despite keep-alives"
-        return time.monotonic() >= deadline
+        return time.monotonic() >= keep_until
 
-    await eventually(keep, 6.0, "4s of keep-alives")
+    await apoll(keep, 6.0, what="4s of keep-alives")
     await client.lease_revoke(lease)
 
 
@@ -434,7 +424,7 @@ async def test_cancelling_the_consumer_or_closing_the_generator_ends_the_server_
         return int(etcd.metric("etcd_debugging_mvcc_watcher_total"))
 
     # Earlier tests closed their watches; etcd drops them asynchronously.
-    await eventually(lambda: watchers() == 0, 5, "no watchers left over from earlier tests")
+    await apoll(lambda: watchers() == 0, 5, what="no watchers left over from earlier tests")
     baseline = 0
     start = await client.put(prefix + "a", "1")
 
@@ -446,7 +436,7 @@ async def test_cancelling_the_consumer_or_closing_the_generator_ends_the_server_
     assert consumer.task.cancelled() and consumer.error is None
     with pytest.raises(StopAsyncIteration):  # the generator is finished
         await consumer.gen.__anext__()
-    await eventually(lambda: watchers() == baseline, 5, "etcd to drop the cancelled watcher")
+    await apoll(lambda: watchers() == baseline, 5, what="etcd to drop the cancelled watcher")
 
     # 2. close the generator
     rev = await client.put(prefix + "b", "2")
@@ -455,7 +445,7 @@ async def test_cancelling_the_consumer_or_closing_the_generator_ends_the_server_
     assert e.kv.key == prefix + "b"
     assert watchers() == baseline + 1
     await gen.aclose()
-    await eventually(lambda: watchers() == baseline, 5, "etcd to drop the closed watcher")
+    await apoll(lambda: watchers() == baseline, 5, what="etcd to drop the closed watcher")
 
 
 async def test_watch_survives_etcd_sigkill_and_restart(own_etcd: EtcdServer) -> None:
@@ -605,20 +595,20 @@ async def test_a_followed_prefix_is_listed_again_after_a_compaction(own_etcd: Et
         task = asyncio.create_task(follow_prefix(watcher, "/f/", load=load, apply=apply,
                                                  log=logging.getLogger("test"), what="test"))
         try:
-            await eventually(lambda: loads, 10, "the first listing")
+            await apoll(lambda: loads, 10, what="the first listing")
             await writer.put("/f/b", "2")
             await writer.delete("/f/a")
-            await eventually(lambda: copy == {"/f/b": b"2"}, 10, "the watch's events")
+            await apoll(lambda: copy == {"/f/b": b"2"}, 10, what="the watch's events")
             own_etcd.kill()
             own_etcd.start()
             await writer.put("/f/c", "3")
             last = await writer.put("/f/b", "22")
             await writer.compact(last)
             # The watch resumes from a compacted revision: the prefix is listed again.
-            await eventually(lambda: len(loads) == 2, 20, "a second listing")
-            await eventually(lambda: copy == {"/f/b": b"22", "/f/c": b"3"}, 10, "the copy to match etcd")
+            await apoll(lambda: len(loads) == 2, 20, what="a second listing")
+            await apoll(lambda: copy == {"/f/b": b"22", "/f/c": b"3"}, 10, what="the copy to match etcd")
             await writer.put("/f/d", "4")
-            await eventually(lambda: copy.get("/f/d") == b"4", 10, "events after the reload")
+            await apoll(lambda: copy.get("/f/d") == b"4", 10, what="events after the reload")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -728,7 +718,7 @@ async def test_closing_the_client_fails_calls_and_watches_loudly(etcd: EtcdServe
     await c.close()
     # The consumer task was not cancelled: it must get an EtcdError, not a
     # CancelledError leaking out of grpc, and not a silent end of iteration.
-    await eventually(lambda: consumer.task.done(), 5, "watch to end")
+    await apoll(lambda: consumer.task.done(), 5, what="watch to end")
     assert not consumer.task.cancelled()
     assert isinstance(consumer.error, EtcdError) and "closed" in str(consumer.error)
     with pytest.raises(EtcdError):

@@ -28,7 +28,7 @@ from shoal.protos import etcd_keys
 from shoal.etcd.client import EtcdClient
 from shoal.protos.shoal.v1 import manager_pb2, manager_pb2_grpc, types_pb2
 from tests.integration.etcd_server import EtcdServer, free_port
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.unit.test_validation_properties import INT32, INT64, container_specs, ints, service_specs, texts
 
 pytestmark = [

@@ -22,7 +22,8 @@ import pytest
 
 from shoal.protos import etcd_keys
 from shoal.etcd.client import EtcdClient, TlsConfig
-from tests.integration.conftest import LEASE_TTL, poll
+from tests.integration.conftest import LEASE_TTL
+from tests.polling import poll
 from tests.integration.test_managers import IMAGE, ExtraManager, leader_of, status
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,8 @@ from shoal.protos import etcd_keys
 from shoal.etcd.client import EtcdClient, TlsConfig
 
 from shoal import devimage
-from tests.integration.conftest import Shoal, poll
+from tests.integration.conftest import Shoal
+from tests.polling import poll
 from tests.integration.sshhosts import SshTestHosts, new_ed25519_key
 
 pytestmark = pytest.mark.integration

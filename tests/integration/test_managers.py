@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LEASE_TTL, ROOT, poll
+from tests.integration.conftest import LEASE_TTL, ROOT
+from tests.polling import poll
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import poll
+from tests.polling import poll
 from tests.integration.test_dns import engine_of, in_client
 
 pytestmark = pytest.mark.integration

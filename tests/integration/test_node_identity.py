@@ -18,7 +18,7 @@ from shoal.pki.join import join, join_address
 from shoal.protos import etcd_keys, node_identity
 from shoal.etcd.client import EtcdClient, TlsConfig
 from shoal.protos.shoal.v1 import types_pb2
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration

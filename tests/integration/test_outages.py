@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import LEASE_TTL, poll
+from tests.integration.conftest import LEASE_TTL
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

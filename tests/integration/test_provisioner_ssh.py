@@ -35,7 +35,7 @@ from shoal.provisioner.errors import (
     TransferError,
     UnknownHostKey,
 )
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration

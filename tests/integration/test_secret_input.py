@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tests.integration.conftest import ROOT, poll
+from tests.integration.conftest import ROOT
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 IMAGE = "shoal/busybox:latest"

@@ -29,7 +29,8 @@ from shoal.protos.shoal.v1 import (
     manager_pb2_grpc,
     types_pb2,
 )
-from tests.integration.conftest import ROOT, Shoal, poll
+from tests.integration.conftest import ROOT, SECRET_ENV_VALUE, Shoal
+from tests.polling import poll
 from tests.integration.ports import free_port, free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -230,6 +231,25 @@ def test_a_wrong_or_rotated_token_is_refused_and_joined_nodes_keep_working(shoal
     shoal("run", "-d", "--name", "after-rotation", IMAGE, "sleep", "300")
     poll(lambda: [c for c in shoal.json("ps") if c["name"] == "after-rotation" and c["state"] == "running"], 30,
          what="a container after the rotation")
+
+
+def test_a_secret_env_value_shows_in_no_inspect_and_is_searched_for_in_the_logs(shoal):
+    """A container and a service get a secret env value: no inspect or ps shows it. The logs
+    their start produced are searched for it (and for the join tokens and keys) after the last
+    test, by conftest's ``no_secrets_in_logs``."""
+    cid = shoal("run", "-d", "--name", "secretive", "--secret-env", f"DB_PASSWORD={SECRET_ENV_VALUE}",
+                "-e", "PLAIN=visible", IMAGE, "sleep", "300").stdout.strip()
+    poll(lambda: [c for c in shoal.json("ps") if c["id"] == cid and c["state"] == "running"], 30,
+         what="the container with a secret")
+    shown = shoal("inspect", "secretive").stdout
+    assert SECRET_ENV_VALUE not in shown and "visible" in shown
+    assert json.loads(shown)  # still a whole document
+    shoal("service", "create", "--name", "secretsvc", "--secret-env", f"API_KEY={SECRET_ENV_VALUE}",
+          IMAGE, "sleep", "300")
+    poll(lambda: [c for c in shoal.json("ps") if c["service"] == "secretsvc" and c["state"] == "running"], 30,
+         what="the service's task with a secret")
+    assert SECRET_ENV_VALUE not in shoal("service", "inspect", "secretsvc").stdout
+    assert SECRET_ENV_VALUE not in shoal("service", "ps", "secretsvc", "--format", "json").stdout
 
 
 def test_node_rm_revokes_the_certificate_and_etcd_identity(shoal, cluster):

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.integration.conftest import LEASE_TTL, poll
+from tests.integration.conftest import LEASE_TTL
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

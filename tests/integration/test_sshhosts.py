@@ -24,7 +24,7 @@ import paramiko
 import pytest
 
 from shoal import devcleanup, devhosts, devimage, devprocs
-from tests.integration.polling import poll
+from tests.polling import poll
 from tests.integration.sshhosts import (
     BUILD_SCRIPT,
     DEFAULT_PREFIX,

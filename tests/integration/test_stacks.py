@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import poll
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from shoal.pki import files
 from shoal.protos import etcd_keys
 from shoal.etcd.client import EtcdClient, TlsConfig
-from tests.integration.polling import poll
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

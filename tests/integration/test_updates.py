@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import poll
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 IMAGE = "shoal/busybox:latest"
