@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import HOST_MEMORY, poll
+from tests.integration.conftest import HOST_MEMORY
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 
