@@ -11,6 +11,7 @@ import grpc
 
 from shoal.agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
 from shoal.agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
+from shoal.protos.spec_rules import VOLUME_NAME_RE
 from shoal.protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
 from shoal.protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
@@ -44,6 +45,12 @@ def _require_id(value: str) -> str:
 def _require_name(value: str) -> str:
     if not value or len(value) > 63 or not (value[0].isalnum() and all(c.isalnum() or c in "_.-" for c in value)):
         raise ValueError(f'service: "{_show(value)}" is not a valid name')
+    return value
+
+
+def _require_volume(value: str) -> str:
+    if not VOLUME_NAME_RE.fullmatch(value):
+        raise ValueError(f'name: "{_show(value)}" is not a volume name')
     return value
 
 
@@ -171,6 +178,10 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     @_unary
     async def Wait(self, request, context):
         return status_to_proto(await self.runtime.wait(_require_id(request.id)))
+
+    @_unary
+    async def RemoveVolume(self, request, context):
+        return agent_pb2.RemoveVolumeReply(removed=await self.runtime.remove_volume(_require_volume(request.name)))
 
     @_unary
     async def DescribeNode(self, request, context):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from shoal.agent.runtime.base import Health, Observed, Port, RunOptions, Spec
+from shoal.agent.runtime.base import Health, MountSpec, Observed, Port, RunOptions, Spec
 from shoal.protos.shoal.v1 import agent_pb2, types_pb2
 
 
@@ -34,6 +34,13 @@ def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
     )
 
 
+def mount_from_proto(m: types_pb2.Mount) -> MountSpec:
+    return MountSpec(type=m.type, target=m.target, source=m.source, readonly=m.readonly,
+                     tmpfs_size_bytes=m.tmpfs_size_bytes, driver=m.driver,
+                     driver_options=tuple(sorted(m.driver_options.items())),
+                     labels=tuple(sorted(m.volume_labels.items())))
+
+
 def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
     return RunOptions(
         reserve_memory_bytes=msg.reserve_memory_bytes, user=msg.user, group_add=tuple(msg.group_add),
@@ -45,7 +52,7 @@ def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
         cpuset_cpus=msg.cpuset_cpus, pids_limit=msg.pids_limit,
         ulimits=tuple((u.name, u.soft, u.hard) for u in msg.ulimits), sysctls=tuple(sorted(msg.sysctls.items())),
         shm_size_bytes=msg.shm_size_bytes, tmpfs=tuple((t.target, t.size_bytes, t.mode, tuple(t.options)) for t in msg.tmpfs),
-        ipc=msg.ipc, pid=msg.pid, restart=msg.restart, restart_max_retries=msg.restart_max_retries,
+        ipc=msg.ipc, pid=msg.pid, mounts=tuple(mount_from_proto(m) for m in msg.mounts), restart=msg.restart, restart_max_retries=msg.restart_max_retries,
     )
 
 

@@ -15,6 +15,7 @@ from shoal.manager import errors
 from shoal.manager.errors import ApiError
 from shoal.manager.membership import Membership
 from shoal.manager.networks import NetworkOps
+from shoal.manager.volumes import VolumeOps
 from shoal.manager.nodes import NodeOps
 from shoal.manager.peers import Peers
 from shoal.manager.services import ServiceOps
@@ -71,8 +72,9 @@ def write(method):
 
 class ManagerService(manager_pb2_grpc.ManagerServicer):
     def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, networks: NetworkOps,
-                 election: Election, peers: Peers, membership: Membership | None = None):
+                 election: Election, peers: Peers, membership: Membership | None, volumes: VolumeOps):
         self.membership = membership
+        self.volumes = volumes
         self.networks = networks
         self.containers = containers
         self.nodes = nodes
@@ -193,6 +195,23 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     @write
     async def RemoveNetwork(self, request, context):
         return manager_pb2.RemoveReply(id=await self.networks.remove(request.ref))
+
+    # ---- volumes -----------------------------------------------------------
+    @write
+    async def CreateVolume(self, request, context):
+        return await self.volumes.create(request)
+
+    @read
+    async def ListVolumes(self, request, context):
+        return manager_pb2.VolumeList(volumes=self.volumes.list())
+
+    @read
+    async def InspectVolume(self, request, context):
+        return self.volumes.inspect(request.name)
+
+    @write
+    async def RemoveVolume(self, request, context):
+        return manager_pb2.RemoveReply(id=await self.volumes.remove(request))
 
     # ---- membership --------------------------------------------------------
     def _members(self) -> Membership:

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 
 import grpc
 
-from shoal.manager import errors, redact
+from shoal.manager import errors, redact, volume_placement
 from shoal.manager.agents import AgentPool
 from shoal.manager.clock import now, stamp
 from shoal.manager.scheduler import NoFit, TaskRequest, place
@@ -106,15 +106,28 @@ class ContainerOps:
                 name = req.name or self._unique_name(spec.image)
                 if name in self.state.names:
                     raise errors.AlreadyExists(f'--name: "{name}" is already in use')
-                result = place(self.state.snapshots(), task, strategy, self.rng)
+                volumes = {n: v for n, (v, _) in self.state.volumes.items()}
+                try:
+                    pinned = volume_placement.pin(spec, volumes)
+                except volume_placement.VolumesApart as exc:
+                    raise errors.InvalidArgument(f"--volume: {exc}") from exc
+                nodes = self.state.snapshots()
+                if pinned.node_id:
+                    nodes = [n for n in nodes if n.id == pinned.node_id]
+                result = place(nodes, task, strategy, self.rng)
                 if isinstance(result, NoFit):
-                    raise errors.FailedPrecondition(result.message)
+                    waiting = volume_placement.why_waiting(pinned, self.state.node_facts())
+                    raise errors.FailedPrecondition(
+                        waiting or (f"{result.message} (volume {pinned.volume} keeps it on node {pinned.node_name})"
+                                    if pinned.node_id else result.message))
                 node = self.state.nodes[result.node_id][0]
                 container.name = name
                 container.node_id = node.id
                 container.node_name = node.name
+                volume_placement.fill(container.spec, volumes)
+                landing = volume_placement.new_records(pinned, spec, node.id, node.name, stamp(now()), volumes)
                 try:
-                    await self.store.place(container)
+                    await self.store.place(container, volumes=landing)
                     break
                 except NameTaken as exc:
                     raise errors.AlreadyExists(str(exc)) from exc
@@ -129,7 +142,7 @@ class ContainerOps:
         stub = self.pool.stub(node.address)
         try:
             status = await stub.CreateContainer(
-                agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=spec,
+                agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=container.spec,
                                                  networks=container.networks),
                 timeout=CREATE_TIMEOUT,
             )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shoal.manager import identity
 from shoal.manager.agents import AgentPool
+from shoal.manager.volumes import VolumeOps
 from shoal.manager.api import ManagerService
 from shoal.manager.binder import Binder
 from shoal.manager.containers import ContainerOps
@@ -153,8 +154,10 @@ async def serve(cfg: ManagerConfig) -> None:
     networks = NetworkOps(state, store)
     etcd_users = EtcdUsers(etcd) if authority and etcd_secure(cfg.etcd) else None
     membership = Membership(state, store, authority, cfg.cert_lifetime, etcd_users) if authority else None
-    service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), NodeOps(state, store),
-                             ServiceOps(state, store, networks), networks, election, peers, membership)
+    nodes = NodeOps(state, store)
+    service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), nodes,
+                             ServiceOps(state, store, networks), networks, election, peers, membership,
+                             VolumeOps(state, store, pool, nodes))
     security = None
     if holder is not None:
         security = Security(lambda: holder.current, state.revoked, cfg.join_listen or join_address(cfg.listen))

@@ -131,6 +131,16 @@ class Reconciler:
                 elif p.not_before is None or p.not_before <= due_now:
                     self.driver.start_soon(placed)
             return unplaced
+        if any(m.type == "volume" and m.source for m in svc.spec.task.mounts):
+            # Each slot's volume pins it to its own node: placed one by one, each where its data is.
+            for p in places:
+                placed = await self.driver.place_new(svc, int(p.key), restarts=p.restarts, not_before=p.not_before)
+                if isinstance(placed, NoFit):
+                    unplaced.append(types_pb2.PendingTask(key=str(p.key), name=task_name(svc, int(p.key)),
+                                                          reason=placed.message))
+                elif p.not_before is None or p.not_before <= due_now:
+                    self.driver.start_soon(placed)
+            return unplaced
         # Every empty slot of the service in one batch: one snapshot, one indexed placement.
         placed_tasks, nofit = await self.driver.place_batch(
             svc, [(int(p.key), p.restarts, p.not_before) for p in places])

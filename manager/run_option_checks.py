@@ -11,7 +11,8 @@ from shoal.manager.field_errors import InvalidField, show
 from shoal.manager.scheduler.units import format_bytes
 from shoal.protos.shoal.v1 import types_pb2
 from shoal.protos.spec_rules import (
-    CAPABILITIES, IPC_MODES, PID_MODES, RESTART_POLICIES, TMPFS_FLAGS, ULIMITS, capability,
+    CAPABILITIES, IPC_MODES, MOUNT_TYPES, PID_MODES, RESTART_POLICIES, TMPFS_FLAGS, ULIMITS, VOLUME_NAME_RE,
+    VOLUME_NAME_RULE, capability,
 )
 
 MAX_MEMORY = 1 << 50
@@ -46,6 +47,36 @@ def check_run_options(spec: types_pb2.ContainerSpec) -> None:
     _check_kernel(spec)
     _check_tmpfs(spec)
     _check_restart(spec)
+    _check_mounts(spec)
+
+
+def _check_mounts(spec: types_pb2.ContainerSpec) -> None:
+    _check_count(spec.mounts, "--mount")
+    targets = {t.target.rstrip("/") for t in spec.tmpfs}
+    for m in spec.mounts:
+        flag = "--mount" if m.type == "tmpfs" else "--volume"
+        if m.type not in MOUNT_TYPES:
+            raise InvalidField("--mount", f'type "{show(m.type, 20)}" is not one of {", ".join(MOUNT_TYPES)}')
+        if not _absolute(m.target) or m.target == "/":
+            raise InvalidField(flag, f'"{show(m.target)}": the target must be an absolute path in the container, not /')
+        if m.target.rstrip("/") in targets:
+            raise InvalidField(flag, f"{m.target} is mounted twice")
+        targets.add(m.target.rstrip("/"))
+        if m.type == "bind" and not _absolute(m.source):
+            raise InvalidField(flag, f'"{show(m.source)}": a bind mount\'s source must be an absolute host path '
+                                     f"(a name without / is a named volume)")
+        if m.type == "volume" and m.source and (not VOLUME_NAME_RE.fullmatch(m.source) or len(m.source) > 63):
+            raise InvalidField(flag, f'"{show(m.source)}" is not a valid volume name ({VOLUME_NAME_RULE})')
+        if m.type == "tmpfs" and m.source:
+            raise InvalidField("--mount", "a tmpfs mount has no source")
+        if m.type != "tmpfs" and m.tmpfs_size_bytes:
+            raise InvalidField("--mount", "tmpfs-size goes only with type=tmpfs")
+        if not 0 <= m.tmpfs_size_bytes <= MAX_MEMORY:
+            raise InvalidField("--mount", "tmpfs-size is out of range (0 to 1p)")
+
+
+def _absolute(path: str) -> bool:
+    return path.startswith("/") and "\x00" not in path and ":" not in path and len(path) <= 4096
 
 
 def _check_restart(spec: types_pb2.ContainerSpec) -> None:

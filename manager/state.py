@@ -90,6 +90,7 @@ class ClusterState:
         self.alloc: dict[str, int] = {}
         self.services: dict[str, tuple[types_pb2.Service, int]] = {}
         self.networks: dict[str, tuple[types_pb2.Network, int]] = {}
+        self.volumes: dict[str, tuple[types_pb2.Volume, int]] = {}
         self.ipam: dict[str, dict[str, str]] = {}     # network -> {ip: container id}
         self.join_tokens: dict[str, str] = {}          # role -> token text
         self.issued: dict[str, dict[str, dict]] = {}   # common name -> {serial: {"role", "not_after"}}
@@ -236,6 +237,12 @@ class ClusterState:
                 self.networks.pop(name, None)
             else:
                 self.networks[name] = (records.decode(types_pb2.Network, value), mod_revision)
+        elif key.startswith(etcd_keys.VOLUMES):
+            name = key[len(etcd_keys.VOLUMES):]
+            if value is None:
+                self.volumes.pop(name, None)
+            else:
+                self.volumes[name] = (records.decode(types_pb2.Volume, value), mod_revision)
         elif key.startswith(etcd_keys.IPAM):
             network, _, ip = key[len(etcd_keys.IPAM):].partition("/")
             if value is None:

@@ -168,9 +168,12 @@ class Store:
             self.state.apply(key, value, revision, parsed.get(key), local=True)
 
     # ---- writes ----------------------------------------------------------
-    async def place(self, container: types_pb2.Container, *, unique_name: bool = True) -> int:
+    async def place(self, container: types_pb2.Container, *, unique_name: bool = True,
+                    volumes: Sequence[types_pb2.Volume] = ()) -> int:
         """Record a placement: only if the name is free (plain containers), the node is still
-        registered and no other placement landed on that node since our snapshot."""
+        registered and no other placement landed on that node since our snapshot. `volumes`: the
+        records of the volumes that land with it, written in the same transaction, each only if
+        its record is as our snapshot had it (absent, or not yet on a node)."""
         node_id = container.node_id
         node_rev = self.state.nodes[node_id][1] if node_id in self.state.nodes else 0
         alloc_rev = self.state.alloc.get(node_id, 0)
@@ -186,6 +189,11 @@ class Store:
         puts = [(etcd_keys.container(container.id), value), (etcd_keys.alloc(node_id), container.id),
                 placed_record(container)]
         puts += [(key, container.id) for key in addresses]
+        for v in volumes:
+            key = etcd_keys.volume(v.name)
+            known = self.state.volumes.get(v.name)
+            compare.append(Compare.mod_revision(key, "==", known[1]) if known else Compare.create_revision(key, "==", 0))
+            puts.append((key, to_json(v)))
         failure = []
         if unique_name:
             compare.insert(0, Compare.create_revision(etcd_keys.name(container.name), "==", 0))
@@ -289,6 +297,24 @@ class Store:
         if not result.succeeded:
             raise Conflict(f'network "{network.name}" already exists')
         self._apply_puts([(key, value)], result.revision)
+
+    async def put_volume(self, volume: types_pb2.Volume, rev: int = 0) -> None:
+        """Records a volume: a new one (rev 0) only if its name is free, else only if unchanged since rev."""
+        key = etcd_keys.volume(volume.name)
+        value = to_json(volume)
+        compare = Compare.create_revision(key, "==", 0) if not rev else Compare.mod_revision(key, "==", rev)
+        result = await self.txn([compare], [Op.put(key, value)])
+        if not result.succeeded:
+            raise Conflict(f'volume "{volume.name}" already exists' if not rev
+                           else f'volume "{volume.name}" changed meanwhile')
+        self._apply_puts([(key, value)], result.revision)
+
+    async def delete_volume(self, name: str, rev: int) -> None:
+        key = etcd_keys.volume(name)
+        result = await self.txn([Compare.mod_revision(key, "==", rev)], [Op.delete(key)])
+        if not result.succeeded:
+            raise Conflict(f'volume "{name}" changed meanwhile')
+        self._apply_puts([(key, None)], result.revision)
 
     async def delete_network(self, name: str) -> None:
         key = etcd_keys.network(name)

@@ -15,7 +15,7 @@ from shoal.manager.scheduler import STRATEGIES, Constraint, ConstraintError, par
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
     AVAILABILITIES, DEFAULT_FAILURE_ACTION, DEFAULT_MODE, DEFAULT_RESTART_CONDITION, FAILURE_ACTIONS, HEALTH_KINDS,
-    MODES, NAME_RE, NAME_RULE, RESTART_CONDITIONS,
+    MODES, NAME_RE, NAME_RULE, RESTART_CONDITIONS, VOLUME_NAME_RE, VOLUME_NAME_RULE,
 )
 
 # A reference to a container, node, service or network: a name or an id prefix. Task names
@@ -326,6 +326,9 @@ def check_service(spec: types_pb2.ServiceSpec) -> None:
     if not 0 <= spec.replicas <= MAX_REPLICAS:
         raise InvalidField("--replicas", f"must be an integer from 0 to {MAX_REPLICAS}")
     check_spec(spec.task)
+    if spec.mode == "global" and any(m.type == "volume" and m.source for m in spec.task.mounts):
+        raise InvalidField("--mount", "a global service cannot mount a named volume yet (a volume lives on one "
+                                      "node); use a bind mount or an anonymous volume")
     if spec.task.restart or spec.task.restart_max_retries:
         raise InvalidField("--restart", "a service's tasks are restarted by the cluster, not their engine "
                                         "(--restart-condition, --restart-max-attempts)")
@@ -404,7 +407,7 @@ STACK_PATHS = {
     "--hostname": "hostname", "--dns": "dns", "--dns-search": "dns_search", "--dns-option": "dns_opt",
     "--add-host": "extra_hosts", "--workdir": "working_dir", "--init": "init", "--stop-signal": "stop_signal",
     "--cpu-shares": "cpu_shares", "--cpuset-cpus": "cpuset", "--pids-limit": "pids_limit", "--ulimit": "ulimits",
-    "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
+    "--volume": "volumes", "--mount": "volumes", "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
 }
 
 
@@ -473,3 +476,34 @@ def check_create_network(req: manager_pb2.CreateNetworkRequest) -> ipaddress.IPv
     if subnet.version != 4 or not 16 <= subnet.prefixlen <= 28 or not subnet.is_private:
         raise InvalidField("--subnet", f"{subnet} must be a private IPv4 network from /16 to /28")
     return subnet
+
+
+# ---- volumes --------------------------------------------------------------
+
+VOLUME_DRIVERS = ("local",)
+LOCAL_DRIVER_OPTIONS = ("type", "device", "o")   # what Docker's local driver takes (mount(8) in effect)
+
+
+def check_volume_name(value: str, field: str = "NAME") -> str:
+    if not VOLUME_NAME_RE.fullmatch(value):
+        raise InvalidField(field, f'"{show(value)}" is not a valid volume name ({VOLUME_NAME_RULE})')
+    return value
+
+
+def check_create_volume(req: manager_pb2.CreateVolumeRequest) -> None:
+    check_volume_name(req.name)
+    if len(req.name) > 63:
+        raise InvalidField("NAME", "at most 63 characters (a service's slot volumes add .N)")
+    if req.driver and req.driver not in VOLUME_DRIVERS:
+        raise InvalidField("--driver", f'"{show(req.driver, MAX_DRIVER_LEN)}" is not supported ({", ".join(VOLUME_DRIVERS)})')
+    check_labels(req.labels, "--label")
+    if len(req.options) > len(LOCAL_DRIVER_OPTIONS):
+        raise InvalidField("--opt", f"the local driver takes {', '.join(LOCAL_DRIVER_OPTIONS)}")
+    for key, value in req.options.items():
+        if key not in LOCAL_DRIVER_OPTIONS:
+            raise InvalidField("--opt", f'"{show(key, 40)}" is not an option of the local driver '
+                                        f'({", ".join(LOCAL_DRIVER_OPTIONS)})')
+        if not value or len(value) > 1024 or not value.isprintable():
+            raise InvalidField("--opt", f"{key}: the value must be 1-1024 printable characters")
+    if req.node:
+        check_ref(req.node, "--node")

@@ -23,6 +23,7 @@ NAMES = ROOT + "names/"                        # names/<name>                -> 
 ALLOC = ROOT + "alloc/"                        # alloc/<node-id>             -> id of the last placement (a version to compare)
 SERVICES = ROOT + "services/"                  # services/<name>             -> shoal.v1.Service (spec, version, update status)
 NETWORKS = ROOT + "networks/"                  # networks/<name>             -> shoal.v1.Network (subnet, VXLAN id)
+VOLUMES = ROOT + "volumes/"                    # volumes/<name>              -> shoal.v1.Volume (its node): managers only
 IPAM = ROOT + "ipam/"                          # ipam/<network>/<ip>         -> <container-id> (one owner per address)
 PLACED = ROOT + "placed/"                      # placed/<container-id>       -> {"node", "name", "service"}: what DNS
                                                #   answers may name (agents read it; they cannot read containers/)
@@ -120,3 +121,7 @@ def issued(common_name: str, serial: str) -> str:
 
 def revoked(serial: str) -> str:
     return REVOKED + serial
+
+
+def volume(name: str) -> str:
+    return VOLUMES + name

@@ -9,6 +9,11 @@ import re
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 NAME_RULE = 'letters, digits, "_", "." and "-", starting with a letter or digit, at most 63'
 
+# Docker's rule for volume names (at least two characters); a service's slot volumes add ".N".
+VOLUME_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{1,69}")
+VOLUME_NAME_RULE = 'letters, digits, "_", "." and "-", starting with a letter or digit, 2 to 63'
+MOUNT_TYPES = ("volume", "bind", "tmpfs")
+
 MODES = ("replicated", "global")
 RESTART_CONDITIONS = ("none", "on-failure", "any")
 FAILURE_ACTIONS = ("pause", "continue", "rollback")

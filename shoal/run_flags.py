@@ -79,3 +79,52 @@ def parse_restart(text: str) -> tuple[str, int]:
     if not count.isdigit():
         raise ValueError(f'"{text}": "{count}" is not a number of retries')
     return name, int(count)
+
+
+def parse_volume(text: str) -> tuple[str, str, str, bool]:
+    """`-v` as docker reads it: 'data:/var/lib/db[:ro]' (a named volume), '/srv/www:/www:ro' (a bind),
+    '/cache' (an anonymous volume) -> (type, source, target, readonly)."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(f'"{text}" is not [SOURCE:]TARGET[:ro|rw]')
+    readonly = False
+    if len(parts) == 3 or (len(parts) == 2 and parts[1] in ("ro", "rw")):
+        mode = parts.pop()
+        if mode not in ("ro", "rw"):
+            raise ValueError(f'"{text}": "{mode}" is not ro or rw')
+        readonly = mode == "ro"
+    if len(parts) == 1:
+        return "volume", "", parts[0], readonly
+    source, target = parts
+    if source.startswith("/"):
+        return "bind", source, target, readonly
+    if source.startswith((".", "~")) or "/" in source:
+        raise ValueError(f'"{text}": a bind mount\'s source must be an absolute path on the node '
+                         f"(the node is not this machine: a relative path means nothing there)")
+    return "volume", source, target, readonly
+
+
+_MOUNT_KEYS = {"type": "type", "source": "source", "src": "source", "target": "target", "destination": "target",
+               "dst": "target", "readonly": "readonly", "ro": "readonly", "tmpfs-size": "tmpfs_size"}
+
+
+def parse_mount(text: str) -> tuple[str, str, str, bool, int]:
+    """`--mount type=volume,source=data,target=/data,readonly` -> (type, source, target, readonly, tmpfs size)."""
+    fields: dict[str, str] = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        name = _MOUNT_KEYS.get(key.strip().lower())
+        if name is None:
+            raise ValueError(f'"{text}": "{key}" is not a --mount key ({", ".join(sorted(_MOUNT_KEYS))})')
+        if name == "readonly":
+            if sep and value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f'"{text}": readonly takes true or false, not "{value}"')
+            value = "true" if not sep or value.lower() in ("true", "1") else "false"
+        elif not sep or not value:
+            raise ValueError(f'"{text}": {key} needs a value')
+        fields[name] = value
+    kind = fields.get("type", "volume")
+    if "target" not in fields:
+        raise ValueError(f'"{text}": target= is required')
+    size = parse_size(fields["tmpfs_size"]) if "tmpfs_size" in fields else 0
+    return kind, fields.get("source", ""), fields["target"], fields.get("readonly") == "true", size

@@ -49,6 +49,18 @@ class Spec:
 
 
 @dataclass(frozen=True, slots=True)
+class MountSpec:
+    type: str                         # volume | bind | tmpfs
+    target: str
+    source: str = ""
+    readonly: bool = False
+    tmpfs_size_bytes: int = 0
+    driver: str = ""
+    driver_options: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """The isolation and runtime options of `docker run` (mirror of the same ContainerSpec fields)."""
     reserve_memory_bytes: int = 0
@@ -76,6 +88,7 @@ class RunOptions:
     tmpfs: tuple[tuple[str, int, int, tuple[str, ...]], ...] = ()    # (target, size bytes, mode, flags)
     ipc: str = ""
     pid: str = ""
+    mounts: tuple["MountSpec", ...] = ()
     restart: str = ""                 # the engine's restart policy (plain containers only)
     restart_max_retries: int = 0
 
@@ -136,6 +149,7 @@ class Runtime(Protocol):
                                networks: tuple[Attachment, ...] = ()) -> Observed: ...
     async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
     async def remove(self, shoal_id: str, force: bool) -> bool: ...
+    async def remove_volume(self, name: str) -> bool: ...
     async def list(self) -> list[Observed]: ...
     async def inspect(self, shoal_id: str) -> tuple[Observed, str]: ...
     def logs(self, shoal_id: str, follow: bool, tail: int) -> AsyncIterator[tuple[str, bytes]]: ...

@@ -111,6 +111,18 @@ class DockerRuntime:
 
         return await self._call(run)
 
+    async def remove_volume(self, name: str) -> bool:
+        """Deletes a named volume and its data; False if the engine has none by that name. An
+        engine that still has a container using it refuses (Conflict, its own words)."""
+        def run() -> bool:
+            try:
+                self._client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                return False
+            return True
+
+        return await self._call(run)
+
     async def list(self) -> list[Observed]:
         def run() -> list[Observed]:
             containers = self._client.containers.list(all=True, filters=translate.owner_filter(self.node_id))

@@ -47,6 +47,9 @@ class FakeRuntimeForScale:
         o = self._get(shoal_id)
         return self._set(Observed(**{**_fields(o), "state": "exited", "finished_at": _now()}))
 
+    async def remove_volume(self, name: str) -> bool:
+        return False   # the scale fake keeps no volumes
+
     async def remove(self, shoal_id: str, force: bool) -> bool:
         if self._containers.pop(shoal_id, None) is None:
             return False

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from shoal.agent.runtime.base import (
     LABEL_ID, LABEL_MANAGED, LABEL_NAME, LABEL_NETWORKS, LABEL_NODE, LABEL_SERVICE, Attachment, Observed, Port,
-    RunOptions, Spec,
+    MountSpec, RunOptions, Spec,
 )
 
 
@@ -93,6 +93,8 @@ def option_kwargs(o: RunOptions) -> dict[str, Any]:
         out["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in o.ulimits]
     if o.sysctls:
         out["sysctls"] = dict(o.sysctls)
+    if o.mounts:
+        out["mounts"] = [_mount(m) for m in o.mounts]
     if o.restart and o.restart != "no":
         out["restart_policy"] = {"Name": o.restart, "MaximumRetryCount": o.restart_max_retries}
     if o.tmpfs:
@@ -210,3 +212,19 @@ def bridge_subnet(network_attrs: Mapping[str, Any]) -> tuple[str, str]:
                     gateway = ""
             return cfg["Subnet"], gateway
     return "", ""
+
+
+def _mount(m: MountSpec) -> dict[str, Any]:
+    """One mount in the Engine API's own shape (HostConfig.Mounts)."""
+    out: dict[str, Any] = {"Type": m.type, "Target": m.target, "ReadOnly": m.readonly}
+    if m.source:
+        out["Source"] = m.source
+    if m.type == "volume" and m.source:
+        # The engine creates a missing volume from these, as `volume create` asked for it.
+        options: dict[str, Any] = {"DriverConfig": {"Name": m.driver or "local", "Options": dict(m.driver_options)}}
+        if m.labels:
+            options["Labels"] = dict(m.labels)
+        out["VolumeOptions"] = options
+    if m.type == "tmpfs" and m.tmpfs_size_bytes:
+        out["TmpfsOptions"] = {"SizeBytes": m.tmpfs_size_bytes}
+    return out

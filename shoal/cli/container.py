@@ -8,7 +8,7 @@ import click
 
 from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
-from shoal.cli import run_options
+from shoal.cli import run_options, volume_options
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
@@ -49,12 +49,13 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
 @run_options.run_options
+@volume_options.volume_options
 @click.option("--restart", metavar="POLICY", callback=converter(parse_restart), help="no, always, on-failure[:N] or unless-stopped: restarted on its host by its engine (never moved; services are for that).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
-        strategy, label, network, image, command, restart, **options):
+        strategy, label, network, image, command, restart, volume, mount, **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -69,6 +70,7 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
         networks=list(network),
     )
     run_options.apply(spec, run_options.pop(options))
+    volume_options.apply(spec, volume, mount)
     if restart is not None:
         spec.restart, spec.restart_max_retries = restart
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))

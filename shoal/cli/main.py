@@ -21,7 +21,7 @@ COMMANDS = {
     "stop": "shoal.cli.container:stop", "rm": "shoal.cli.container:rm", "inspect": "shoal.cli.container:inspect",
     "node": "shoal.cli.node:node_group", "service": "shoal.cli.service:service_group",
     "stack": "shoal.cli.stack:stack_group", "cluster": "shoal.cli.cluster:cluster_group",
-    "network": "shoal.cli.network:network_group", "machine": "shoal.cli.machine:machine_group",
+    "network": "shoal.cli.network:network_group", "volume": "shoal.cli.volume:volume_group", "machine": "shoal.cli.machine:machine_group",
     "agent": "shoal.cli.daemons:agent_cmd", "manager": "shoal.cli.daemons:manager_cmd", "dev": "shoal.cli.dev:dev_group",
 }
 

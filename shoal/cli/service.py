@@ -10,7 +10,7 @@ from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
     DEFAULT_MODE, DEFAULT_PARALLELISM, DEFAULT_RESTART_DELAY_NS, FAILURE_ACTIONS, MODES, RESTART_CONDITIONS, STRATEGIES,
 )
-from shoal.cli import run_options
+from shoal.cli import run_options, volume_options
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
@@ -59,6 +59,7 @@ def task_options(fn):
         click.option("--stop-grace-period", metavar="DURATION", callback=converter(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
         click.option("--network", multiple=True, metavar="NAME", help="Overlay network the tasks join."),
         run_options.run_options,
+        volume_options.volume_options,
     ]):
         fn = decorator(fn)
     return fn
@@ -67,6 +68,7 @@ def task_options(fn):
 def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> None:
     t = spec.task
     run_options.apply(t, run_options.pop(o))
+    volume_options.apply(t, o.pop("volume", None), o.pop("mount", None))
     if o.get("env"):
         t.env.update(dict(o["env"]))
     secret = gathered(o.get("secret_env"), o.get("secret_env_file"), o.get("secret_env_stdin"))

@@ -220,6 +220,8 @@ def _reset(s: Shoal, cluster) -> None:
              interval=0.3, what="all containers and tasks to be gone")
         for net in stub.ListNetworks(manager_pb2.ListNetworksRequest(), timeout=t).networks:
             stub.RemoveNetwork(manager_pb2.NetworkRef(ref=net.name), timeout=t)
+        for vol in stub.ListVolumes(manager_pb2.ListVolumesRequest(), timeout=t).volumes:
+            stub.RemoveVolume(manager_pb2.RemoveVolumeRequest(name=vol.name, force=True), timeout=t)
         for node in stub.ListNodes(manager_pb2.ListNodesRequest(), timeout=t).nodes:
             if node.availability != "active" or node.labels:
                 stub.UpdateNode(manager_pb2.UpdateNodeRequest(ref=node.id, label_rm=list(node.labels),

@@ -116,3 +116,15 @@ class AgentLogsRequest(_message.Message):
 class DescribeNodeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class AgentVolumeRef(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveVolumeReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: bool
+    def __init__(self, removed: _Optional[bool] = ...) -> None: ...

@@ -80,6 +80,11 @@ class AgentStub:
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
                 response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
                 _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/shoal.v1.Agent/RemoveVolume',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -142,6 +147,12 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveVolume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +200,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.DescribeNode,
                     request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.FromString,
                     response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,6 +450,33 @@ class Agent:
             '/shoal.v1.Agent/DescribeNode',
             shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.DescribeNodeRequest.SerializeToString,
             shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.NodeDescription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/RemoveVolume',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.FromString,
             options,
             channel_credentials,
             insecure,

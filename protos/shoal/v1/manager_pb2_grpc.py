@@ -170,6 +170,26 @@ class ManagerStub:
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
                 response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
                 _registered_method=True)
+        self.CreateVolume = channel.unary_unary(
+                '/shoal.v1.Manager/CreateVolume',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CreateVolumeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.FromString,
+                _registered_method=True)
+        self.ListVolumes = channel.unary_unary(
+                '/shoal.v1.Manager/ListVolumes',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListVolumesRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeList.FromString,
+                _registered_method=True)
+        self.InspectVolume = channel.unary_unary(
+                '/shoal.v1.Manager/InspectVolume',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.FromString,
+                _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveVolume',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+                _registered_method=True)
         self.Join = channel.unary_unary(
                 '/shoal.v1.Manager/Join',
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.JoinRequest.SerializeToString,
@@ -352,6 +372,30 @@ class ManagerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateVolume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVolumes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectVolume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVolume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Join(self, request, context):
         """Served on the join listener only (TLS without client certificates); the token authenticates.
         """
@@ -508,6 +552,26 @@ def add_ManagerServicer_to_server(servicer, server):
             'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveNetwork,
                     request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
+            ),
+            'CreateVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVolume,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CreateVolumeRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.SerializeToString,
+            ),
+            'ListVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVolumes,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListVolumesRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeList.SerializeToString,
+            ),
+            'InspectVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectVolume,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.FromString,
                     response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
             ),
             'Join': grpc.unary_unary_rpc_method_handler(
@@ -1254,6 +1318,114 @@ class Manager:
             target,
             '/shoal.v1.Manager/RemoveNetwork',
             shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.NetworkRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/CreateVolume',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CreateVolumeRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ListVolumes',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListVolumesRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/InspectVolume',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.VolumeRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Volume.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveVolume',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.SerializeToString,
             shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
             options,
             channel_credentials,

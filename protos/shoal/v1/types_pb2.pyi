@@ -70,7 +70,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid", "restart", "restart_max_retries")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid", "mounts", "restart", "restart_max_retries")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class ContainerSpec(_message.Message):
     TMPFS_FIELD_NUMBER: _ClassVar[int]
     IPC_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
     RESTART_FIELD_NUMBER: _ClassVar[int]
     RESTART_MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     image: str
@@ -172,9 +173,10 @@ class ContainerSpec(_message.Message):
     tmpfs: _containers.RepeatedCompositeFieldContainer[TmpfsMount]
     ipc: str
     pid: str
+    mounts: _containers.RepeatedCompositeFieldContainer[Mount]
     restart: str
     restart_max_retries: int
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ..., restart: _Optional[str] = ..., restart_max_retries: _Optional[int] = ...) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., restart: _Optional[str] = ..., restart_max_retries: _Optional[int] = ...) -> None: ...
 
 class Ulimit(_message.Message):
     __slots__ = ("name", "soft", "hard")
@@ -491,3 +493,73 @@ class LogChunk(_message.Message):
     data: bytes
     stream: str
     def __init__(self, data: _Optional[bytes] = ..., stream: _Optional[str] = ...) -> None: ...
+
+class Mount(_message.Message):
+    __slots__ = ("type", "source", "target", "readonly", "tmpfs_size_bytes", "driver", "driver_options", "volume_labels")
+    class DriverOptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class VolumeLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    READONLY_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_LABELS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    source: str
+    target: str
+    readonly: bool
+    tmpfs_size_bytes: int
+    driver: str
+    driver_options: _containers.ScalarMap[str, str]
+    volume_labels: _containers.ScalarMap[str, str]
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., tmpfs_size_bytes: _Optional[int] = ..., driver: _Optional[str] = ..., driver_options: _Optional[_Mapping[str, str]] = ..., volume_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Volume(_message.Message):
+    __slots__ = ("name", "driver", "node_id", "node_name", "labels", "options", "created_at", "implicit", "used_by")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    IMPLICIT_FIELD_NUMBER: _ClassVar[int]
+    USED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    node_id: str
+    node_name: str
+    labels: _containers.ScalarMap[str, str]
+    options: _containers.ScalarMap[str, str]
+    created_at: str
+    implicit: bool
+    used_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., options: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[str] = ..., implicit: _Optional[bool] = ..., used_by: _Optional[_Iterable[str]] = ...) -> None: ...
