@@ -35,7 +35,7 @@ class VolumeOps:
         view = types_pb2.Volume()
         view.CopyFrom(volume)
         del view.used_by[:]
-        view.used_by.extend(sorted(c.name for c in self.users(volume.name) if task_states.is_live(c)))
+        view.used_by.extend(sorted(c.name for c in self.users(volume.name)))
         return view
 
     def _get(self, name: str) -> tuple[types_pb2.Volume, int]:
@@ -69,7 +69,7 @@ class VolumeOps:
     async def remove(self, req: manager_pb2.RemoveVolumeRequest) -> str:
         volume, rev = self._get(req.name)
         users = self.users(volume.name)
-        running = sorted(c.name for c in users if task_states.is_live(c))
+        running = sorted(c.name for c in users if _running(c))
         if running:
             raise errors.FailedPrecondition(f"volume {volume.name} is in use by {', '.join(running[:5])}: "
                                             f"remove them first")
@@ -96,3 +96,8 @@ class VolumeOps:
                                                                timeout=UNARY_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             raise errors.FailedPrecondition(f"volume {volume.name} on node {volume.node_name}: {exc.details()}") from exc
+
+
+def _running(c: types_pb2.Container) -> bool:
+    """Running, or about to (placed and not yet seen ending): what -f must not pull a volume from."""
+    return task_states.is_live(c) and c.status.state not in ("exited", "dead", "missing")
