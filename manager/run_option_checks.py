@@ -73,6 +73,34 @@ def _check_mounts(spec: types_pb2.ContainerSpec) -> None:
             raise InvalidField("--mount", "tmpfs-size goes only with type=tmpfs")
         if not 0 <= m.tmpfs_size_bytes <= MAX_MEMORY:
             raise InvalidField("--mount", "tmpfs-size is out of range (0 to 1p)")
+        _check_volume_driver(m)
+
+
+VOLUME_DRIVERS = ("local",)
+LOCAL_DRIVER_OPTIONS = ("type", "device", "o")   # what Docker's local driver takes (mount(8) in effect)
+
+
+def check_volume_driver(driver: str, options, labels, field: str) -> None:
+    """A volume's driver and its options, from `volume create` or a stack file's top-level volumes."""
+    if driver and driver not in VOLUME_DRIVERS:
+        raise InvalidField(field if field != "--opt" else "--driver",
+                           f'"{show(driver, 40)}" is not supported ({", ".join(VOLUME_DRIVERS)})')
+    for key, value in options.items():
+        if key not in LOCAL_DRIVER_OPTIONS:
+            raise InvalidField(field, f'"{show(key, 40)}" is not an option of the local driver '
+                                      f'({", ".join(LOCAL_DRIVER_OPTIONS)})')
+        if not value or len(value) > 1024 or not value.isprintable():
+            raise InvalidField(field, f"{key}: the value must be 1-1024 printable characters")
+    if len(labels) > 64 or any(not k or len(k) > 128 or len(v) > 4096 or not v.isprintable()
+                               for k, v in labels.items()):
+        raise InvalidField(field, "at most 64 labels, keys up to 128 and values up to 4096 printable characters")
+
+
+def _check_volume_driver(m: types_pb2.Mount) -> None:
+    if m.type == "volume":
+        check_volume_driver(m.driver, m.driver_options, m.volume_labels, "--mount")
+    elif m.driver or m.driver_options or m.volume_labels:
+        raise InvalidField("--mount", f"{m.target}: only a volume mount has a driver, options or labels")
 
 
 def _absolute(path: str) -> bool:

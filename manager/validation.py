@@ -10,7 +10,9 @@ import ipaddress
 import re
 
 from shoal.manager.field_errors import InvalidField, show
-from shoal.manager.run_option_checks import MAX_MEMORY, MAX_NANO_CPUS, MIN_MEMORY, check_run_options
+from shoal.manager.run_option_checks import (
+    MAX_MEMORY, MAX_NANO_CPUS, MIN_MEMORY, check_run_options, check_volume_driver,
+)
 from shoal.manager.scheduler import STRATEGIES, Constraint, ConstraintError, parse_constraint
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
@@ -480,10 +482,6 @@ def check_create_network(req: manager_pb2.CreateNetworkRequest) -> ipaddress.IPv
 
 # ---- volumes --------------------------------------------------------------
 
-VOLUME_DRIVERS = ("local",)
-LOCAL_DRIVER_OPTIONS = ("type", "device", "o")   # what Docker's local driver takes (mount(8) in effect)
-
-
 def check_volume_name(value: str, field: str = "NAME") -> str:
     if not VOLUME_NAME_RE.fullmatch(value):
         raise InvalidField(field, f'"{show(value)}" is not a valid volume name ({VOLUME_NAME_RULE})')
@@ -494,16 +492,7 @@ def check_create_volume(req: manager_pb2.CreateVolumeRequest) -> None:
     check_volume_name(req.name)
     if len(req.name) > 63:
         raise InvalidField("NAME", "at most 63 characters (a service's slot volumes add .N)")
-    if req.driver and req.driver not in VOLUME_DRIVERS:
-        raise InvalidField("--driver", f'"{show(req.driver, MAX_DRIVER_LEN)}" is not supported ({", ".join(VOLUME_DRIVERS)})')
     check_labels(req.labels, "--label")
-    if len(req.options) > len(LOCAL_DRIVER_OPTIONS):
-        raise InvalidField("--opt", f"the local driver takes {', '.join(LOCAL_DRIVER_OPTIONS)}")
-    for key, value in req.options.items():
-        if key not in LOCAL_DRIVER_OPTIONS:
-            raise InvalidField("--opt", f'"{show(key, 40)}" is not an option of the local driver '
-                                        f'({", ".join(LOCAL_DRIVER_OPTIONS)})')
-        if not value or len(value) > 1024 or not value.isprintable():
-            raise InvalidField("--opt", f"{key}: the value must be 1-1024 printable characters")
+    check_volume_driver(req.driver, req.options, {}, "--opt")
     if req.node:
         check_ref(req.node, "--node")

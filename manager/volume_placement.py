@@ -68,8 +68,10 @@ def pin(spec: types_pb2.ContainerSpec, volumes: Mapping[str, types_pb2.Volume]) 
 def fill(spec: types_pb2.ContainerSpec, volumes: Mapping[str, types_pb2.Volume]) -> None:
     """Copies each named volume's driver, options and labels into its mounts (in place)."""
     for m in spec.mounts:
-        v = volumes.get(m.source) if m.type == "volume" and m.source else None
-        m.driver = (v.driver if v is not None else "") or DEFAULT_DRIVER
+        if m.type != "volume":
+            continue
+        v = volumes.get(m.source) if m.source else None
+        m.driver = (v.driver if v is not None else m.driver) or DEFAULT_DRIVER
         if v is not None:
             m.driver_options.clear()
             m.driver_options.update(v.options)
@@ -81,6 +83,7 @@ def new_records(p: Pin, spec: types_pb2.ContainerSpec, node_id: str, node_name: 
                 volumes: Mapping[str, types_pb2.Volume]) -> list[types_pb2.Volume]:
     """The records of the volumes that land with this container: those named on first use, and
     those created without a node."""
+    asked = {m.source: m for m in spec.mounts if m.type == "volume" and m.source}
     out = []
     for name in p.new:
         known = volumes.get(name)
@@ -88,7 +91,11 @@ def new_records(p: Pin, spec: types_pb2.ContainerSpec, node_id: str, node_name: 
         if known is not None:
             record.CopyFrom(known)
         else:
-            record.name, record.driver, record.created_at, record.implicit = name, DEFAULT_DRIVER, at, True
+            # Named on first use: as its mount asks for it (a stack file's driver_opts and labels).
+            m = asked.get(name, types_pb2.Mount())
+            record.name, record.driver, record.created_at, record.implicit = name, m.driver or DEFAULT_DRIVER, at, True
+            record.options.update(m.driver_options)
+            record.labels.update(m.volume_labels)
         record.node_id, record.node_name = node_id, node_name
         out.append(record)
     return out

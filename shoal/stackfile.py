@@ -22,10 +22,10 @@ import yaml
 from shoal.protos.shoal.v1 import types_pb2
 from shoal.durations import parse_duration
 from shoal.protos.spec_rules import (
-    FAILURE_ACTIONS, HEALTH_KINDS, MODES, NAME_RE, NAME_RULE, PROTOCOLS, RESTART_CONDITIONS, RESTART_DEFAULTS,
+    FAILURE_ACTIONS, HEALTH_KINDS, MODES, MOUNT_TYPES, NAME_RE, NAME_RULE, PROTOCOLS, RESTART_CONDITIONS, RESTART_DEFAULTS,
     UPDATE_DEFAULTS,
 )
-from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs
+from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs, parse_volume
 from shoal.units import SIZE_EXAMPLES, parse_size
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]
@@ -36,7 +36,9 @@ RESERVED_LABEL_PREFIX = "io.shoal."
 
 PORT_MODES = ("ingress", "host")
 
-_TOP_KEYS = ("version", "services")
+_TOP_KEYS = ("version", "services", "volumes")
+_VOLUME_KEYS = ("driver", "driver_opts", "labels", "external", "name")
+_MOUNT_KEYS = ("type", "source", "target", "read_only", "tmpfs", "volume", "bind")
 # `docker run`'s isolation and runtime options, as Compose names them -> ContainerSpec fields.
 _FLAG_KEYS = {"privileged": "privileged", "read_only": "read_only", "init": "init"}
 _TEXT_KEYS = {"user": "user", "hostname": "hostname", "working_dir": "workdir", "stop_signal": "stop_signal",
@@ -45,7 +47,7 @@ _LIST_KEYS = {"dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_option",
               "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt"}
 _NUMBER_KEYS = {"cpu_shares": "cpu_shares", "pids_limit": "pids_limit"}
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
-                 "stop_grace_period", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",
+                 "stop_grace_period", "volumes", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",
                  *_FLAG_KEYS, *_TEXT_KEYS, *_LIST_KEYS, *_NUMBER_KEYS)
 _DEPLOY_KEYS = ("mode", "replicas", "placement", "resources", "restart_policy", "update_config")
 _PLACEMENT_KEYS = ("constraints", "preferences")
@@ -90,13 +92,14 @@ class ParsedStack:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_stack(text: str, *, source: str = "stack file") -> ParsedStack:
-    """Parses a Compose file's text. Raises StackFileError for the first problem found."""
+def parse_stack(text: str, *, source: str = "stack file", stack: str = "") -> ParsedStack:
+    """Parses a Compose file's text. Raises StackFileError for the first problem found. `stack`:
+    the stack's name, which prefixes its volumes' names (`<stack>_<volume>`, as Compose does)."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise StackFileError(source, _yaml_reason(exc)) from None
-    return _Parser().stack(doc, source)
+    return _Parser(stack).stack(doc, source)
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
@@ -114,9 +117,11 @@ def _is_int(value: Any) -> bool:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, stack: str = "") -> None:
         self.unsupported: list[str] = []
         self.warnings: list[str] = []
+        self.stack_name = stack
+        self.volumes: dict[str, types_pb2.Mount] = {}   # declared name -> the volume's name and driver
 
     # ---- generic helpers -------------------------------------------------------------------
 
@@ -194,6 +199,8 @@ class _Parser:
             if key in _TOP_KEYS or (isinstance(key, str) and key.startswith("x-")):
                 continue
             self.unsupported.append(str(key))
+        if doc.get("volumes") is not None:
+            self.volumes.update(self.top_volumes(doc["volumes"]))
         services = doc.get("services")
         if services is None:
             raise StackFileError("services", "required")
@@ -242,6 +249,9 @@ class _Parser:
                 task.ports.append(self.port(item, f"{path}.ports.{i}"))
         if svc.get("labels") is not None:
             task.labels.update(self.labels(svc["labels"], f"{path}.labels"))
+        if svc.get("volumes") is not None:
+            for i, item in enumerate(self.sequence(svc["volumes"], f"{path}.volumes")):
+                task.mounts.append(self.service_volume(item, f"{path}.volumes.{i}"))
         if svc.get("healthcheck") is not None:
             health = self.healthcheck(svc["healthcheck"], f"{path}.healthcheck")
             if health is not None:
@@ -309,6 +319,65 @@ class _Parser:
                 for i, item in enumerate(self.sequence(sysctls, f"{path}.sysctls")):
                     key, value = self.parsed(parse_sysctl, self.string(item, f"{path}.sysctls.{i}"), f"{path}.sysctls.{i}")
                     task.sysctls[key] = value
+
+    def top_volumes(self, value: Any) -> list[tuple[str, types_pb2.Mount]]:
+        """The top-level volumes: each becomes the named volume its mounts use (<stack>_<key> unless
+        `name:` or `external:` says otherwise), with its driver options and labels."""
+        if not isinstance(value, dict):
+            raise StackFileError("volumes", "must be a mapping of volume names to volumes")
+        out = []
+        for key, body in value.items():
+            path = f"volumes.{key}"
+            spec = self.mapping(body, path, _VOLUME_KEYS)
+            external = spec.get("external", False)
+            if not isinstance(external, bool):
+                raise StackFileError(f"{path}.external", "must be true or false")
+            name = self.string(spec["name"], f"{path}.name") if spec.get("name") is not None else (
+                str(key) if external or not self.stack_name else f"{self.stack_name}_{key}")
+            mount = types_pb2.Mount(type="volume", source=name)
+            if spec.get("driver") is not None:
+                mount.driver = self.string(spec["driver"], f"{path}.driver")
+            if spec.get("driver_opts") is not None:
+                opts = spec["driver_opts"]
+                if not isinstance(opts, dict):
+                    raise StackFileError(f"{path}.driver_opts", "must be a mapping")
+                mount.driver_options.update({str(k): self.scalar_text(v, f"{path}.driver_opts.{k}")
+                                             for k, v in opts.items()})
+            if spec.get("labels") is not None:
+                mount.volume_labels.update(self.labels(spec["labels"], f"{path}.labels"))
+            out.append((str(key), mount))
+        return out
+
+    def service_volume(self, item: Any, path: str) -> types_pb2.Mount:
+        """`data:/var/lib/db:ro`, `/srv:/srv`, `/cache`, or the long form {type, source, target, read_only, tmpfs}."""
+        if isinstance(item, str):
+            kind, source, target, readonly = self.parsed(parse_volume, item, path)
+            fields = {"type": kind, "source": source, "target": target, "read_only": readonly}
+        elif isinstance(item, dict):
+            fields = self.mapping(item, path, _MOUNT_KEYS)
+            if fields.get("target") is None:
+                raise StackFileError(f"{path}.target", "required")
+            if fields.get("read_only") is not None and not isinstance(fields["read_only"], bool):
+                raise StackFileError(f"{path}.read_only", "must be true or false")
+        else:
+            raise StackFileError(path, 'must be a string ("data:/var/lib/db") or a mapping with type, source and target')
+        kind = self.choice(fields.get("type", "volume"), f"{path}.type", MOUNT_TYPES)
+        mount = types_pb2.Mount(type=kind, target=self.string(fields["target"], f"{path}.target"),
+                                readonly=bool(fields.get("read_only")))
+        source = fields.get("source")
+        if source:
+            source = self.string(source, f"{path}.source")
+            if kind == "volume":
+                declared = self.volumes.get(source)
+                if declared is None:
+                    raise StackFileError(f"{path}.source", f'volume "{source}" is not declared in the top-level volumes')
+                mount.CopyFrom(declared)
+                mount.target, mount.readonly = self.string(fields["target"], f"{path}.target"), bool(fields.get("read_only"))
+            else:
+                mount.source = source
+        if kind == "tmpfs" and isinstance(fields.get("tmpfs"), dict) and fields["tmpfs"].get("size") is not None:
+            mount.tmpfs_size_bytes = _memory_bytes(fields["tmpfs"]["size"], f"{path}.tmpfs.size")
+        return mount
 
     @staticmethod
     def parsed(parser, text: str, path: str):

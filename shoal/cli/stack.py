@@ -29,7 +29,7 @@ def stack_deploy(ctx: Ctx, file: Path, prune: bool, name: str):
     except OSError as exc:
         raise click.BadParameter(f"{file}: {exc.strerror}", param_hint="--compose-file") from None
     try:
-        parsed = parse_stack(text, source=str(file))
+        parsed = parse_stack(text, source=str(file), stack=name)
     except StackFileError as exc:
         raise click.UsageError(str(exc)) from None   # a bad file is bad input: exit 2
     for warning in parsed.warnings:

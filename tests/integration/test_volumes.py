@@ -109,3 +109,25 @@ def test_bind_and_tmpfs_mounts(shoal, tmp_path):
                 timeout=90).stdout.splitlines()
     assert out[:2] == ["hello from the node", "ro"], out
     assert out[2].split()[1] == "2048", out
+
+
+def test_a_stack_volume_is_named_for_its_stack_and_made_as_declared(shoal, tmp_path):
+    (tmp_path / "stack.yml").write_text(
+        "services:\n"
+        "  db:\n"
+        f"    image: {IMAGE}\n"
+        "    command: sh -c 'df -k /data | tail -1; sleep 3600'\n"
+        "    stop_grace_period: 1s\n"
+        "    read_only: true\n"
+        "    volumes: [data:/data]\n"
+        "volumes:\n"
+        "  data: {driver_opts: {type: tmpfs, device: tmpfs, o: size=3m}, labels: {tier: db}}\n")
+    shoal("stack", "deploy", "-c", str(tmp_path / "stack.yml"), "shop")
+    task = poll(lambda: next((t for t in shoal.json("service", "ps", "shop_db") if t["state"] == "running"), None), 60,
+                what="shop_db running")
+    vol = poll(lambda: volumes(shoal).get("shop_data"), 30, what="the stack's volume recorded")
+    assert (vol["node_name"], vol["options"], vol["labels"]) == (
+        task["node"], {"type": "tmpfs", "device": "tmpfs", "o": "size=3m"}, {"tier": "db"})
+    logs = poll(lambda: shoal("logs", task["name"]).stdout.strip(), 30, what="the task's df line")
+    assert logs.split()[1] == "3072", logs
+    shoal("stack", "rm", "shop")

@@ -383,8 +383,6 @@ def test_unsupported_keys_are_one_sorted_warning():
         "services.web.ports.0.app_protocol",
         "services.web.ports.0.name",
         "services.web.restart",
-        "services.web.volumes",
-        "volumes",
     ])]
     assert [s.name for s in stack.services] == ["api", "web"]
 
@@ -680,3 +678,43 @@ def test_ports_in_every_form():
 def test_duration_zero_may_be_a_bare_number():
     spec = one_service("image: x\ndeploy: {update_config: {delay: 0, monitor: 0s}}\n")
     assert (spec.update.delay_ns, spec.update.monitor_ns) == (0, 0)
+
+
+def test_volumes_short_and_long_as_compose_names_them():
+    stack = parse_stack(textwrap.dedent("""
+        services:
+          db:
+            image: postgres
+            volumes:
+              - data:/var/lib/db
+              - /srv/conf:/etc/db:ro
+              - /cache
+              - {type: volume, source: shared, target: /shared, read_only: true}
+              - {type: tmpfs, target: /scratch, tmpfs: {size: 8m}}
+        volumes:
+          data: {driver_opts: {type: tmpfs, device: tmpfs}, labels: {tier: db}}
+          shared: {external: true}
+    """), stack="shop")
+    got = [(m.type, m.source, m.target, m.readonly, m.tmpfs_size_bytes, dict(m.driver_options), dict(m.volume_labels))
+           for m in stack.services[0].task.mounts]
+    assert got == [
+        ("volume", "shop_data", "/var/lib/db", False, 0, {"type": "tmpfs", "device": "tmpfs"}, {"tier": "db"}),
+        ("bind", "/srv/conf", "/etc/db", True, 0, {}, {}),
+        ("volume", "", "/cache", False, 0, {}, {}),
+        ("volume", "shared", "/shared", True, 0, {}, {}),
+        ("tmpfs", "", "/scratch", False, 8 << 20, {}, {}),
+    ]
+    assert stack.warnings == []
+
+
+@pytest.mark.parametrize("body,message", [
+    ("services: {db: {image: x, volumes: [nope:/d]}}", 'services.db.volumes.0.source: volume "nope" is not declared'),
+    ("services: {db: {image: x, volumes: ['./rel:/d']}}", "services.db.volumes.0: \"./rel:/d\": a bind mount's source must be"),
+    ("services: {db: {image: x, volumes: [{type: volume, source: d}]}}\nvolumes: {d: {}}", "services.db.volumes.0.target: required"),
+    ("services: {db: {image: x, volumes: [{type: nfs, target: /d}]}}", 'services.db.volumes.0.type: "nfs" is not one of'),
+    ("services: {db: {image: x}}\nvolumes: {d: {external: maybe}}", "volumes.d.external: must be true or false"),
+])
+def test_bad_stack_volumes_name_their_path(body, message):
+    with pytest.raises(StackFileError) as caught:
+        parse_stack(body)
+    assert str(caught.value).startswith(message), str(caught.value)

@@ -178,3 +178,19 @@ def test_fill_copies_the_record_into_the_mount():
 def test_why_a_pinned_task_waits(nodes, expected):
     assert vp.why_waiting(vp.Pin("n2", "h2", "db"), nodes) == expected
     assert vp.why_waiting(vp.Pin(), nodes) is None
+
+
+def test_a_volume_named_on_first_use_is_recorded_as_its_mount_asks():
+    spec = types_pb2.ContainerSpec(image="img", mounts=[types_pb2.Mount(
+        type="volume", source="shop_data", target="/d", driver_options={"type": "tmpfs"}, volume_labels={"a": "b"})])
+    vp.fill(spec, {})
+    assert (spec.mounts[0].driver, dict(spec.mounts[0].driver_options)) == ("local", {"type": "tmpfs"})
+    [record] = vp.new_records(vp.pin(spec, {}), spec, "n1", "h1", "t", {})
+    assert (dict(record.options), dict(record.labels), record.implicit) == ({"type": "tmpfs"}, {"a": "b"}, True)
+
+
+def test_mount_driver_options_are_checked_as_volume_create_checks_them():
+    bad = types_pb2.Mount(type="volume", source="dd", target="/d", driver_options={"size": "1"})
+    with pytest.raises(InvalidField) as caught:
+        check_spec(types_pb2.ContainerSpec(image="img", mounts=[bad]))
+    assert str(caught.value).startswith('--mount: "size" is not an option of the local driver')
