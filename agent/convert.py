@@ -38,7 +38,7 @@ def mount_from_proto(m: types_pb2.Mount) -> MountSpec:
     return MountSpec(type=m.type, target=m.target, source=m.source, readonly=m.readonly,
                      tmpfs_size_bytes=m.tmpfs_size_bytes, driver=m.driver,
                      driver_options=tuple(sorted(m.driver_options.items())),
-                     labels=tuple(sorted(m.volume_labels.items())))
+                     labels=tuple(sorted(m.volume_labels.items())), create_host_path=m.create_host_path)
 
 
 def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:

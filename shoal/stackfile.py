@@ -352,7 +352,7 @@ class _Parser:
         """`data:/var/lib/db:ro`, `/srv:/srv`, `/cache`, or the long form {type, source, target, read_only, tmpfs}."""
         if isinstance(item, str):
             kind, source, target, readonly = self.parsed(parse_volume, item, path)
-            fields = {"type": kind, "source": source, "target": target, "read_only": readonly}
+            fields = {"type": kind, "source": source, "target": target, "read_only": readonly, "short": True}
         elif isinstance(item, dict):
             fields = self.mapping(item, path, _MOUNT_KEYS)
             if fields.get("target") is None:
@@ -375,6 +375,8 @@ class _Parser:
                 mount.target, mount.readonly = self.string(fields["target"], f"{path}.target"), bool(fields.get("read_only"))
             else:
                 mount.source = source
+                mount.create_host_path = bool(fields.get("short")) or bool(
+                    isinstance(fields.get("bind"), dict) and fields["bind"].get("create_host_path"))
         if kind == "tmpfs" and isinstance(fields.get("tmpfs"), dict) and fields["tmpfs"].get("size") is not None:
             mount.tmpfs_size_bytes = _memory_bytes(fields["tmpfs"]["size"], f"{path}.tmpfs.size")
         return mount

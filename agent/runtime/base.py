@@ -58,6 +58,7 @@ class MountSpec:
     driver: str = ""
     driver_options: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    create_host_path: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,8 +93,13 @@ def option_kwargs(o: RunOptions) -> dict[str, Any]:
         out["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in o.ulimits]
     if o.sysctls:
         out["sysctls"] = dict(o.sysctls)
-    if o.mounts:
-        out["mounts"] = [_mount(m) for m in o.mounts]
+    binds = [m for m in o.mounts if m.type == "bind" and m.create_host_path]
+    if binds:
+        # `-v`'s binds go as Docker's CLI sends them (HostConfig.Binds): the engine makes a missing host path.
+        out["volumes"] = [f"{m.source}:{m.target}:{'ro' if m.readonly else 'rw'}" for m in binds]
+    mounts = [m for m in o.mounts if m not in binds]
+    if mounts:
+        out["mounts"] = [_mount(m) for m in mounts]
     if o.restart and o.restart != "no":
         out["restart_policy"] = {"Name": o.restart, "MaximumRetryCount": o.restart_max_retries}
     if o.tmpfs:

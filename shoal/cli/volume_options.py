@@ -27,7 +27,8 @@ def apply(spec: types_pb2.ContainerSpec, volume, mount) -> None:
         return
     del spec.mounts[:]
     for kind, source, target, readonly in volume or ():
-        spec.mounts.append(types_pb2.Mount(type=kind, source=source, target=target, readonly=readonly))
+        spec.mounts.append(types_pb2.Mount(type=kind, source=source, target=target, readonly=readonly,
+                                           create_host_path=kind == "bind"))
     for kind, source, target, readonly, size in mount or ():
         spec.mounts.append(types_pb2.Mount(type=kind, source=source, target=target, readonly=readonly,
                                            tmpfs_size_bytes=size))

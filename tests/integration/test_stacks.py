@@ -31,7 +31,7 @@ services:
   agent:
     image: shoal/busybox:latest
     command: sleep 600
-    volumes: ["/data:/data"]
+    volumes: ["/tmp/shoal-test-stack-data:/data"]
     deploy:
       mode: global
 networks:
@@ -49,7 +49,7 @@ def test_deploy_three_services_redeploy_and_rm(shoal, cluster, tmp_path):
     shoal("node", "update", "--label-add", "tier=api", cluster.hosts[1].name)
     r = deploy(shoal, tmp_path, GOOD)
     assert r.stdout.split("\n")[:3] == ["created shop_agent", "created shop_api", "created shop_web"]
-    assert "warning: unsupported keys ignored: networks, services.agent.volumes" in r.stderr
+    assert "warning: unsupported keys ignored: networks" in r.stderr and "volumes" not in r.stderr
     assert shoal.json("stack", "ls") == [{"name": "shop", "services": 3}]
 
     def all_running():

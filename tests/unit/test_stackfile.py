@@ -699,11 +699,12 @@ def test_volumes_short_and_long_as_compose_names_them():
            for m in stack.services[0].task.mounts]
     assert got == [
         ("volume", "shop_data", "/var/lib/db", False, 0, {"type": "tmpfs", "device": "tmpfs"}, {"tier": "db"}),
-        ("bind", "/srv/conf", "/etc/db", True, 0, {}, {}),
+        ("bind", "/srv/conf", "/etc/db", True, 0, {}, {}),   # short syntax: create_host_path, checked below
         ("volume", "", "/cache", False, 0, {}, {}),
         ("volume", "shared", "/shared", True, 0, {}, {}),
         ("tmpfs", "", "/scratch", False, 8 << 20, {}, {}),
     ]
+    assert [m.create_host_path for m in stack.services[0].task.mounts] == [False, True, False, False, False]
     assert stack.warnings == []
 
 

@@ -80,6 +80,15 @@ def test_mounts_reach_the_engine_in_its_own_shape():
     assert "mounts" not in create_kwargs("c" * 24, "db", "n1", spec_from_proto(types_pb2.ContainerSpec(image="i")))
 
 
+def test_a_v_bind_goes_as_dockers_binds_so_a_missing_host_path_is_made():
+    spec = types_pb2.ContainerSpec(image="img", mounts=[
+        types_pb2.Mount(type="bind", source="/srv/a", target="/a", readonly=True, create_host_path=True),
+        types_pb2.Mount(type="bind", source="/srv/b", target="/b")])
+    kwargs = create_kwargs("c" * 24, "db", "n1", spec_from_proto(spec))
+    assert kwargs["volumes"] == ["/srv/a:/a:ro"]
+    assert kwargs["mounts"] == [{"Type": "bind", "Source": "/srv/b", "Target": "/b", "ReadOnly": False}]
+
+
 @pytest.mark.parametrize("mounts,message", [
     ([types_pb2.Mount(type="nfs", target="/d")], '--mount: type "nfs" is not one of volume, bind, tmpfs'),
     ([types_pb2.Mount(type="volume", source="d", target="data")], '--volume: "data": the target must be an absolute'),

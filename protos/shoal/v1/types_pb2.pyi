@@ -495,7 +495,7 @@ class LogChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., stream: _Optional[str] = ...) -> None: ...
 
 class Mount(_message.Message):
-    __slots__ = ("type", "source", "target", "readonly", "tmpfs_size_bytes", "driver", "driver_options", "volume_labels")
+    __slots__ = ("type", "source", "target", "readonly", "tmpfs_size_bytes", "driver", "driver_options", "volume_labels", "create_host_path")
     class DriverOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -518,6 +518,7 @@ class Mount(_message.Message):
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     DRIVER_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     VOLUME_LABELS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_HOST_PATH_FIELD_NUMBER: _ClassVar[int]
     type: str
     source: str
     target: str
@@ -526,7 +527,8 @@ class Mount(_message.Message):
     driver: str
     driver_options: _containers.ScalarMap[str, str]
     volume_labels: _containers.ScalarMap[str, str]
-    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., tmpfs_size_bytes: _Optional[int] = ..., driver: _Optional[str] = ..., driver_options: _Optional[_Mapping[str, str]] = ..., volume_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    create_host_path: bool
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., tmpfs_size_bytes: _Optional[int] = ..., driver: _Optional[str] = ..., driver_options: _Optional[_Mapping[str, str]] = ..., volume_labels: _Optional[_Mapping[str, str]] = ..., create_host_path: _Optional[bool] = ...) -> None: ...
 
 class Volume(_message.Message):
     __slots__ = ("name", "driver", "node_id", "node_name", "labels", "options", "created_at", "implicit", "used_by")
