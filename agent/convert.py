@@ -52,7 +52,10 @@ def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
         cpuset_cpus=msg.cpuset_cpus, pids_limit=msg.pids_limit,
         ulimits=tuple((u.name, u.soft, u.hard) for u in msg.ulimits), sysctls=tuple(sorted(msg.sysctls.items())),
         shm_size_bytes=msg.shm_size_bytes, tmpfs=tuple((t.target, t.size_bytes, t.mode, tuple(t.options)) for t in msg.tmpfs),
-        ipc=msg.ipc, pid=msg.pid, mounts=tuple(mount_from_proto(m) for m in msg.mounts), restart=msg.restart, restart_max_retries=msg.restart_max_retries,
+        ipc=msg.ipc if not msg.ipc.startswith("container:") else "", pid=msg.pid,
+        mounts=tuple(mount_from_proto(m) for m in msg.mounts), devices=tuple(msg.devices),
+        network_mode=msg.network_mode, ipc_container=msg.ipc_container, volumes_from=tuple(msg.volumes_from_ids),
+        restart=msg.restart, restart_max_retries=msg.restart_max_retries,
     )
 
 

@@ -111,12 +111,18 @@ class ContainerOps:
                     pinned = volume_placement.pin(spec, volumes)
                 except volume_placement.VolumesApart as exc:
                     raise errors.InvalidArgument(f"--volume: {exc}") from exc
+                beside = self._colocated(container.spec, pinned)
                 nodes = self.state.snapshots()
-                if pinned.node_id:
-                    nodes = [n for n in nodes if n.id == pinned.node_id]
+                if pinned.node_id or beside:
+                    home = pinned.node_id or beside[0].node_id
+                    nodes = [n for n in nodes if n.id == home]
                 result = place(nodes, task, strategy, self.rng)
                 if isinstance(result, NoFit):
                     waiting = volume_placement.why_waiting(pinned, self.state.node_facts())
+                    if beside and not waiting:
+                        other, flag = beside
+                        waiting = (f'{flag}: container "{other.name}" is on node {other.node_name}, where this '
+                                   f"container does not fit ({result.message})")
                     raise errors.FailedPrecondition(
                         waiting or (f"{result.message} (volume {pinned.volume} keeps it on node {pinned.node_name})"
                                     if pinned.node_id else result.message))
@@ -193,6 +199,33 @@ class ContainerOps:
                 f"container {c.name} is a task of service {c.service_name}: use shoal service scale/update/rm, not {verb}"
             )
 
+    def _colocated(self, spec: types_pb2.ContainerSpec,
+                   pinned: volume_placement.Pin) -> tuple[types_pb2.Container, str] | None:
+        """The container that --ipc container:NAME and --volumes-from name, which this one must run
+        beside (one node); fills in their ids for the agent. Refuses containers on different nodes."""
+        refs = [("--ipc", spec.ipc[len("container:"):])] if spec.ipc.startswith("container:") else []
+        refs += [("--volumes-from", v.partition(":")[0]) for v in spec.volumes_from]
+        found: tuple[types_pb2.Container, str] | None = None
+        del spec.volumes_from_ids[:]
+        for flag, ref in refs:
+            try:
+                other = self.state.container_view(self.state.resolve_container(ref))
+            except UnknownRef:
+                raise errors.InvalidArgument(f'{flag}: container "{ref[:80]}": no such container') from None
+            if found is not None and other.node_id != found[0].node_id:
+                raise errors.InvalidArgument(f'{flag}: container "{other.name}" is on node {other.node_name}, '
+                                             f'{found[1]}\'s "{found[0].name}" on node {found[0].node_name}')
+            if pinned.node_id and other.node_id != pinned.node_id:
+                raise errors.InvalidArgument(f'{flag}: container "{other.name}" is on node {other.node_name}, '
+                                             f"volume {pinned.volume} on node {pinned.node_name}")
+            found = found or (other, flag)
+            if flag == "--ipc":
+                spec.ipc_container = other.id
+        for source in spec.volumes_from:
+            name, sep, mode = source.partition(":")
+            spec.volumes_from_ids.append(self.state.resolve_container(name) + (sep + mode))
+        return found
+
     async def stop(self, ref: str, timeout: int) -> types_pb2.Container:
         errors.checked(check_stop_timeout, timeout)
         self._require_store()
@@ -202,10 +235,10 @@ class ContainerOps:
         record = self._record(c.id)
         task_states.set_ended(record, types_pb2.END_REASON_STOPPED, "")
         await self.store.update_container(record)
+        grace = timeout or c.spec.stop_timeout or STOP_GRACE_DEFAULT   # --stop-timeout is the container's default
         try:
             status = await self.pool.stub(address).StopContainer(
-                agent_pb2.StopContainerRequest(id=c.id, timeout_seconds=timeout or STOP_GRACE_DEFAULT),
-                timeout=(timeout or STOP_GRACE_DEFAULT) + UNARY_TIMEOUT,
+                agent_pb2.StopContainerRequest(id=c.id, timeout_seconds=grace), timeout=grace + UNARY_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
             raise _agent_error(c.node_name, exc) from exc

@@ -24,6 +24,8 @@ MAX_PIDS = 1 << 22            # the kernel's pid_max ceiling
 MAX_CPU_SHARES = 262144       # the kernel's ceiling for cpu.shares
 MAX_CPU_INDEX = 1023
 MAX_RESTART_RETRIES = 10_000
+NETWORK_MODES = ("host", "none")
+CONTAINER_REF_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
 
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -48,6 +50,7 @@ def check_run_options(spec: types_pb2.ContainerSpec) -> None:
     _check_tmpfs(spec)
     _check_restart(spec)
     _check_mounts(spec)
+    _check_devices_and_network(spec)
 
 
 def _check_mounts(spec: types_pb2.ContainerSpec) -> None:
@@ -153,9 +156,8 @@ def _check_security(spec: types_pb2.ContainerSpec) -> None:
     for opt in spec.security_opt:
         _check_security_opt(opt)
     if spec.ipc and spec.ipc not in IPC_MODES:
-        if spec.ipc.startswith("container:"):
-            raise InvalidField("--ipc", "sharing another container's IPC namespace (container:NAME) is not supported yet")
-        raise InvalidField("--ipc", f'"{show(spec.ipc, 40)}" is not one of {", ".join(IPC_MODES)}')
+        if not (spec.ipc.startswith("container:") and CONTAINER_REF_RE.fullmatch(spec.ipc[len("container:"):])):
+            raise InvalidField("--ipc", f'"{show(spec.ipc, 40)}" is not one of {", ".join(IPC_MODES)} or container:NAME')
     if spec.pid and spec.pid not in PID_MODES:
         raise InvalidField("--pid", f'"{show(spec.pid, 40)}" is not host (only the host\'s PID namespace can be shared)')
 
@@ -183,6 +185,41 @@ def _check_security_opt(opt: str) -> None:
         return
     raise InvalidField("--security-opt", f'"{show(opt, 60)}" is not no-new-privileges[:true|false], '
                                          f"seccomp=unconfined|PROFILE, apparmor=PROFILE or label=...")
+
+
+def _check_devices_and_network(spec: types_pb2.ContainerSpec) -> None:
+    _check_count(spec.devices, "--device")
+    for device in spec.devices:
+        if not _device(device):
+            raise InvalidField("--device", f'"{show(device)}" is not /dev/HOST[:/CONTAINER][:rwm]')
+    if spec.network_mode and spec.network_mode not in NETWORK_MODES:
+        raise InvalidField("--network", f'"{show(spec.network_mode, 40)}" is not host or none (or an overlay network)')
+    if spec.network_mode and spec.networks:
+        raise InvalidField("--network", f"{spec.network_mode} cannot be combined with overlay networks")
+    if spec.network_mode and spec.ports:
+        raise InvalidField("--publish", f"nothing can be published with --network {spec.network_mode}"
+                                        f"{' (the container uses the host ports directly)' if spec.network_mode == 'host' else ''}")
+    if spec.network_mode and (spec.dns or spec.extra_hosts) and spec.network_mode == "none":
+        raise InvalidField("--dns" if spec.dns else "--add-host", "a container with --network none resolves nothing")
+    if not 0 <= spec.stop_timeout <= 3600:
+        raise InvalidField("--stop-timeout", "must be from 0 to 3600 seconds")
+    _check_count(spec.volumes_from, "--volumes-from")
+    for source in spec.volumes_from:
+        name, _, mode = source.partition(":")
+        if not CONTAINER_REF_RE.fullmatch(name) or mode not in ("", "ro", "rw"):
+            raise InvalidField("--volumes-from", f'"{show(source)}" is not CONTAINER[:ro|rw]')
+
+
+def _device(text: str) -> bool:
+    """Docker's device syntax: SRC, SRC:DST, SRC:PERMS or SRC:DST:PERMS; PERMS from r, w, m."""
+    parts = text.split(":")
+    def perms(p: str) -> bool:
+        return bool(p) and set(p) <= set("rwm") and len(set(p)) == len(p)
+    if len(parts) == 2 and perms(parts[1]):
+        parts = [parts[0], parts[0], parts[1]]
+    if len(parts) > 3 or (len(parts) == 3 and not perms(parts[2])):
+        return False
+    return parts[0].startswith("/dev/") and all(_absolute(p) for p in parts[:2])
 
 
 def _check_names(spec: types_pb2.ContainerSpec) -> None:

@@ -331,6 +331,9 @@ def check_service(spec: types_pb2.ServiceSpec) -> None:
     if spec.mode == "global" and any(m.type == "volume" and m.source for m in spec.task.mounts):
         raise InvalidField("--mount", "a global service cannot mount a named volume yet (a volume lives on one "
                                       "node); use a bind mount or an anonymous volume")
+    if spec.task.ipc.startswith("container:") or spec.task.volumes_from:
+        raise InvalidField("--ipc" if spec.task.ipc.startswith("container:") else "--volumes-from",
+                           "a service's tasks cannot share another container's namespace or volumes (it may move)")
     if spec.task.restart or spec.task.restart_max_retries:
         raise InvalidField("--restart", "a service's tasks are restarted by the cluster, not their engine "
                                         "(--restart-condition, --restart-max-attempts)")
@@ -409,7 +412,7 @@ STACK_PATHS = {
     "--hostname": "hostname", "--dns": "dns", "--dns-search": "dns_search", "--dns-option": "dns_opt",
     "--add-host": "extra_hosts", "--workdir": "working_dir", "--init": "init", "--stop-signal": "stop_signal",
     "--cpu-shares": "cpu_shares", "--cpuset-cpus": "cpuset", "--pids-limit": "pids_limit", "--ulimit": "ulimits",
-    "--volume": "volumes", "--mount": "volumes", "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
+    "--volume": "volumes", "--mount": "volumes", "--device": "devices", "--stop-timeout": "stop_grace_period", "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
 }
 
 
@@ -463,6 +466,8 @@ def check_network_ref(req: manager_pb2.NetworkRef) -> None:
 def check_create_network(req: manager_pb2.CreateNetworkRequest) -> ipaddress.IPv4Network | None:
     """Returns the parsed subnet (None: the manager picks one)."""
     check_name(req.name, "NAME")
+    if req.name in ("host", "none", "bridge"):
+        raise InvalidField("NAME", f'"{req.name}" is reserved (--network {req.name} means the engine\'s own)')
     if req.driver:
         if len(req.driver) > MAX_DRIVER_LEN or req.driver not in DRIVERS:
             raise InvalidField("--driver", f'"{show(req.driver, MAX_DRIVER_LEN)}" is not supported '

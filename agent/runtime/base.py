@@ -90,6 +90,10 @@ class RunOptions:
     ipc: str = ""
     pid: str = ""
     mounts: tuple["MountSpec", ...] = ()
+    devices: tuple[str, ...] = ()
+    network_mode: str = ""            # "" | host | none
+    ipc_container: str = ""           # the Shoal id of the container whose IPC namespace it joins
+    volumes_from: tuple[str, ...] = ()   # "SHOAL_ID[:ro|rw]"
     restart: str = ""                 # the engine's restart policy (plain containers only)
     restart_max_retries: int = 0
 

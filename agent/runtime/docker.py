@@ -64,6 +64,11 @@ class DockerRuntime:
         def run() -> Observed:
             kwargs = translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
                                              dns=self.dns, dns_search=self.dns_search if self.dns else ())
+            try:
+                translate.shared_with(kwargs, spec.options, lambda sid: self._find_sync(sid).id)
+            except docker.errors.NotFound:
+                raise RuntimeFailure("a container it shares a namespace or volumes with (--ipc, --volumes-from) "
+                                     "is not on this node") from None
             # Create first, as `docker run` does: the image lookup and the search for an earlier
             # container of this id are engine round trips that only the rare case needs.
             try:

@@ -43,7 +43,7 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service
         kwargs["dns"] = list(o.dns)
         if o.dns_search:
             kwargs["dns_search"] = list(o.dns_search)
-    elif dns:
+    elif dns and not o.network_mode:   # host and none networks have no use for the cluster's resolver
         kwargs["dns"] = list(dns)
         # The admin's search domains first, then the cluster's, so short cluster names still resolve.
         searched = [*o.dns_search, *(d for d in dns_search if d not in o.dns_search)]
@@ -87,6 +87,10 @@ def option_kwargs(o: RunOptions) -> dict[str, Any]:
     out.update((key, value) for key, value in plain if value)
     if o.init:
         out["init"] = True
+    if o.devices:
+        out["devices"] = list(o.devices)
+    if o.network_mode:
+        out["network_mode"] = o.network_mode
     if o.extra_hosts:
         out["extra_hosts"] = [f"{name}:{address}" for name, address in o.extra_hosts]
     if o.ulimits:
@@ -114,6 +118,17 @@ def _tmpfs_options(size: int, mode: int, flags: tuple[str, ...]) -> str:
     if mode:
         parts.append(f"mode={mode:o}")
     return ",".join(parts)
+
+
+def shared_with(kwargs: dict[str, Any], o: RunOptions, engine_id_of) -> dict[str, Any]:
+    """The namespace and volumes a container shares with others, by their engine ids: `engine_id_of`
+    maps a Shoal id to the engine's (the runtime looks it up; KeyError: not on this engine)."""
+    if o.ipc_container:
+        kwargs["ipc_mode"] = f"container:{engine_id_of(o.ipc_container)}"
+    if o.volumes_from:
+        kwargs["volumes_from"] = [f"{engine_id_of(sid)}{sep}{mode}"
+                                  for sid, sep, mode in (v.partition(":") for v in o.volumes_from)]
+    return kwargs
 
 
 def engine_name(shoal_id: str, name: str) -> str:

@@ -47,15 +47,19 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu. node.id, node.name, node.hostname (bound when the node first registered) and node.labels.K (set by admins) are the cluster's; engine.labels.K is what the host says of itself (self-reported: a compromised host can claim any).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy for this container.")
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
-@click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
+@click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create); host or none as docker takes them.")
 @run_options.run_options
 @volume_options.volume_options
+@click.option("--device", multiple=True, metavar="/dev/HOST[:/CONTAINER[:rwm]]", help="A host device in the container (the node must have it).")
+@click.option("--stop-timeout", type=click.IntRange(0, 3600), help="Seconds `shoal stop` waits before killing (default 10).")
+@click.option("--volumes-from", multiple=True, metavar="CONTAINER[:ro|rw]", help="Mount another container's volumes; placed on its node.")
 @click.option("--restart", metavar="POLICY", callback=converter(parse_restart), help="no, always, on-failure[:N] or unless-stopped: restarted on its host by its engine (never moved; services are for that).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
-        strategy, label, network, image, command, restart, volume, mount, **options):
+        strategy, label, network, image, command, device, stop_timeout, volumes_from, restart, volume, mount,
+        **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -67,7 +71,9 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
         labels=dict(label or []),
         constraints=list(constraint),
         strategy=strategy or "",
-        networks=list(network),
+        networks=[n for n in network if n not in ("host", "none")],
+        network_mode=next((n for n in network if n in ("host", "none")), ""),
+        devices=list(device), stop_timeout=stop_timeout or 0, volumes_from=list(volumes_from),
     )
     run_options.apply(spec, run_options.pop(options))
     volume_options.apply(spec, volume, mount)

@@ -132,3 +132,48 @@ def test_restart_always_survives_its_agent_and_dockerd_and_stays_on_its_host(sho
                          else None)({c["name"]: c for c in shoal.json("ps", "-a")}), 60,
                 what="keeper running again and the bystander (no policy) not")
     assert rows["keeper"]["node"] == node
+
+
+def test_devices_and_the_engines_own_network_modes(shoal, cluster):
+    assert inside(shoal, "--device", "/dev/null:/dev/xnull", IMAGE, "sh", "-c",
+                  "test -c /dev/xnull && echo chardev").strip() == "chardev"
+    r = shoal("run", "-d", "--device", "/dev/shoal-no-such-device", IMAGE, "true", check=False)
+    assert r.returncode == 1 and r.stderr.startswith("shoal: node shoalt-h") and "/dev/shoal-no-such-device" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert inside(shoal, "--network", "none", IMAGE, "ls", "/sys/class/net").split() == ["lo"]
+    host = cluster.hosts[0]
+    seen = inside(shoal, "--network", "host", "--constraint", f"node.name=={host.name}", IMAGE, "ls", "/sys/class/net")
+    on_host = cluster.host_exec(host, ["ls", "/sys/class/net"], capture_output=True, text=True).stdout
+    assert seen.split() == on_host.split() and len(seen.split()) > 1
+
+
+def test_ipc_and_volumes_from_share_with_a_container_on_its_node(shoal, cluster):
+    import os
+    shoal("run", "-d", "--name", "src", "--ipc", "shareable", "-v", "srcdata:/data", IMAGE, "sh", "-c",
+          "echo shared > /data/f; sleep 600")
+    home = poll(lambda: next((c["node"] for c in shoal.json("ps") if c["name"] == "src" and c["state"] == "running"),
+                             None), 30, what="src running")
+    src = engine_container(cluster, shoal, "src")
+    src_ipc = os.readlink(f"/proc/{src.attrs['State']['Pid']}/ns/ipc")
+    for i in range(2):   # the emptiest nodes are the others: only the sharing keeps it on src's
+        shoal("run", "-d", "--name", f"other{i}", "--constraint", f"node.name!={home}", IMAGE, "sleep", "600")
+    out = inside(shoal, "--name", "peer", "--ipc", "container:src", "--volumes-from", "src:ro", IMAGE, "sh", "-c",
+                 "readlink /proc/self/ns/ipc; cat /data/f; touch /data/g 2>/dev/null && echo rw || echo ro")
+    assert out.splitlines() == [src_ipc, "shared", "ro"], out
+    assert next(c for c in shoal.json("ps", "-a") if c["name"] == "peer")["node"] == home
+    r = shoal("run", "-d", "--ipc", "container:src", "--constraint", f"node.name!={home}", IMAGE, "true", check=False)
+    assert r.returncode == 1 and r.stderr.startswith(f'shoal: --ipc: container "src" is on node {home}, where this '
+                                                      f"container does not fit"), r.stderr
+    r = shoal("run", "-d", "--volumes-from", "nosuch", IMAGE, "true", check=False)
+    assert r.returncode == 2 and 'container "nosuch": no such container' in r.stderr
+
+
+def test_stop_timeout_is_the_containers_default_grace(shoal):
+    import time
+    # A shell as PID 1 ignores SIGTERM: only the kill at the end of the grace stops it.
+    shoal("run", "-d", "--name", "slow", "--stop-timeout", "1", IMAGE, "sh", "-c", "sleep 600")
+    poll(lambda: [c for c in shoal.json("ps") if c["name"] == "slow" and c["state"] == "running"], 30, what="slow up")
+    started = time.monotonic()
+    shoal("stop", "slow")
+    # The default grace is 10 s; --stop-timeout 1 must have replaced it (a bound with room for a slow machine).
+    assert time.monotonic() - started < 8

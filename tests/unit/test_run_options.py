@@ -165,7 +165,6 @@ BAD = [
     ({"tmpfs": [types_pb2.TmpfsMount(target="tmp")]}, '--tmpfs: "tmp" is not an absolute path other than /'),
     ({"tmpfs": [types_pb2.TmpfsMount(target="/t"), types_pb2.TmpfsMount(target="/t/")]}, "--tmpfs: /t/ is mounted twice"),
     ({"tmpfs": [types_pb2.TmpfsMount(target="/t", options=["exec=1"])]}, '--tmpfs: /t: "exec=1" is not a tmpfs option'),
-    ({"ipc": "container:db"}, "--ipc: sharing another container's IPC namespace (container:NAME) is not supported yet"),
     ({"ipc": "shared"}, '--ipc: "shared" is not one of private, shareable, host'),
     ({"pid": "container:db"}, '--pid: "container:db" is not host'),
     ({"memory_bytes": 64 << 20, "reserve_memory_bytes": 128 << 20},
@@ -232,3 +231,58 @@ def test_a_service_task_takes_no_engine_restart_policy():
     with pytest.raises(InvalidField) as caught:
         check_service(spec)
     assert str(caught.value).startswith("--restart: a service's tasks are restarted by the cluster")
+
+
+@pytest.mark.parametrize("fields,engine", [
+    ({"devices": ["/dev/null:/dev/xnull"]}, {"devices": ["/dev/null:/dev/xnull"]}),
+    ({"devices": ["/dev/fuse", "/dev/net/tun:rwm", "/dev/sda:/dev/xvda:r"]},
+     {"devices": ["/dev/fuse", "/dev/net/tun:rwm", "/dev/sda:/dev/xvda:r"]}),
+    ({"network_mode": "host"}, {"network_mode": "host"}),
+    ({"network_mode": "none"}, {"network_mode": "none"}),
+])
+def test_devices_and_network_modes_reach_the_engine(fields, engine):
+    spec = types_pb2.ContainerSpec(image="img", **fields)
+    check_spec(spec)
+    kwargs = engine_kwargs(spec)
+    for key, value in engine.items():
+        assert kwargs[key] == value
+    if "network_mode" in fields:
+        assert "dns" not in kwargs   # the cluster's resolver is the container network's
+
+
+def test_shared_namespaces_and_volumes_go_by_engine_id():
+    from shoal.agent.runtime.translate import shared_with
+    spec = types_pb2.ContainerSpec(image="img", ipc="container:db", ipc_container="a" * 32,
+                                   volumes_from=["db:ro"], volumes_from_ids=["a" * 32 + ":ro"])
+    check_spec(spec)
+    o = spec_from_proto(spec).options
+    kwargs = shared_with(engine_kwargs(spec), o, {"a" * 32: "e" * 64}.__getitem__)
+    assert kwargs["ipc_mode"] == "container:" + "e" * 64 and kwargs["volumes_from"] == ["e" * 64 + ":ro"]
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"devices": ["/tmp/x"]}, '--device: "/tmp/x" is not /dev/HOST[:/CONTAINER][:rwm]'),
+    ({"devices": ["/dev/sda:/dev/x:rwx"]}, '--device: "/dev/sda:/dev/x:rwx" is not'),
+    ({"devices": ["/dev/sda:rel"]}, '--device: "/dev/sda:rel" is not'),
+    ({"network_mode": "bridge"}, '--network: "bridge" is not host or none'),
+    ({"network_mode": "host", "networks": ["front"]}, "--network: host cannot be combined with overlay networks"),
+    ({"network_mode": "host", "ports": [types_pb2.PortMapping(container_port=80, protocol="tcp")]},
+     "--publish: nothing can be published with --network host"),
+    ({"network_mode": "none", "dns": ["10.0.0.1"]}, "--dns: a container with --network none resolves nothing"),
+    ({"stop_timeout": 3601}, "--stop-timeout: must be from 0 to 3600 seconds"),
+    ({"volumes_from": ["db:rx"]}, '--volumes-from: "db:rx" is not CONTAINER[:ro|rw]'),
+    ({"ipc": "container:"}, '--ipc: "container:" is not one of private, shareable, host or container:NAME'),
+])
+def test_bad_devices_networks_and_sharing_are_refused(fields, message):
+    with pytest.raises(InvalidField) as caught:
+        check_spec(types_pb2.ContainerSpec(image="img", **fields))
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_service_cannot_share_a_containers_namespace_or_volumes():
+    from shoal.manager.validation import check_service
+    for task in (types_pb2.ContainerSpec(image="img", ipc="container:db"),
+                 types_pb2.ContainerSpec(image="img", volumes_from=["db"])):
+        with pytest.raises(InvalidField) as caught:
+            check_service(types_pb2.ServiceSpec(name="web", mode="replicated", replicas=1, task=task))
+        assert "a service's tasks cannot share another container's namespace or volumes" in str(caught.value)
