@@ -159,14 +159,14 @@ def logs(ctx: Ctx, follow: bool, tail: str, container: str):
 
 
 @click.command("stop")
-@click.option("-t", "--time", "grace", default=10, type=click.IntRange(0, 3600), help="Seconds to wait before killing.")
+@click.option("-t", "--time", "grace", type=click.IntRange(1, 3600), help="Seconds to wait before killing (default: the container's --stop-timeout, else 10).")
 @click.argument("containers", nargs=-1, required=True)
 @pass_ctx
 def stop(ctx: Ctx, grace: int, containers):
     """Stop running containers."""
     stub = ctx.stub()
     for_each(containers, lambda ref: stub.StopContainer(
-        manager_pb2.StopRequest(ref=ref, timeout_seconds=grace), timeout=CALL_TIMEOUT + grace), str)
+        manager_pb2.StopRequest(ref=ref, timeout_seconds=grace or 0), timeout=CALL_TIMEOUT + (grace or 3600)), str)
 
 
 @click.command("rm")

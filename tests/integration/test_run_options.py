@@ -143,8 +143,10 @@ def test_devices_and_the_engines_own_network_modes(shoal, cluster):
     assert inside(shoal, "--network", "none", IMAGE, "ls", "/sys/class/net").split() == ["lo"]
     host = cluster.hosts[0]
     seen = inside(shoal, "--network", "host", "--constraint", f"node.name=={host.name}", IMAGE, "ls", "/sys/class/net")
-    on_host = cluster.host_exec(host, ["ls", "/sys/class/net"], capture_output=True, text=True).stdout
-    assert seen.split() == on_host.split() and len(seen.split()) > 1
+    # The host's network namespace, as iproute2 lists it there (its /sys is the machine's).
+    links = cluster.host_exec(host, ["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    on_host = sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines())
+    assert sorted(seen.split()) == on_host and len(on_host) > 1
 
 
 def test_ipc_and_volumes_from_share_with_a_container_on_its_node(shoal, cluster):
