@@ -42,9 +42,9 @@ _MOUNT_KEYS = ("type", "source", "target", "read_only", "tmpfs", "volume", "bind
 # `docker run`'s isolation and runtime options, as Compose names them -> ContainerSpec fields.
 _FLAG_KEYS = {"privileged": "privileged", "read_only": "read_only", "init": "init"}
 _TEXT_KEYS = {"user": "user", "hostname": "hostname", "working_dir": "workdir", "stop_signal": "stop_signal",
-              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus"}
+              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus", "network_mode": "network_mode"}
 _LIST_KEYS = {"dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_option", "cap_add": "cap_add",
-              "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt"}
+              "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt", "devices": "devices"}
 _NUMBER_KEYS = {"cpu_shares": "cpu_shares", "pids_limit": "pids_limit"}
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
                  "stop_grace_period", "volumes", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",

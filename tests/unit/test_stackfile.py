@@ -288,6 +288,8 @@ def test_run_option_keys_become_the_spec_docker_run_would_get():
             tmpfs: [/tmp, "/run:size=64m,noexec"]
             ipc: shareable
             pid: host
+            devices: [/dev/fuse]
+            network_mode: host
             deploy: {resources: {limits: {memory: 1g, pids: 200}, reservations: {memory: 256m}}}
     """)
     t = stack.services[0].task
@@ -300,7 +302,7 @@ def test_run_option_keys_become_the_spec_docker_run_would_get():
     assert [(u.name, u.soft, u.hard) for u in t.ulimits] == [("nproc", 65535, 65535), ("nofile", 20000, 40000)]
     assert dict(t.sysctls) == {"net.core.somaxconn": "1024"} and t.shm_size_bytes == 128 * MIB
     assert [(m.target, m.size_bytes, list(m.options)) for m in t.tmpfs] == [("/tmp", 0, []), ("/run", 64 * MIB, ["noexec"])]
-    assert (t.ipc, t.pid, t.pids_limit) == ("shareable", "host", 200)
+    assert (t.ipc, t.pid, t.pids_limit, list(t.devices), t.network_mode) == ("shareable", "host", 200, ["/dev/fuse"], "host")
     assert (t.memory_bytes, t.reserve_memory_bytes) == (1 << 30, 256 * MIB)
 
 
