@@ -10,7 +10,9 @@ import re
 from shoal.manager.field_errors import InvalidField, show
 from shoal.manager.scheduler.units import format_bytes
 from shoal.protos.shoal.v1 import types_pb2
-from shoal.protos.spec_rules import CAPABILITIES, IPC_MODES, PID_MODES, TMPFS_FLAGS, ULIMITS, capability
+from shoal.protos.spec_rules import (
+    CAPABILITIES, IPC_MODES, PID_MODES, PULL_POLICIES, TMPFS_FLAGS, ULIMITS, capability,
+)
 
 MAX_MEMORY = 1 << 50
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less, for a limit and for a reservation
@@ -20,6 +22,7 @@ MAX_SECCOMP_BYTES = 64 * 1024
 MAX_PIDS = 1 << 22            # the kernel's pid_max ceiling
 MAX_CPU_SHARES = 262144       # the kernel's ceiling for cpu.shares
 MAX_CPU_INDEX = 1023
+MAX_EXPOSE = 1024             # exposed ports (they hold nothing on the host unless -P)
 
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -27,6 +30,9 @@ HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z
 DNS_OPTION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 SIGNAL_RE = re.compile(r"(SIG)?[A-Z][A-Z0-9]*(\+[0-9]{1,2})?|[0-9]{1,2}")
 CPUSET_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+EXPOSE_RE = re.compile(r"([0-9]{1,5})/(tcp|udp)")
+# OS[/ARCH[/VARIANT]] as the engine's platforms parser takes it (linux/amd64, linux/arm64/v8).
+PLATFORM_RE = re.compile(r"[a-z0-9_]{1,32}(/[a-z0-9_]{1,32}){0,2}")
 SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+")
 # The sysctls that live in a container's own namespaces: the only ones Docker (runc) accepts.
 NAMESPACED_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
@@ -42,6 +48,7 @@ def check_run_options(spec: types_pb2.ContainerSpec) -> None:
     _check_process(spec)
     _check_kernel(spec)
     _check_tmpfs(spec)
+    _check_ports_and_pulls(spec)
 
 
 def _check_reservations(spec: types_pb2.ContainerSpec) -> None:
@@ -202,6 +209,19 @@ def _check_tmpfs(spec: types_pb2.ContainerSpec) -> None:
             if flag not in TMPFS_FLAGS:
                 raise InvalidField("--tmpfs", f'{t.target}: "{show(flag, 20)}" is not a tmpfs option '
                                               f'({", ".join(sorted(TMPFS_FLAGS))})')
+
+
+def _check_ports_and_pulls(spec: types_pb2.ContainerSpec) -> None:
+    if len(spec.expose) > MAX_EXPOSE:
+        raise InvalidField("--expose", f"at most {MAX_EXPOSE} ports")
+    for port in spec.expose:
+        m = EXPOSE_RE.fullmatch(port)
+        if not m or not 1 <= int(m.group(1)) <= 65535:
+            raise InvalidField("--expose", f'"{show(port, 20)}" is not PORT/tcp or PORT/udp (1-65535)')
+    if spec.pull and spec.pull not in PULL_POLICIES:
+        raise InvalidField("--pull", f'"{show(spec.pull, 20)}" is not one of {", ".join(PULL_POLICIES)}')
+    if spec.platform and not PLATFORM_RE.fullmatch(spec.platform):
+        raise InvalidField("--platform", f'"{show(spec.platform, 40)}" is not OS[/ARCH[/VARIANT]] (e.g. linux/amd64)')
 
 
 def _check_count(items, flag: str) -> None:

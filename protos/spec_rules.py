@@ -45,6 +45,7 @@ ULIMITS = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgque
                      "rss", "rtprio", "rttime", "sigpending", "stack"})
 IPC_MODES = ("private", "shareable", "host")
 PID_MODES = ("host",)
+PULL_POLICIES = ("always", "missing", "never")   # docker run --pull; "" is missing
 TMPFS_FLAGS = frozenset({"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"})
 
 

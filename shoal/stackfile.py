@@ -10,6 +10,7 @@ Keys Shoal does not support are not errors: they are collected and reported in o
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import shlex
@@ -26,7 +27,7 @@ from shoal.protos.spec_rules import (
     UPDATE_DEFAULTS,
 )
 from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs
-from shoal.units import SIZE_EXAMPLES, parse_size
+from shoal.units import SIZE_EXAMPLES, parse_publish, parse_size
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]
 
@@ -239,7 +240,7 @@ class _Parser:
             task.env.update(self.environment(svc["environment"], f"{path}.environment"))
         if svc.get("ports") is not None:
             for i, item in enumerate(self.sequence(svc["ports"], f"{path}.ports")):
-                task.ports.append(self.port(item, f"{path}.ports.{i}"))
+                task.ports.extend(self.port(item, f"{path}.ports.{i}"))
         if svc.get("labels") is not None:
             task.labels.update(self.labels(svc["labels"], f"{path}.labels"))
         if svc.get("healthcheck") is not None:
@@ -390,32 +391,25 @@ class _Parser:
         if key.startswith(RESERVED_LABEL_PREFIX):
             raise StackFileError(path, f"{_q(key)}: the {RESERVED_LABEL_PREFIX} prefix is reserved")
 
-    def port(self, item: Any, path: str) -> types_pb2.PortMapping:
+    def port(self, item: Any, path: str) -> list[types_pb2.PortMapping]:
         if _is_int(item):
             if not 1 <= item <= 65535:
                 raise StackFileError(path, f"{_q(item)} is not a valid port")
-            return types_pb2.PortMapping(host_port=0, container_port=item, protocol="tcp")
+            return [types_pb2.PortMapping(host_port=0, container_port=item, protocol="tcp")]
         if isinstance(item, str):
             return self.short_port(item, path)
         if isinstance(item, dict):
-            return self.long_port(item, path)
+            return [self.long_port(item, path)]
         raise StackFileError(path, "must be a port string (\"8080:80/tcp\"), a port number or a mapping")
 
     @staticmethod
-    def short_port(text: str, path: str) -> types_pb2.PortMapping:
-        spec, slash, proto = text.partition("/")
-        if slash and proto not in PROTOCOLS:
-            raise StackFileError(path, f"{_q(text)}: protocol must be tcp or udp")
-        if "[" in spec or spec.count(":") > 1:
-            raise StackFileError(path, f"{_q(text)}: binding a host IP is not supported; use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")
-        if "-" in spec:
-            raise StackFileError(path, f"{_q(text)}: port ranges are not supported; publish each port separately")
-        host, colon, container = spec.rpartition(":")
-        if not _valid_port_text(container) or (colon and not _valid_port_text(host)):
-            raise StackFileError(path, f"{_q(text)} is not a valid port")
-        return types_pb2.PortMapping(
-            host_port=int(host) if colon else 0, container_port=int(container), protocol=proto or "tcp",
-        )
+    def short_port(text: str, path: str) -> list[types_pb2.PortMapping]:
+        """Compose's short syntax is docker run -p's: [IP:][HOST:]CONTAINER[/PROTOCOL], with ranges."""
+        try:
+            mappings = parse_publish(text)
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
+        return [types_pb2.PortMapping(host_port=h, container_port=c, protocol=p, host_ip=ip) for h, c, p, ip in mappings]
 
     def long_port(self, item: dict, path: str) -> types_pb2.PortMapping:
         self.mapping(item, path, _PORT_KEYS)
@@ -430,9 +424,14 @@ class _Parser:
             protocol = self.choice(item["protocol"], f"{path}.protocol", PROTOCOLS)
         if item.get("mode") is not None:
             self.choice(item["mode"], f"{path}.mode", PORT_MODES)  # checked, then ignored
+        host_ip = ""
         if item.get("host_ip") is not None:
-            raise StackFileError(f"{path}.host_ip", "binding a host IP is not supported")
-        return types_pb2.PortMapping(host_port=published, container_port=target, protocol=protocol)
+            text = self.string(item["host_ip"], f"{path}.host_ip")
+            try:
+                host_ip = str(ipaddress.ip_address(text.strip("[]")))
+            except ValueError:
+                raise StackFileError(f"{path}.host_ip", f"{_q(text)} is not an IP address") from None
+        return types_pb2.PortMapping(host_port=published, container_port=target, protocol=protocol, host_ip=host_ip)
 
     @staticmethod
     def port_number(value: Any, path: str) -> int:

@@ -31,6 +31,7 @@ class Port:
     host_port: int
     container_port: int
     protocol: str = "tcp"
+    host_ip: str = ""      # "": every address of the host
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,10 @@ class RunOptions:
     tmpfs: tuple[tuple[str, int, int, tuple[str, ...]], ...] = ()    # (target, size bytes, mode, flags)
     ipc: str = ""
     pid: str = ""
+    publish_all: bool = False
+    expose: tuple[tuple[int, str], ...] = ()        # (port, protocol)
+    pull: str = ""                                  # "" (missing) | always | missing | never
+    platform: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
 from shoal.cli.secret_env import gathered, secret_env_options
 from shoal.durations import parse_duration
-from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
+from shoal.units import parse_cpus, parse_key_value, parse_size
 
 
 def _pref(text: str) -> str:
@@ -36,7 +36,6 @@ def task_options(fn):
     for decorator in reversed([
         click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable."),
         secret_env_options,
-        click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
         click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit per task (also its reservation unless --reserve-memory)."),
         click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit per task (also its reservation unless --reserve-cpus)."),
         click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint (see `shoal run --help`; engine.labels.K are self-reported by the hosts)."),
@@ -72,9 +71,6 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
     secret = gathered(o.get("secret_env"), o.get("secret_env_file"), o.get("secret_env_stdin"))
     if secret:
         add_secret_env(t, secret)
-    if o.get("publish"):
-        del t.ports[:]
-        t.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in o["publish"])
     if o.get("memory") is not None:
         t.memory_bytes = o["memory"]
     if o.get("cpus") is not None:

@@ -81,6 +81,23 @@ TABLE = [
     (["--ipc", "host", "--pid", "host"], {"ipc": "host", "pid": "host"}, {"ipc_mode": "host", "pid_mode": "host"}),
     (["--reserve-memory", "64m"], {"reserve_memory_bytes": str(64 << 20)}, {"mem_reservation": 64 << 20}),
     (["--reserve-cpus", "0.25"], {"reserve_nano_cpus": str(250_000_000)}, {}),
+    (["-p", "127.0.0.1:8080:80/udp"],
+     {"ports": [{"host_port": 8080, "container_port": 80, "protocol": "udp", "host_ip": "127.0.0.1"}]},
+     {"ports": {"80/udp": ("127.0.0.1", 8080)}}),
+    (["-p", "[::1]::53"], {"ports": [{"container_port": 53, "protocol": "tcp", "host_ip": "::1"}]},
+     {"ports": {"53/tcp": ("::1", None)}}),
+    (["-p", "8000-8001:80-81", "-p", "9090"],
+     {"ports": [{"host_port": 8000, "container_port": 80, "protocol": "tcp"},
+                {"host_port": 8001, "container_port": 81, "protocol": "tcp"},
+                {"container_port": 9090, "protocol": "tcp"}]},
+     {"ports": {"80/tcp": 8000, "81/tcp": 8001, "9090/tcp": None}}),
+    (["-p", "8080:80", "-p", "10.0.0.1:8081:80"],
+     {"ports": [{"host_port": 8080, "container_port": 80, "protocol": "tcp"},
+                {"host_port": 8081, "container_port": 80, "protocol": "tcp", "host_ip": "10.0.0.1"}]},
+     {"ports": {"80/tcp": [8080, ("10.0.0.1", 8081)]}}),
+    (["-P", "--expose", "7000-7001/udp", "--expose", "9000"],
+     {"publish_all": True, "expose": ["7000/udp", "7001/udp", "9000/tcp"]}, {"publish_all_ports": True}),
+    (["--platform", "linux/arm64/v8"], {"platform": "linux/arm64/v8"}, {"platform": "linux/arm64/v8"}),
 ]
 
 
@@ -173,6 +190,17 @@ BAD = [
     ({"reserve_memory_bytes": 1024}, "--reserve-memory: 1024 bytes is out of range (minimum 6m, maximum 1p)"),
     ({"nano_cpus": 500_000_000, "reserve_nano_cpus": 10**9}, "--reserve-cpus: 1 is more than the limit --cpus 0.5"),
     ({"group_add": ["g"] * 33}, "--group-add: at most 32"),
+    ({"ports": [types_pb2.PortMapping(container_port=80, protocol="tcp", host_ip="10.0.0")]},
+     '--publish: "10.0.0" is not an IP address'),
+    ({"ports": [types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp"),
+                types_pb2.PortMapping(host_port=80, container_port=81, protocol="tcp", host_ip="127.0.0.1")]},
+     "--publish: host port 80/tcp is published twice"),
+    ({"ports": [types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp", host_ip="127.0.0.1")] * 2},
+     "--publish: host port 80/tcp is published twice"),
+    ({"expose": ["80"]}, '--expose: "80" is not PORT/tcp or PORT/udp (1-65535)'),
+    ({"expose": ["70000/tcp"]}, '--expose: "70000/tcp" is not PORT/tcp or PORT/udp (1-65535)'),
+    ({"pull": "sometimes"}, '--pull: "sometimes" is not one of always, missing, never'),
+    ({"platform": "Linux AMD64"}, '--platform: "Linux AMD64" is not OS[/ARCH[/VARIANT]] (e.g. linux/amd64)'),
 ]
 
 
@@ -194,6 +222,11 @@ def test_a_bad_value_is_refused_in_one_line_naming_its_flag(fields, message):
     (["--sysctl", "net.x"], '--sysctl: "net.x" is not NAME=VALUE'),
     (["--pids-limit", "many"], '--pids-limit: "many" is not a whole number'),
     (["--reserve-memory", "12x"], '--reserve-memory: "12x" is not a size'),
+    (["-p", "8000-8002:80-81"], '--publish: "8000-8002:80-81": the host ports (3) and the container ports (2) must be'),
+    (["-p", "8000-8002:80"], '--publish: "8000-8002:80": a host port range for one container port'),
+    (["-p", "1.2.3:80:80"], '--publish: "1.2.3:80:80": "1.2.3" is not an IP address'),
+    (["--expose", "8080:80"], '--expose: "8080:80" is not PORT[/tcp|/udp]'),
+    (["--pull", "sometimes"], "--pull: "),
 ])
 def test_the_cli_refuses_what_it_cannot_parse_with_exit_2(flags, message):
     from tests.unit.test_cli_errors import shoal
@@ -201,3 +234,33 @@ def test_the_cli_refuses_what_it_cannot_parse_with_exit_2(flags, message):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("shoal: " + message), r.stderr
+
+
+def test_specific_host_ips_on_one_port_are_valid_together():
+    check_spec(types_pb2.ContainerSpec(image="img", ports=[
+        types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp", host_ip="127.0.0.1"),
+        types_pb2.PortMapping(host_port=80, container_port=81, protocol="tcp", host_ip="10.0.0.1"),
+        types_pb2.PortMapping(host_port=80, container_port=82, protocol="udp")]))
+
+
+def test_expose_reaches_the_engine_as_exposed_ports_only():
+    from shoal.agent.runtime.translate import exposed_ports
+    spec = spec_from_proto(parsed("--expose", "7000/udp", "-p", "8080:80"))
+    assert exposed_ports(spec) == [("7000", "udp"), ("80", "tcp")]
+    assert "ports" not in engine_kwargs(parsed("--expose", "7000"))   # exposed, not published
+
+
+def test_pull_policy_is_run_only_and_reaches_the_agent():
+    out = {}
+
+    @click.command()
+    @run_options.run_options
+    @run_options.run_only_options
+    def cmd(**options):
+        spec = types_pb2.ContainerSpec(image="img")
+        run_options.apply(spec, run_options.pop(options))
+        out["spec"] = spec
+
+    assert CliRunner().invoke(cmd, ["--pull", "never"]).exit_code == 0
+    assert out["spec"].pull == "never" and spec_from_proto(out["spec"]).options.pull == "never"
+    check_spec(out["spec"])

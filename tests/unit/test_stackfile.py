@@ -432,22 +432,19 @@ def svc(body: str, name: str = "web") -> str:
      "services.web.environment: must be a mapping or a list of KEY=VALUE strings"),
     # ports
     (svc("image: x\nports: '80'\n"), "services.web.ports: must be a list"),
-    (svc("image: x\nports: ['99999']\n"), 'services.web.ports.0: "99999" is not a valid port'),
+    (svc("image: x\nports: ['99999']\n"), 'services.web.ports.0: "99999": ports must be in 1-65535'),
     (svc("image: x\nports: [99999]\n"), 'services.web.ports.0: "99999" is not a valid port'),
-    (svc("image: x\nports: ['80', '8080:0']\n"), 'services.web.ports.1: "8080:0" is not a valid port'),
-    (svc("image: x\nports: ['a:b']\n"), 'services.web.ports.0: "a:b" is not a valid port'),
-    (svc("image: x\nports: [':80']\n"), 'services.web.ports.0: ":80" is not a valid port'),
+    (svc("image: x\nports: ['80', '8080:0']\n"), 'services.web.ports.1: "8080:0": ports must be in 1-65535'),
+    (svc("image: x\nports: ['a:b']\n"), 'services.web.ports.0: "a:b" is not [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp] (each port may be a range A-B)'),
     (svc("image: x\nports: [0]\n"), 'services.web.ports.0: "0" is not a valid port'),
     (svc("image: x\nports: ['8000-8010:80']\n"),
-     'services.web.ports.0: "8000-8010:80": port ranges are not supported; publish each port separately'),
-    (svc("image: x\nports: ['80-81']\n"),
-     'services.web.ports.0: "80-81": port ranges are not supported; publish each port separately'),
-    (svc("image: x\nports: ['127.0.0.1:8080:80']\n"),
-     'services.web.ports.0: "127.0.0.1:8080:80": binding a host IP is not supported; '
-     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
-    (svc("image: x\nports: ['[::1]:8080:80']\n"),
-     'services.web.ports.0: "[::1]:8080:80": binding a host IP is not supported; '
-     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
+     'services.web.ports.0: "8000-8010:80": a host port range for one container port (the engine would pick one) '
+     'is not supported; give one host port'),
+    (svc("image: x\nports: ['8000-8002:80-81']\n"),
+     'services.web.ports.0: "8000-8002:80-81": the host ports (3) and the container ports (2) must be ranges of '
+     'the same length'),
+    (svc("image: x\nports: ['1.2.3:8080:80']\n"), 'services.web.ports.0: "1.2.3:8080:80": "1.2.3" is not an IP address'),
+    (svc("image: x\nports: [{target: 80, host_ip: 'a.b'}]\n"), 'services.web.ports.0.host_ip: "a.b" is not an IP address'),
     (svc("image: x\nports: ['80/sctp']\n"), 'services.web.ports.0: "80/sctp": protocol must be tcp or udp'),
     (svc("image: x\nports: [80.5]\n"),
      'services.web.ports.0: must be a port string ("8080:80/tcp"), a port number or a mapping'),
@@ -459,8 +456,6 @@ def svc(body: str, name: str = "web") -> str:
      'services.web.ports.0.protocol: "sctp" is not one of tcp, udp'),
     (svc("image: x\nports: [{target: 80, mode: bridge}]\n"),
      'services.web.ports.0.mode: "bridge" is not one of ingress, host'),
-    (svc("image: x\nports: [{target: 80, host_ip: 127.0.0.1}]\n"),
-     "services.web.ports.0.host_ip: binding a host IP is not supported"),
     # labels
     (svc("image: x\nlabels: {io.shoal.service: forged}\n"),
      'services.web.labels.io.shoal.service: "io.shoal.service": the io.shoal. prefix is reserved'),
@@ -680,3 +675,16 @@ def test_ports_in_every_form():
 def test_duration_zero_may_be_a_bare_number():
     spec = one_service("image: x\ndeploy: {update_config: {delay: 0, monitor: 0s}}\n")
     assert (spec.update.delay_ns, spec.update.monitor_ns) == (0, 0)
+
+
+def test_ports_take_host_ips_and_ranges_as_docker_run_p_does():
+    stack = parse_stack(textwrap.dedent("""\
+        services:
+          web:
+            image: x
+            ports: ["127.0.0.1:8080:80", "[::1]::81/udp", "9000-9001:90-91", "7000-7001", ":82",
+                    {target: 83, published: 8083, host_ip: 10.0.0.1}]
+    """))
+    ports = [(p.host_ip, p.host_port, p.container_port, p.protocol) for p in stack.services[0].task.ports]
+    assert ports == [("127.0.0.1", 8080, 80, "tcp"), ("::1", 0, 81, "udp"), ("", 9000, 90, "tcp"), ("", 9001, 91, "tcp"),
+                     ("", 0, 7000, "tcp"), ("", 0, 7001, "tcp"), ("", 0, 82, "tcp"), ("10.0.0.1", 8083, 83, "tcp")]

@@ -60,17 +60,19 @@ END_REASON_DISAPPEARED: EndReason
 END_REASON_REJECTED: EndReason
 
 class PortMapping(_message.Message):
-    __slots__ = ("host_port", "container_port", "protocol")
+    __slots__ = ("host_port", "container_port", "protocol", "host_ip")
     HOST_PORT_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    HOST_IP_FIELD_NUMBER: _ClassVar[int]
     host_port: int
     container_port: int
     protocol: str
-    def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
+    host_ip: str
+    def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ..., host_ip: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid", "publish_all", "expose", "pull", "platform")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +133,10 @@ class ContainerSpec(_message.Message):
     TMPFS_FIELD_NUMBER: _ClassVar[int]
     IPC_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_ALL_FIELD_NUMBER: _ClassVar[int]
+    EXPOSE_FIELD_NUMBER: _ClassVar[int]
+    PULL_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -170,7 +176,11 @@ class ContainerSpec(_message.Message):
     tmpfs: _containers.RepeatedCompositeFieldContainer[TmpfsMount]
     ipc: str
     pid: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ...) -> None: ...
+    publish_all: bool
+    expose: _containers.RepeatedScalarFieldContainer[str]
+    pull: str
+    platform: str
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ..., publish_all: _Optional[bool] = ..., expose: _Optional[_Iterable[str]] = ..., pull: _Optional[str] = ..., platform: _Optional[str] = ...) -> None: ...
 
 class Ulimit(_message.Message):
     __slots__ = ("name", "soft", "hard")
