@@ -16,7 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -41,12 +41,12 @@ _TOP_KEYS = ("version", "services")
 # `docker run`'s isolation and runtime options, as Compose names them -> ContainerSpec fields.
 _FLAG_KEYS = {"privileged": "privileged", "read_only": "read_only", "init": "init"}
 _TEXT_KEYS = {"user": "user", "hostname": "hostname", "working_dir": "workdir", "stop_signal": "stop_signal",
-              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus"}
+              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus", "platform": "platform"}
 _LIST_KEYS = {"dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_option", "cap_add": "cap_add",
               "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt"}
 _NUMBER_KEYS = {"cpu_shares": "cpu_shares", "pids_limit": "pids_limit"}
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
-                 "stop_grace_period", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",
+                 "stop_grace_period", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size", "expose", "env_file",
                  *_FLAG_KEYS, *_TEXT_KEYS, *_LIST_KEYS, *_NUMBER_KEYS)
 _DEPLOY_KEYS = ("mode", "replicas", "placement", "resources", "restart_policy", "update_config")
 _PLACEMENT_KEYS = ("constraints", "preferences")
@@ -91,13 +91,18 @@ class ParsedStack:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_stack(text: str, *, source: str = "stack file") -> ParsedStack:
-    """Parses a Compose file's text. Raises StackFileError for the first problem found."""
+EnvFileReader = Callable[[str], list[tuple[str, str]]]
+
+
+def parse_stack(text: str, *, source: str = "stack file", read_env_file: EnvFileReader | None = None) -> ParsedStack:
+    """Parses a Compose file's text. Raises StackFileError for the first problem found.
+    read_env_file: env_file's reader (a name as the file gives it -> its K=V pairs, ValueError with
+    the reason); without one, env_file is refused."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise StackFileError(source, _yaml_reason(exc)) from None
-    return _Parser().stack(doc, source)
+    return _Parser(read_env_file).stack(doc, source)
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
@@ -115,7 +120,8 @@ def _is_int(value: Any) -> bool:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, read_env_file: EnvFileReader | None = None) -> None:
+        self.read_env_file = read_env_file
         self.unsupported: list[str] = []
         self.warnings: list[str] = []
 
@@ -236,8 +242,13 @@ class _Parser:
             task.command.extend(self.argv(svc["command"], f"{path}.command"))
         if svc.get("entrypoint") is not None:
             task.entrypoint.extend(self.argv(svc["entrypoint"], f"{path}.entrypoint"))
-        if svc.get("environment") is not None:
+        if svc.get("env_file") is not None:
+            task.env.update(self.env_files(svc["env_file"], f"{path}.env_file"))
+        if svc.get("environment") is not None:   # after env_file: environment wins, as in Compose
             task.env.update(self.environment(svc["environment"], f"{path}.environment"))
+        if svc.get("expose") is not None:
+            for i, item in enumerate(self.sequence(svc["expose"], f"{path}.expose")):
+                task.expose.extend(p for p in self.exposed(item, f"{path}.expose.{i}") if p not in task.expose)
         if svc.get("ports") is not None:
             for i, item in enumerate(self.sequence(svc["ports"], f"{path}.ports")):
                 task.ports.extend(self.port(item, f"{path}.ports.{i}"))
@@ -410,6 +421,31 @@ class _Parser:
         except ValueError as exc:
             raise StackFileError(path, str(exc)) from None
         return [types_pb2.PortMapping(host_port=h, container_port=c, protocol=p, host_ip=ip) for h, c, p, ip in mappings]
+
+    def env_files(self, value: Any, path: str) -> dict[str, str]:
+        names = [value] if isinstance(value, str) else self.sequence(value, path)
+        env: dict[str, str] = {}
+        for i, name in enumerate(names):
+            where = path if isinstance(value, str) else f"{path}.{i}"
+            if not isinstance(name, str) or not name:
+                raise StackFileError(where, "must be a file name")
+            if self.read_env_file is None:
+                raise StackFileError(where, "env files can only be read from a stack file on disk")
+            try:
+                env.update(self.read_env_file(name))
+            except ValueError as exc:
+                raise StackFileError(where, str(exc)) from None
+        return env
+
+    @staticmethod
+    def exposed(item: Any, path: str) -> list[str]:
+        text = str(item) if _is_int(item) else item
+        if not isinstance(text, str) or ":" in text:
+            raise StackFileError(path, f"{_q(item)} is not PORT[/PROTOCOL] or a range A-B")
+        try:
+            return [f"{port}/{proto}" for _, port, proto, _ in parse_publish(text)]
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
 
     def long_port(self, item: dict, path: str) -> types_pb2.PortMapping:
         self.mapping(item, path, _PORT_KEYS)

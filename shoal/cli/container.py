@@ -8,7 +8,7 @@ import click
 
 from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
-from shoal.cli import run_options
+from shoal.cli import health_options, run_options
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
@@ -53,6 +53,7 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create).")
 @run_options.run_options
 @run_options.run_only_options
+@health_options.health_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
@@ -62,15 +63,16 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
     spec = types_pb2.ContainerSpec(
         image=image,
         command=list(command),
-        env=dict(env or []),
         memory_bytes=memory or 0,
         nano_cpus=cpus or 0,
-        labels=dict(label or []),
         constraints=list(constraint),
         strategy=strategy or "",
         networks=list(network),
     )
     run_options.apply(spec, run_options.pop(options))
+    health_options.apply(spec, health_options.pop(options))
+    spec.env.update(dict(env or []))        # after --env-file's, as docker: -e wins
+    spec.labels.update(dict(label or []))   # after --label-file's
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from shoal.cli.params import converter
+from shoal.cli.secret_env import read_kv_file
 from shoal.protos.shoal.v1 import types_pb2
 from shoal.protos.spec_rules import PULL_POLICIES
 from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs, parse_ulimit
@@ -51,6 +52,10 @@ OPTIONS = [
                  help=f"Publish a port: {PUBLISH_SYNTAX}; a HOST range must be as long as the container range."),
     click.option("-P", "--publish-all/--no-publish-all", default=None, help="Publish every exposed port (the image's and --expose) to a random host port."),
     click.option("--expose", multiple=True, metavar="PORT[/PROTO]", callback=converter(_expose), help="Expose a port or a range (A-B) without publishing it."),
+    click.option("--env-file", multiple=True, metavar="FILE", callback=converter(read_kv_file),
+                 help="Environment variables, a K=V per line (# comments, no quotes; a K alone from your environment); -e wins."),
+    click.option("--label-file", multiple=True, metavar="FILE", callback=converter(lambda path: read_kv_file(path, labels=True)),
+                 help="Labels, a K=V per line (# comments; a K alone is an empty label); --label wins."),
     click.option("--platform", metavar="OS/ARCH", help="Platform of the image to pull and run (linux/amd64, linux/arm64/v8)."),
     click.option("--reserve-memory", metavar="SIZE", callback=converter(parse_size), help="Memory the scheduler counts (default: the --memory limit)."),
     click.option("--reserve-cpus", metavar="N", callback=converter(parse_cpus), help="CPUs the scheduler counts (default: the --cpus limit)."),
@@ -87,7 +92,7 @@ RUN_ONLY = [
 ]
 
 # The flags as their function parameters are named.
-NAMES = ("publish", "publish_all", "expose", "pull", "platform", "reserve_memory", "reserve_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only",
+NAMES = ("env_file", "label_file", "publish", "publish_all", "expose", "pull", "platform", "reserve_memory", "reserve_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only",
          "security_opt", "hostname", "dns", "dns_search", "dns_option", "add_host", "workdir", "entrypoint", "init",
          "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimit", "sysctl", "shm_size", "tmpfs", "ipc",
          "pid")
@@ -128,6 +133,11 @@ def apply(spec: types_pb2.ContainerSpec, o: dict) -> None:
             target = getattr(spec, field)
             del target[:]
             target.extend(o[name])
+    # The files first: the command's own -e and --label are set after, and win (as with docker).
+    for pairs in o.get("env_file") or ():
+        spec.env.update(dict(pairs))
+    for pairs in o.get("label_file") or ():
+        spec.labels.update(dict(pairs))
     if o.get("publish"):
         del spec.ports[:]
         spec.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p, host_ip=ip)

@@ -264,3 +264,68 @@ def test_pull_policy_is_run_only_and_reaches_the_agent():
     assert CliRunner().invoke(cmd, ["--pull", "never"]).exit_code == 0
     assert out["spec"].pull == "never" and spec_from_proto(out["spec"]).options.pull == "never"
     check_spec(out["spec"])
+
+
+def test_env_file_and_label_file_are_read_as_docker_reads_them_and_the_flags_win(tmp_path, monkeypatch):
+    env = tmp_path / "app.env"
+    env.write_bytes(b"# comment\n\nA=1\nB= spaced \"quoted\" \nFROM_SHELL\nUNSET_HERE\nC=x=y\r\n")
+    labels = tmp_path / "labels"
+    labels.write_text("team=web\nbare\n")
+    monkeypatch.setenv("FROM_SHELL", "s")
+    monkeypatch.delenv("UNSET_HERE", raising=False)
+    spec = parsed("--env-file", str(env), "--label-file", str(labels))
+    assert dict(spec.env) == {"A": "1", "B": ' spaced "quoted" ', "FROM_SHELL": "s", "C": "x=y"}
+    assert dict(spec.labels) == {"team": "web", "bare": ""}
+    check_spec(spec)
+    # run: -e and --label are applied after the files
+    from shoal.cli.container import run
+    assert run.params and {"env_file", "label_file", "pull", "no_healthcheck"} <= {p.name for p in run.params}
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"A=1\nBAD KEY=2\n", "line 2: the variable name has whitespace in it (K=VALUE expected)"),
+    (b"=1\n", "line 1 has no variable name"),
+])
+def test_a_bad_env_file_names_the_flag_the_file_and_the_line(tmp_path, content, message):
+    from tests.unit.test_cli_errors import shoal
+    path = tmp_path / "bad.env"
+    path.write_bytes(content)
+    r = shoal("run", "--env-file", str(path), "img")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"shoal: --env-file: {path}: {message}"), r.stderr
+
+
+def health_parsed(*flags: str) -> types_pb2.ContainerSpec:
+    from shoal.cli import health_options
+    out = {}
+
+    @click.command()
+    @health_options.health_options
+    def cmd(**options):
+        spec = types_pb2.ContainerSpec(image="img")
+        health_options.apply(spec, health_options.pop(options))
+        out["spec"] = spec
+
+    result = CliRunner().invoke(cmd, list(flags))
+    assert result.exit_code == 0, result.output
+    return out["spec"]
+
+
+@pytest.mark.parametrize("flags,engine", [
+    (["--health-cmd", "true", "--health-interval", "2s", "--health-retries", "3"],
+     {"test": ["CMD-SHELL", "true"], "interval": 2 * 10**9, "retries": 3}),
+    (["--health-cmd", "wget -q localhost", "--health-timeout", "1s", "--health-start-period", "5s"],
+     {"test": ["CMD-SHELL", "wget -q localhost"], "timeout": 10**9, "start_period": 5 * 10**9}),
+    (["--no-healthcheck"], {"test": ["NONE"]}),
+])
+def test_health_flags_on_run_reach_the_engine(flags, engine):
+    spec = health_parsed(*flags)
+    check_spec(spec)
+    assert engine_kwargs(spec)["healthcheck"] == engine
+
+
+def test_no_healthcheck_with_a_health_flag_is_refused_as_docker_refuses_it():
+    from tests.unit.test_cli_errors import shoal
+    r = shoal("run", "--no-healthcheck", "--health-cmd", "true", "img")
+    assert r.returncode == 2 and "--no-healthcheck conflicts with --health-cmd" in r.stderr, r.stderr

@@ -688,3 +688,38 @@ def test_ports_take_host_ips_and_ranges_as_docker_run_p_does():
     ports = [(p.host_ip, p.host_port, p.container_port, p.protocol) for p in stack.services[0].task.ports]
     assert ports == [("127.0.0.1", 8080, 80, "tcp"), ("::1", 0, 81, "udp"), ("", 9000, 90, "tcp"), ("", 9001, 91, "tcp"),
                      ("", 0, 7000, "tcp"), ("", 0, 7001, "tcp"), ("", 0, 82, "tcp"), ("10.0.0.1", 8083, 83, "tcp")]
+
+
+def test_env_file_expose_and_platform(tmp_path):
+    (tmp_path / "a.env").write_text("A=1\nB=2\n")
+    (tmp_path / "b.env").write_text("B=3\n")
+    read = []
+
+    def reader(name):
+        read.append(name)
+        return [tuple(line.split("=", 1)) for line in (tmp_path / name).read_text().splitlines()]
+
+    stack = parse_stack(textwrap.dedent("""\
+        services:
+          web:
+            image: x
+            env_file: [a.env, b.env]
+            environment: {A: override}
+            expose: [80, "7000-7001/udp"]
+            platform: linux/arm64
+    """), read_env_file=reader)
+    task = stack.services[0].task
+    assert read == ["a.env", "b.env"]
+    assert dict(task.env) == {"A": "override", "B": "3"}
+    assert list(task.expose) == ["80/tcp", "7000/udp", "7001/udp"] and task.platform == "linux/arm64"
+
+
+def test_env_file_errors_name_the_path():
+    def reader(name):
+        raise ValueError(f"{name}: No such file or directory")
+
+    with pytest.raises(StackFileError) as caught:
+        parse_stack("services:\n  web:\n    image: x\n    env_file: gone.env\n", read_env_file=reader)
+    assert str(caught.value) == "services.web.env_file: gone.env: No such file or directory"
+    with pytest.raises(StackFileError, match=r"services.web.expose.0: \"80:80\" is not PORT"):
+        parse_stack("services:\n  web:\n    image: x\n    expose: ['80:80']\n")
