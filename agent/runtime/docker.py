@@ -105,7 +105,7 @@ class DockerRuntime:
         # docker-py's create() exposes only the published ports; --expose needs the call below it
         # (what create() itself does, with Config.ExposedPorts completed).
         from docker.models.containers import _create_container_args
-        args = _create_container_args(dict(kwargs))
+        args = _create_container_args(dict(kwargs, version=self._client.api._version))
         args["ports"] = translate.exposed_ports(spec)
         created = self._client.api.create_container(**args)
         return self._client.containers.get(created["Id"])
