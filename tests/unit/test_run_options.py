@@ -329,3 +329,17 @@ def test_no_healthcheck_with_a_health_flag_is_refused_as_docker_refuses_it():
     from tests.unit.test_cli_errors import shoal
     r = shoal("run", "--no-healthcheck", "--health-cmd", "true", "img")
     assert r.returncode == 2 and "--no-healthcheck conflicts with --health-cmd" in r.stderr, r.stderr
+
+
+def test_service_update_turns_a_disabled_health_check_back_on_with_a_health_flag():
+    from shoal.cli import health_options
+    from shoal.cli.service import apply_options
+    spec = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(
+        image="img", health=types_pb2.HealthCheck(test=["NONE"])))
+    opts = {name: None for name in (*run_options.NAMES, *health_options.NAMES)}
+    opts.update(health_cmd="true", health_retries=2)
+    apply_options(spec, opts, creating=False)
+    assert list(spec.task.health.test) == ["CMD-SHELL", "true"] and spec.task.health.retries == 2
+    opts.update(health_cmd=None, health_retries=None, no_healthcheck=True)
+    apply_options(spec, opts, creating=False)
+    assert list(spec.task.health.test) == ["NONE"] and spec.task.health.retries == 0
