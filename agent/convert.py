@@ -21,7 +21,7 @@ def spec_from_proto(msg: types_pb2.ContainerSpec) -> Spec:
         image=msg.image,
         command=tuple(msg.command),
         env=tuple(sorted(msg.env.items())),
-        ports=tuple(Port(p.host_port, p.container_port, p.protocol or "tcp") for p in msg.ports),
+        ports=tuple(Port(p.host_port, p.container_port, p.protocol or "tcp", p.host_ip) for p in msg.ports),
         memory_bytes=msg.memory_bytes,
         nano_cpus=msg.nano_cpus,
         labels=tuple(sorted(labels.items())),
@@ -56,6 +56,9 @@ def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
         mounts=tuple(mount_from_proto(m) for m in msg.mounts), devices=tuple(msg.devices),
         network_mode=msg.network_mode, ipc_container=msg.ipc_container, volumes_from=tuple(msg.volumes_from_ids),
         restart=msg.restart, restart_max_retries=msg.restart_max_retries,
+        publish_all=msg.publish_all,
+        expose=tuple((int(port), proto or "tcp") for port, _, proto in (e.partition("/") for e in msg.expose)),
+        pull=msg.pull, platform=msg.platform,
     )
 
 
@@ -67,7 +70,8 @@ def status_to_proto(o: Observed) -> types_pb2.ContainerStatus:
         runtime_id=o.runtime_id,
         started_at=o.started_at,
         finished_at=o.finished_at,
-        ports=[types_pb2.PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol)
+        ports=[types_pb2.PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol,
+                                     host_ip=p.host_ip)
                for p in o.ports],
         health=o.health,
         ip=o.ip,

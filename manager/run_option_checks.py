@@ -11,7 +11,7 @@ from shoal.manager.field_errors import InvalidField, show
 from shoal.manager.scheduler.units import format_bytes
 from shoal.protos.shoal.v1 import types_pb2
 from shoal.protos.spec_rules import (
-    CAPABILITIES, IPC_MODES, MOUNT_TYPES, PID_MODES, RESTART_POLICIES, TMPFS_FLAGS, ULIMITS, VOLUME_NAME_RE,
+    CAPABILITIES, IPC_MODES, MOUNT_TYPES, PID_MODES, PULL_POLICIES, RESTART_POLICIES, TMPFS_FLAGS, ULIMITS, VOLUME_NAME_RE,
     VOLUME_NAME_RULE, capability,
 )
 
@@ -26,6 +26,7 @@ MAX_CPU_INDEX = 1023
 MAX_RESTART_RETRIES = 10_000
 NETWORK_MODES = ("host", "none")
 CONTAINER_REF_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
+MAX_EXPOSE = 1024             # exposed ports (they hold nothing on the host unless -P)
 
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -33,6 +34,9 @@ HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z
 DNS_OPTION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 SIGNAL_RE = re.compile(r"(SIG)?[A-Z][A-Z0-9]*(\+[0-9]{1,2})?|[0-9]{1,2}")
 CPUSET_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+EXPOSE_RE = re.compile(r"([0-9]{1,5})/(tcp|udp)")
+# OS[/ARCH[/VARIANT]] as the engine's platforms parser takes it (linux/amd64, linux/arm64/v8).
+PLATFORM_RE = re.compile(r"[a-z0-9_]{1,32}(/[a-z0-9_]{1,32}){0,2}")
 SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+")
 # The sysctls that live in a container's own namespaces: the only ones Docker (runc) accepts.
 NAMESPACED_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
@@ -51,6 +55,7 @@ def check_run_options(spec: types_pb2.ContainerSpec) -> None:
     _check_restart(spec)
     _check_mounts(spec)
     _check_devices_and_network(spec)
+    _check_ports_and_pulls(spec)
 
 
 def _check_mounts(spec: types_pb2.ContainerSpec) -> None:
@@ -196,7 +201,7 @@ def _check_devices_and_network(spec: types_pb2.ContainerSpec) -> None:
         raise InvalidField("--network", f'"{show(spec.network_mode, 40)}" is not host or none (or an overlay network)')
     if spec.network_mode and spec.networks:
         raise InvalidField("--network", f"{spec.network_mode} cannot be combined with overlay networks")
-    if spec.network_mode and spec.ports:
+    if spec.network_mode and (spec.ports or spec.publish_all):
         raise InvalidField("--publish", f"nothing can be published with --network {spec.network_mode}"
                                         f"{' (the container uses the host ports directly)' if spec.network_mode == 'host' else ''}")
     if spec.network_mode and (spec.dns or spec.extra_hosts) and spec.network_mode == "none":
@@ -312,6 +317,19 @@ def _check_tmpfs(spec: types_pb2.ContainerSpec) -> None:
             if flag not in TMPFS_FLAGS:
                 raise InvalidField("--tmpfs", f'{t.target}: "{show(flag, 20)}" is not a tmpfs option '
                                               f'({", ".join(sorted(TMPFS_FLAGS))})')
+
+
+def _check_ports_and_pulls(spec: types_pb2.ContainerSpec) -> None:
+    if len(spec.expose) > MAX_EXPOSE:
+        raise InvalidField("--expose", f"at most {MAX_EXPOSE} ports")
+    for port in spec.expose:
+        m = EXPOSE_RE.fullmatch(port)
+        if not m or not 1 <= int(m.group(1)) <= 65535:
+            raise InvalidField("--expose", f'"{show(port, 20)}" is not PORT/tcp or PORT/udp (1-65535)')
+    if spec.pull and spec.pull not in PULL_POLICIES:
+        raise InvalidField("--pull", f'"{show(spec.pull, 20)}" is not one of {", ".join(PULL_POLICIES)}')
+    if spec.platform and not PLATFORM_RE.fullmatch(spec.platform):
+        raise InvalidField("--platform", f'"{show(spec.platform, 40)}" is not OS[/ARCH[/VARIANT]] (e.g. linux/amd64)')
 
 
 def _check_count(items, flag: str) -> None:

@@ -183,7 +183,7 @@ def check_spec(spec: types_pb2.ContainerSpec) -> list[Constraint]:
     check_env(spec)
     if len(spec.ports) > MAX_PORTS:
         raise InvalidField("--publish", f"at most {MAX_PORTS} ports")
-    seen = set()
+    seen: dict[tuple[int, str], set[str]] = {}
     for p in spec.ports:
         if p.protocol not in ("tcp", "udp"):
             raise InvalidField("--publish", f'protocol "{show(p.protocol, 20)}" is not tcp or udp')
@@ -191,9 +191,20 @@ def check_spec(spec: types_pb2.ContainerSpec) -> list[Constraint]:
             raise InvalidField("--publish", f"container port {p.container_port} is not in 1-65535")
         if p.host_port > 65535:
             raise InvalidField("--publish", f"host port {p.host_port} is not in 1-65535")
-        if p.host_port and (p.host_port, p.protocol) in seen:
+        if p.host_ip:
+            try:
+                canonical = str(ipaddress.ip_address(p.host_ip))
+            except ValueError:
+                raise InvalidField("--publish", f'"{show(p.host_ip, 40)}" is not an IP address') from None
+            if canonical != p.host_ip:
+                raise InvalidField("--publish", f'host IP "{show(p.host_ip, 40)}" is not in canonical form ({canonical})')
+        if not p.host_port:
+            continue
+        # One host port twice: on the same address, or on every address (0.0.0.0) and any other.
+        ips = seen.setdefault((p.host_port, p.protocol), set())
+        if p.host_ip in ips or (ips and (not p.host_ip or "" in ips)):
             raise InvalidField("--publish", f"host port {p.host_port}/{p.protocol} is published twice")
-        seen.add((p.host_port, p.protocol))
+        ips.add(p.host_ip)
     if spec.memory_bytes < 0:
         raise InvalidField("--memory", "must not be negative")
     if spec.memory_bytes and not MIN_MEMORY <= spec.memory_bytes <= MAX_MEMORY:
@@ -413,6 +424,8 @@ STACK_PATHS = {
     "--add-host": "extra_hosts", "--workdir": "working_dir", "--init": "init", "--stop-signal": "stop_signal",
     "--cpu-shares": "cpu_shares", "--cpuset-cpus": "cpuset", "--pids-limit": "pids_limit", "--ulimit": "ulimits",
     "--volume": "volumes", "--mount": "volumes", "--device": "devices", "--stop-timeout": "stop_grace_period", "--sysctl": "sysctls", "--shm-size": "shm_size", "--tmpfs": "tmpfs", "--ipc": "ipc", "--pid": "pid",
+    "--expose": "expose", "--platform": "platform", "--env-file": "env_file",
+    "--label-file": "label_file", "--no-healthcheck": "healthcheck.disable",
 }
 
 

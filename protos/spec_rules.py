@@ -51,6 +51,7 @@ ULIMITS = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgque
 IPC_MODES = ("private", "shareable", "host")
 PID_MODES = ("host",)
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+PULL_POLICIES = ("always", "missing", "never")   # docker run --pull; "" is missing
 TMPFS_FLAGS = frozenset({"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"})
 
 

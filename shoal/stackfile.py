@@ -10,12 +10,13 @@ Keys Shoal does not support are not errors: they are collected and reported in o
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import shlex
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -26,7 +27,7 @@ from shoal.protos.spec_rules import (
     UPDATE_DEFAULTS,
 )
 from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs, parse_volume
-from shoal.units import SIZE_EXAMPLES, parse_size
+from shoal.units import SIZE_EXAMPLES, parse_publish, parse_size
 
 __all__ = ["StackFileError", "ParsedStack", "parse_stack"]
 
@@ -42,12 +43,14 @@ _MOUNT_KEYS = ("type", "source", "target", "read_only", "tmpfs", "volume", "bind
 # `docker run`'s isolation and runtime options, as Compose names them -> ContainerSpec fields.
 _FLAG_KEYS = {"privileged": "privileged", "read_only": "read_only", "init": "init"}
 _TEXT_KEYS = {"user": "user", "hostname": "hostname", "working_dir": "workdir", "stop_signal": "stop_signal",
-              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus", "network_mode": "network_mode"}
+              "ipc": "ipc", "pid": "pid", "cpuset": "cpuset_cpus", "network_mode": "network_mode",
+              "platform": "platform"}
 _LIST_KEYS = {"dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_option", "cap_add": "cap_add",
               "cap_drop": "cap_drop", "group_add": "group_add", "security_opt": "security_opt", "devices": "devices"}
 _NUMBER_KEYS = {"cpu_shares": "cpu_shares", "pids_limit": "pids_limit"}
 _SERVICE_KEYS = ("image", "command", "entrypoint", "environment", "ports", "labels", "healthcheck", "deploy",
-                 "stop_grace_period", "volumes", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size",
+                 "stop_grace_period", "volumes", "tmpfs", "extra_hosts", "ulimits", "sysctls", "shm_size", "expose",
+                 "env_file",
                  *_FLAG_KEYS, *_TEXT_KEYS, *_LIST_KEYS, *_NUMBER_KEYS)
 _DEPLOY_KEYS = ("mode", "replicas", "placement", "resources", "restart_policy", "update_config")
 _PLACEMENT_KEYS = ("constraints", "preferences")
@@ -92,14 +95,20 @@ class ParsedStack:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_stack(text: str, *, source: str = "stack file", stack: str = "") -> ParsedStack:
+EnvFileReader = Callable[[str], list[tuple[str, str]]]
+
+
+def parse_stack(text: str, *, source: str = "stack file", stack: str = "",
+                read_env_file: EnvFileReader | None = None) -> ParsedStack:
     """Parses a Compose file's text. Raises StackFileError for the first problem found. `stack`:
-    the stack's name, which prefixes its volumes' names (`<stack>_<volume>`, as Compose does)."""
+    the stack's name, which prefixes its volumes' names (`<stack>_<volume>`, as Compose does).
+    read_env_file: env_file's reader (a name as the file gives it -> its K=V pairs, ValueError with
+    the reason); without one, env_file is refused."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise StackFileError(source, _yaml_reason(exc)) from None
-    return _Parser(stack).stack(doc, source)
+    return _Parser(stack, read_env_file).stack(doc, source)
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
@@ -117,7 +126,8 @@ def _is_int(value: Any) -> bool:
 
 
 class _Parser:
-    def __init__(self, stack: str = "") -> None:
+    def __init__(self, stack: str = "", read_env_file: EnvFileReader | None = None) -> None:
+        self.read_env_file = read_env_file
         self.unsupported: list[str] = []
         self.warnings: list[str] = []
         self.stack_name = stack
@@ -242,11 +252,16 @@ class _Parser:
             task.command.extend(self.argv(svc["command"], f"{path}.command"))
         if svc.get("entrypoint") is not None:
             task.entrypoint.extend(self.argv(svc["entrypoint"], f"{path}.entrypoint"))
-        if svc.get("environment") is not None:
+        if svc.get("env_file") is not None:
+            task.env.update(self.env_files(svc["env_file"], f"{path}.env_file"))
+        if svc.get("environment") is not None:   # after env_file: environment wins, as in Compose
             task.env.update(self.environment(svc["environment"], f"{path}.environment"))
+        if svc.get("expose") is not None:
+            for i, item in enumerate(self.sequence(svc["expose"], f"{path}.expose")):
+                task.expose.extend(p for p in self.exposed(item, f"{path}.expose.{i}") if p not in task.expose)
         if svc.get("ports") is not None:
             for i, item in enumerate(self.sequence(svc["ports"], f"{path}.ports")):
-                task.ports.append(self.port(item, f"{path}.ports.{i}"))
+                task.ports.extend(self.port(item, f"{path}.ports.{i}"))
         if svc.get("labels") is not None:
             task.labels.update(self.labels(svc["labels"], f"{path}.labels"))
         if svc.get("volumes") is not None:
@@ -461,32 +476,50 @@ class _Parser:
         if key.startswith(RESERVED_LABEL_PREFIX):
             raise StackFileError(path, f"{_q(key)}: the {RESERVED_LABEL_PREFIX} prefix is reserved")
 
-    def port(self, item: Any, path: str) -> types_pb2.PortMapping:
+    def port(self, item: Any, path: str) -> list[types_pb2.PortMapping]:
         if _is_int(item):
             if not 1 <= item <= 65535:
                 raise StackFileError(path, f"{_q(item)} is not a valid port")
-            return types_pb2.PortMapping(host_port=0, container_port=item, protocol="tcp")
+            return [types_pb2.PortMapping(host_port=0, container_port=item, protocol="tcp")]
         if isinstance(item, str):
             return self.short_port(item, path)
         if isinstance(item, dict):
-            return self.long_port(item, path)
+            return [self.long_port(item, path)]
         raise StackFileError(path, "must be a port string (\"8080:80/tcp\"), a port number or a mapping")
 
     @staticmethod
-    def short_port(text: str, path: str) -> types_pb2.PortMapping:
-        spec, slash, proto = text.partition("/")
-        if slash and proto not in PROTOCOLS:
-            raise StackFileError(path, f"{_q(text)}: protocol must be tcp or udp")
-        if "[" in spec or spec.count(":") > 1:
-            raise StackFileError(path, f"{_q(text)}: binding a host IP is not supported; use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")
-        if "-" in spec:
-            raise StackFileError(path, f"{_q(text)}: port ranges are not supported; publish each port separately")
-        host, colon, container = spec.rpartition(":")
-        if not _valid_port_text(container) or (colon and not _valid_port_text(host)):
-            raise StackFileError(path, f"{_q(text)} is not a valid port")
-        return types_pb2.PortMapping(
-            host_port=int(host) if colon else 0, container_port=int(container), protocol=proto or "tcp",
-        )
+    def short_port(text: str, path: str) -> list[types_pb2.PortMapping]:
+        """Compose's short syntax is docker run -p's: [IP:][HOST:]CONTAINER[/PROTOCOL], with ranges."""
+        try:
+            mappings = parse_publish(text)
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
+        return [types_pb2.PortMapping(host_port=h, container_port=c, protocol=p, host_ip=ip) for h, c, p, ip in mappings]
+
+    def env_files(self, value: Any, path: str) -> dict[str, str]:
+        names = [value] if isinstance(value, str) else self.sequence(value, path)
+        env: dict[str, str] = {}
+        for i, name in enumerate(names):
+            where = path if isinstance(value, str) else f"{path}.{i}"
+            if not isinstance(name, str) or not name:
+                raise StackFileError(where, "must be a file name")
+            if self.read_env_file is None:
+                raise StackFileError(where, "env files can only be read from a stack file on disk")
+            try:
+                env.update(self.read_env_file(name))
+            except ValueError as exc:
+                raise StackFileError(where, str(exc)) from None
+        return env
+
+    @staticmethod
+    def exposed(item: Any, path: str) -> list[str]:
+        text = str(item) if _is_int(item) else item
+        if not isinstance(text, str) or ":" in text:
+            raise StackFileError(path, f"{_q(item)} is not PORT[/PROTOCOL] or a range A-B")
+        try:
+            return [f"{port}/{proto}" for _, port, proto, _ in parse_publish(text)]
+        except ValueError as exc:
+            raise StackFileError(path, str(exc)) from None
 
     def long_port(self, item: dict, path: str) -> types_pb2.PortMapping:
         self.mapping(item, path, _PORT_KEYS)
@@ -501,9 +534,14 @@ class _Parser:
             protocol = self.choice(item["protocol"], f"{path}.protocol", PROTOCOLS)
         if item.get("mode") is not None:
             self.choice(item["mode"], f"{path}.mode", PORT_MODES)  # checked, then ignored
+        host_ip = ""
         if item.get("host_ip") is not None:
-            raise StackFileError(f"{path}.host_ip", "binding a host IP is not supported")
-        return types_pb2.PortMapping(host_port=published, container_port=target, protocol=protocol)
+            text = self.string(item["host_ip"], f"{path}.host_ip")
+            try:
+                host_ip = str(ipaddress.ip_address(text.strip("[]")))
+            except ValueError:
+                raise StackFileError(f"{path}.host_ip", f"{_q(text)} is not an IP address") from None
+        return types_pb2.PortMapping(host_port=published, container_port=target, protocol=protocol, host_ip=host_ip)
 
     @staticmethod
     def port_number(value: Any, path: str) -> int:

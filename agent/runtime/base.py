@@ -31,6 +31,7 @@ class Port:
     host_port: int
     container_port: int
     protocol: str = "tcp"
+    host_ip: str = ""      # "": every address of the host
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,10 @@ class RunOptions:
     volumes_from: tuple[str, ...] = ()   # "SHOAL_ID[:ro|rw]"
     restart: str = ""                 # the engine's restart policy (plain containers only)
     restart_max_retries: int = 0
+    publish_all: bool = False
+    expose: tuple[tuple[int, str], ...] = ()        # (port, protocol)
+    pull: str = ""                                  # "" (missing) | always | missing | never
+    platform: str = ""
 
 
 @dataclass(frozen=True, slots=True)

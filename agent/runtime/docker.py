@@ -71,13 +71,17 @@ class DockerRuntime:
                                      "is not on this node") from None
             # Create first, as `docker run` does: the image lookup and the search for an earlier
             # container of this id are engine round trips that only the rare case needs.
+            pull = spec.options.pull or "missing"
             try:
+                if pull == "always":
+                    self._pull(spec)
                 try:
-                    container = self._client.containers.create(**kwargs)
+                    container = self._create(kwargs, spec)
                 except docker.errors.ImageNotFound:
-                    repo, _, tag = spec.image.partition(":")
-                    self._client.images.pull(repo, tag=tag or "latest")
-                    container = self._client.containers.create(**kwargs)
+                    if pull == "never":
+                        raise NotFound(f"image {spec.image} is not on this node (--pull never)") from None
+                    self._pull(spec)
+                    container = self._create(kwargs, spec)
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:
                     raise
@@ -95,6 +99,21 @@ class DockerRuntime:
             return translate.observed_from_inspect(container.attrs)
 
         return await self._call(run)
+
+    def _pull(self, spec: Spec) -> None:
+        # docker-py splits the reference (a registry's port, a digest) and defaults the tag to latest.
+        self._client.images.pull(spec.image, platform=spec.options.platform or None)
+
+    def _create(self, kwargs: dict, spec: Spec):
+        if not spec.options.expose:
+            return self._client.containers.create(**kwargs)
+        # docker-py's create() exposes only the published ports; --expose needs the call below it
+        # (what create() itself does, with Config.ExposedPorts completed).
+        from docker.models.containers import _create_container_args
+        args = _create_container_args(dict(kwargs, version=self._client.api._version))
+        args["ports"] = translate.exposed_ports(spec)
+        created = self._client.api.create_container(**args)
+        return self._client.containers.get(created["Id"])
 
     async def stop(self, shoal_id: str, timeout: int) -> Observed:
         def run() -> Observed:

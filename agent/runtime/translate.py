@@ -64,14 +64,34 @@ def create_kwargs(shoal_id: str, name: str, node_id: str, spec: Spec, *, service
                 hc[key] = value
         kwargs["healthcheck"] = hc
     if spec.ports:
-        kwargs["ports"] = {
-            f"{p.container_port}/{p.protocol}": (p.host_port or None) for p in spec.ports
-        }
+        kwargs["ports"] = port_bindings(spec.ports)
+    if o.publish_all:
+        kwargs["publish_all_ports"] = True
+    if o.platform:
+        kwargs["platform"] = o.platform
     if spec.memory_bytes:
         kwargs["mem_limit"] = spec.memory_bytes
     if spec.nano_cpus:
         kwargs["nano_cpus"] = spec.nano_cpus
     return kwargs
+
+
+def port_bindings(ports: tuple[Port, ...]) -> dict[str, Any]:
+    """docker-py's `ports`: {"80/tcp": binding or [bindings]}, a binding being the host port (None:
+    the engine picks one) or (host IP, host port)."""
+    out: dict[str, list[Any]] = {}
+    for p in ports:
+        binding = (p.host_ip, p.host_port or None) if p.host_ip else (p.host_port or None)
+        out.setdefault(f"{p.container_port}/{p.protocol}", []).append(binding)
+    return {key: bindings[0] if len(bindings) == 1 else bindings for key, bindings in out.items()}
+
+
+def exposed_ports(spec: Spec) -> list[tuple[str, str]]:
+    """The container's exposed ports (Config.ExposedPorts) as docker-py's create_container() takes
+    them: the published ones and --expose's; docker-py's create() knows only the published."""
+    ports = {(str(p.container_port), p.protocol) for p in spec.ports}
+    ports.update((str(port), proto) for port, proto in spec.options.expose)
+    return sorted(ports)
 
 
 def option_kwargs(o: RunOptions) -> dict[str, Any]:
@@ -146,7 +166,7 @@ def _ports(attrs: Mapping[str, Any]) -> tuple[Port, ...]:
         port, _, proto = key.partition("/")
         for b in bindings or ():
             # The engine lists IPv4 and IPv6 bindings of one port; one is enough.
-            p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp")
+            p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp", _host_ip(b))
             if p not in out:
                 out.append(p)
     if not out:
@@ -155,10 +175,15 @@ def _ports(attrs: Mapping[str, Any]) -> tuple[Port, ...]:
         for key, bindings in sorted(asked.items()):
             port, _, proto = key.partition("/")
             for b in bindings or ():
-                p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp")
+                p = Port(int(b.get("HostPort") or 0), int(port), proto or "tcp", _host_ip(b))
                 if p not in out:
                     out.append(p)
     return tuple(out)
+
+
+def _host_ip(binding: Mapping[str, Any]) -> str:
+    ip = str(binding.get("HostIp") or "")
+    return "" if ip in ("0.0.0.0", "::") else ip
 
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -8,23 +8,28 @@ import click
 
 from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
-from shoal.cli import run_options, volume_options
+from shoal.cli import health_options, run_options, volume_options
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
 from shoal.cli.secret_env import gathered, secret_env_options
 from shoal.run_flags import parse_restart
-from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
+from shoal.units import parse_cpus, parse_key_value, parse_size
 
 RUN_TIMEOUT = 150.0
 
 
 def ports_text(c: types_pb2.Container) -> list[str]:
     ports = c.status.ports or c.spec.ports
-    return [
-        f"{p.host_port}->{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
-        for p in ports
-    ]
+    return [port_text(p) for p in ports]
+
+
+def port_text(p: types_pb2.PortMapping) -> str:
+    """As `docker ps` shows it: 127.0.0.1:8080->80/tcp, 8080->80/tcp, [::1]:8080->80/tcp, 80/tcp."""
+    if not p.host_port:
+        return f"{p.container_port}/{p.protocol}"
+    ip = f"[{p.host_ip}]:" if ":" in p.host_ip else f"{p.host_ip}:" if p.host_ip else ""
+    return f"{ip}{p.host_port}->{p.container_port}/{p.protocol}"
 
 
 def status_text(c: types_pb2.Container) -> str:
@@ -41,7 +46,6 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--name", default="", help="Container name (unique in the cluster).")
 @click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
 @secret_env_options
-@click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port.")
 @click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit (64m, 1g); also the reservation unless --reserve-memory.")
 @click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit (0.5, 2); also the reservation unless --reserve-cpus.")
 @click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint, e.g. node.labels.zone==eu. node.id, node.name, node.hostname (bound when the node first registered) and node.labels.K (set by admins) are the cluster's; engine.labels.K is what the host says of itself (self-reported: a compromised host can claim any).")
@@ -49,6 +53,8 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--label", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Container label.")
 @click.option("--network", multiple=True, metavar="NAME", help="Overlay network to join (shoal network create); host or none as docker takes them.")
 @run_options.run_options
+@run_options.run_only_options
+@health_options.health_options
 @volume_options.volume_options
 @click.option("--device", multiple=True, metavar="/dev/HOST[:/CONTAINER[:rwm]]", help="A host device in the container (the node must have it).")
 @click.option("--stop-timeout", type=click.IntRange(0, 3600), help="Seconds `shoal stop` waits before killing (default 10).")
@@ -57,18 +63,15 @@ def status_text(c: types_pb2.Container) -> str:
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, publish, memory, cpus, constraint,
+def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, memory, cpus, constraint,
         strategy, label, network, image, command, device, stop_timeout, volumes_from, restart, volume, mount,
         **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
         command=list(command),
-        env=dict(env or []),
-        ports=[types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in publish or []],
         memory_bytes=memory or 0,
         nano_cpus=cpus or 0,
-        labels=dict(label or []),
         constraints=list(constraint),
         strategy=strategy or "",
         networks=[n for n in network if n not in ("host", "none")],
@@ -79,6 +82,9 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
     volume_options.apply(spec, volume, mount)
     if restart is not None:
         spec.restart, spec.restart_max_retries = restart
+    health_options.apply(spec, health_options.pop(options))
+    spec.env.update(dict(env or []))        # after --env-file's, as docker: -e wins
+    spec.labels.update(dict(label or []))   # after --label-file's
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
     stub = ctx.stub()
     created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)

@@ -10,9 +10,11 @@ from pathlib import Path
 import click
 
 from shoal.cli.params import converter
+from shoal.cli.secret_env import read_kv_file
 from shoal.protos.shoal.v1 import types_pb2
+from shoal.protos.spec_rules import PULL_POLICIES
 from shoal.run_flags import parse_host_entry, parse_sysctl, parse_tmpfs, parse_ulimit
-from shoal.units import parse_cpus, parse_size
+from shoal.units import PUBLISH_SYNTAX, parse_cpus, parse_publish, parse_size
 
 
 def _seccomp(text: str) -> str:
@@ -37,7 +39,24 @@ def _signed_int(text: str) -> int:
         raise ValueError(f'"{text}" is not a whole number') from None
 
 
+def _expose(text: str) -> list[str]:
+    """--expose PORT[/PROTO] or a range: one "PORT/PROTO" per port, as Docker expands it."""
+    spec, _, proto = text.partition("/")
+    if ":" in spec:
+        raise ValueError(f'"{text}" is not PORT[/tcp|/udp] (or a range A-B); to publish, use -p')
+    return [f"{port}/{p}" for _, port, p, _ in parse_publish(text)]
+
+
 OPTIONS = [
+    click.option("-p", "--publish", multiple=True, metavar="[IP:][HOST:]PORT[/PROTO]", callback=converter(parse_publish),
+                 help=f"Publish a port: {PUBLISH_SYNTAX}; a HOST range must be as long as the container range."),
+    click.option("-P", "--publish-all/--no-publish-all", default=None, help="Publish every exposed port (the image's and --expose) to a random host port."),
+    click.option("--expose", multiple=True, metavar="PORT[/PROTO]", callback=converter(_expose), help="Expose a port or a range (A-B) without publishing it."),
+    click.option("--env-file", multiple=True, metavar="FILE", callback=converter(read_kv_file),
+                 help="Environment variables, a K=V per line (# comments, no quotes; a K alone from your environment); -e wins."),
+    click.option("--label-file", multiple=True, metavar="FILE", callback=converter(lambda path: read_kv_file(path, labels=True)),
+                 help="Labels, a K=V per line (# comments; a K alone is an empty label); --label wins."),
+    click.option("--platform", metavar="OS/ARCH", help="Platform of the image to pull and run (linux/amd64, linux/arm64/v8)."),
     click.option("--reserve-memory", metavar="SIZE", callback=converter(parse_size), help="Memory the scheduler counts (default: the --memory limit)."),
     click.option("--reserve-cpus", metavar="N", callback=converter(parse_cpus), help="CPUs the scheduler counts (default: the --cpus limit)."),
     click.option("-u", "--user", metavar="USER[:GROUP]", help="User (name or UID) the process runs as."),
@@ -67,8 +86,13 @@ OPTIONS = [
     click.option("--pid", metavar="MODE", help="PID namespace: host to share the host's."),
 ]
 
+# `shoal run`'s alone (docker service create has no --pull either).
+RUN_ONLY = [
+    click.option("--pull", type=click.Choice(PULL_POLICIES), help="Pull the image on the node: always, missing (the default) or never."),
+]
+
 # The flags as their function parameters are named.
-NAMES = ("reserve_memory", "reserve_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only",
+NAMES = ("env_file", "label_file", "publish", "publish_all", "expose", "pull", "platform", "reserve_memory", "reserve_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only",
          "security_opt", "hostname", "dns", "dns_search", "dns_option", "add_host", "workdir", "entrypoint", "init",
          "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimit", "sysctl", "shm_size", "tmpfs", "ipc",
          "pid")
@@ -76,13 +100,20 @@ NAMES = ("reserve_memory", "reserve_cpus", "user", "group_add", "cap_add", "cap_
 _SCALARS = {"reserve_memory": "reserve_memory_bytes", "reserve_cpus": "reserve_nano_cpus", "user": "user",
             "privileged": "privileged", "read_only": "read_only", "hostname": "hostname", "workdir": "workdir",
             "init": "init", "stop_signal": "stop_signal", "cpu_shares": "cpu_shares", "cpuset_cpus": "cpuset_cpus",
-            "pids_limit": "pids_limit", "shm_size": "shm_size_bytes", "ipc": "ipc", "pid": "pid"}
+            "pids_limit": "pids_limit", "shm_size": "shm_size_bytes", "ipc": "ipc", "pid": "pid",
+            "publish_all": "publish_all", "pull": "pull", "platform": "platform"}
 _LISTS = {"group_add": "group_add", "cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
           "dns": "dns", "dns_search": "dns_search", "dns_option": "dns_option", "add_host": "extra_hosts"}
 
 
 def run_options(fn):
     for decorator in reversed(OPTIONS):
+        fn = decorator(fn)
+    return fn
+
+
+def run_only_options(fn):
+    for decorator in reversed(RUN_ONLY):
         fn = decorator(fn)
     return fn
 
@@ -102,6 +133,18 @@ def apply(spec: types_pb2.ContainerSpec, o: dict) -> None:
             target = getattr(spec, field)
             del target[:]
             target.extend(o[name])
+    # The files first: the command's own -e and --label are set after, and win (as with docker).
+    for pairs in o.get("env_file") or ():
+        spec.env.update(dict(pairs))
+    for pairs in o.get("label_file") or ():
+        spec.labels.update(dict(pairs))
+    if o.get("publish"):
+        del spec.ports[:]
+        spec.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p, host_ip=ip)
+                          for mappings in o["publish"] for h, c, p, ip in mappings)
+    if o.get("expose"):
+        del spec.expose[:]
+        spec.expose.extend(dict.fromkeys(port for ports in o["expose"] for port in ports))
     if o.get("entrypoint") is not None:
         del spec.entrypoint[:]
         if o["entrypoint"]:

@@ -35,10 +35,12 @@ def from_argument(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
     return (key, value) if sep else (key, _from_environment(key, environ, ""))
 
 
-def parse_env_file(data: bytes, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+def parse_env_file(data: bytes, environ: Mapping[str, str] | None, *, unset: str = "refuse") -> list[tuple[str, str]]:
     """docker's --env-file rules (docker/cli pkg/kvfile): lines of K=V, taken as they are (no quotes,
     no expansion, trailing blanks kept); leading whitespace, blank lines and # comments skipped; a
-    UTF-8 BOM and a CR before the newline dropped; a K alone takes its value from the environment."""
+    UTF-8 BOM and a CR before the newline dropped; a K alone takes its value from the environment.
+    A K alone that the environment lacks is refused (unset="refuse", secrets), dropped as docker
+    drops it ("skip", --env-file); environ None: a K alone is K="" (--label-file)."""
     pairs = []
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if number == 1 and raw.startswith(_BOM):
@@ -56,8 +58,25 @@ def parse_env_file(data: bytes, environ: Mapping[str, str]) -> list[tuple[str, s
             raise ValueError(f"line {number} has no variable name")
         if " " in key or "\t" in key:
             raise ValueError(f"line {number}: the variable name has whitespace in it (K=VALUE expected)")
-        pairs.append((key, value) if sep else (key, _from_environment(key, environ, f" (line {number})")))
+        if sep:
+            pairs.append((key, value))
+        elif environ is None:
+            pairs.append((key, ""))
+        elif unset == "skip":
+            if key in environ:
+                pairs.append((key, environ[key]))
+        else:
+            pairs.append((key, _from_environment(key, environ, f" (line {number})")))
     return pairs
+
+
+def read_kv_file(path: str, *, labels: bool = False) -> list[tuple[str, str]]:
+    """--env-file / --label-file FILE: the same reader as --secret-env-file's, without its mode warning."""
+    data, _ = read_private_file(Path(path), MAX_FILE_BYTES)
+    try:
+        return parse_env_file(data, None if labels else os.environ, unset="skip")
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def read_private_file(path: Path, limit: int) -> tuple[bytes, str | None]:

@@ -10,14 +10,14 @@ from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
     DEFAULT_MODE, DEFAULT_PARALLELISM, DEFAULT_RESTART_DELAY_NS, FAILURE_ACTIONS, MODES, RESTART_CONDITIONS, STRATEGIES,
 )
-from shoal.cli import run_options, volume_options
+from shoal.cli import health_options, run_options, volume_options
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.params import converter, for_each
 from shoal.cli.secret_env import gathered, secret_env_options
 from shoal.durations import parse_duration
-from shoal.units import parse_cpus, parse_key_value, parse_port, parse_size
+from shoal.units import parse_cpus, parse_key_value, parse_size
 
 
 def _pref(text: str) -> str:
@@ -36,7 +36,6 @@ def task_options(fn):
     for decorator in reversed([
         click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable."),
         secret_env_options,
-        click.option("-p", "--publish", multiple=True, metavar="[HOST:]PORT[/PROTO]", callback=converter(parse_port), help="Publish a port."),
         click.option("-m", "--memory", metavar="SIZE", callback=converter(parse_size), help="Memory limit per task (also its reservation unless --reserve-memory)."),
         click.option("--cpus", metavar="N", callback=converter(parse_cpus), help="CPU limit per task (also its reservation unless --reserve-cpus)."),
         click.option("--constraint", multiple=True, metavar="EXPR", help="Placement constraint (see `shoal run --help`; engine.labels.K are self-reported by the hosts)."),
@@ -50,11 +49,7 @@ def task_options(fn):
         click.option("--update-delay", metavar="DURATION", callback=converter(_dur), help="Delay between update batches."),
         click.option("--update-failure-action", type=click.Choice(FAILURE_ACTIONS), help="On a failed update (default pause)."),
         click.option("--update-monitor", metavar="DURATION", callback=converter(_dur), help="Time a new task has to come up (default 5s)."),
-        click.option("--health-cmd", metavar="CMD", help="Health check command (run with sh -c in the container)."),
-        click.option("--health-interval", metavar="DURATION", callback=converter(_dur), help="Between health checks."),
-        click.option("--health-timeout", metavar="DURATION", callback=converter(_dur), help="One health check's time limit."),
-        click.option("--health-retries", type=click.IntRange(0, 100), help="Failures before unhealthy."),
-        click.option("--health-start-period", metavar="DURATION", callback=converter(_dur), help="Grace time after start."),
+        health_options.health_options,
         click.option("--placement-pref", multiple=True, metavar="spread=node.labels.K", callback=converter(_pref), help="Spread tasks over a label's values."),
         click.option("--stop-grace-period", metavar="DURATION", callback=converter(_dur), help="SIGTERM to SIGKILL on shutdown (default 10s)."),
         click.option("--network", multiple=True, metavar="NAME", help="Overlay network the tasks join."),
@@ -74,9 +69,6 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
     secret = gathered(o.get("secret_env"), o.get("secret_env_file"), o.get("secret_env_stdin"))
     if secret:
         add_secret_env(t, secret)
-    if o.get("publish"):
-        del t.ports[:]
-        t.ports.extend(types_pb2.PortMapping(host_port=h, container_port=c, protocol=p) for h, c, p in o["publish"])
     if o.get("memory") is not None:
         t.memory_bytes = o["memory"]
     if o.get("cpus") is not None:
@@ -98,15 +90,11 @@ def apply_options(spec: types_pb2.ServiceSpec, o: dict, *, creating: bool) -> No
                        ("update_failure_action", "failure_action"), ("update_monitor", "monitor_ns")):
         if o.get(key) is not None:
             setattr(u, field, o[key])
-    h = t.health
-    if o.get("health_cmd") is not None:
-        del h.test[:]
-        if o["health_cmd"]:
-            h.test.extend(["CMD-SHELL", o["health_cmd"]])
-    for key, field in (("health_interval", "interval_ns"), ("health_timeout", "timeout_ns"),
-                       ("health_retries", "retries"), ("health_start_period", "start_period_ns")):
-        if o.get(key) is not None:
-            setattr(h, field, o[key])
+    health = health_options.pop(o)
+    if any(value is not None for value in health.values()) and list(t.health.test) == ["NONE"] \
+            and not health.get("no_healthcheck"):
+        t.ClearField("health")   # update: a --health-* flag turns a disabled check back on
+    health_options.apply(t, health)
     if o.get("placement_pref"):
         del spec.preferences[:]
         spec.preferences.extend(types_pb2.PlacementPreference(spread=p) for p in o["placement_pref"])

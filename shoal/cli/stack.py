@@ -9,6 +9,7 @@ from shoal.protos.shoal.v1 import manager_pb2
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.service import print_services, print_tasks
+from shoal.cli.secret_env import read_kv_file
 from shoal.stackfile import StackFileError, parse_stack
 
 
@@ -29,7 +30,9 @@ def stack_deploy(ctx: Ctx, file: Path, prune: bool, name: str):
     except OSError as exc:
         raise click.BadParameter(f"{file}: {exc.strerror}", param_hint="--compose-file") from None
     try:
-        parsed = parse_stack(text, source=str(file), stack=name)
+        # env_file names are relative to the stack file's directory, as in Compose.
+        parsed = parse_stack(text, source=str(file), stack=name,
+                             read_env_file=lambda env_file: read_kv_file(str(file.parent / env_file)))
     except StackFileError as exc:
         raise click.UsageError(str(exc)) from None   # a bad file is bad input: exit 2
     for warning in parsed.warnings:

@@ -326,6 +326,13 @@ REQUESTS = {
     "ListNetworks": st.just(manager_pb2.ListNetworksRequest()),
     "InspectNetwork": st.builds(manager_pb2.NetworkRef, ref=seed_or(texts())),
     "RemoveNetwork": st.builds(manager_pb2.NetworkRef, ref=texts()),
+    "CreateVolume": st.builds(manager_pb2.CreateVolumeRequest, name=texts(), driver=st.one_of(
+        st.sampled_from(["", "local"]), texts(20)), node=st.one_of(st.just(""), texts(40)),
+        labels=st.dictionaries(texts(20), texts(20), max_size=3), options=st.dictionaries(
+            st.one_of(st.sampled_from(["type", "device", "o"]), texts(10)), texts(40), max_size=3)),
+    "ListVolumes": st.just(manager_pb2.ListVolumesRequest()),
+    "InspectVolume": st.builds(manager_pb2.VolumeRef, name=seed_or(texts())),
+    "RemoveVolume": st.builds(manager_pb2.RemoveVolumeRequest, name=texts(), force=st.booleans()),
 }
 
 
@@ -348,7 +355,7 @@ def test_hostile_requests_of_every_type(manager, method):
 
     prop()
     assert manager.alive()
-    if method not in ("ListContainers", "ListNodes", "ListStacks", "Status", "ListNetworks"):
+    if method not in ("ListContainers", "ListNodes", "ListStacks", "Status", "ListNetworks", "ListVolumes"):
         # Not vacuous: the hostile values were refused at least sometimes, and as bad input.
         assert codes.get("INVALID_ARGUMENT", 0) > 0, codes
     assert SECRET.encode() in manager.value("/shoal/services/seed")

@@ -81,6 +81,23 @@ TABLE = [
     (["--ipc", "host", "--pid", "host"], {"ipc": "host", "pid": "host"}, {"ipc_mode": "host", "pid_mode": "host"}),
     (["--reserve-memory", "64m"], {"reserve_memory_bytes": str(64 << 20)}, {"mem_reservation": 64 << 20}),
     (["--reserve-cpus", "0.25"], {"reserve_nano_cpus": str(250_000_000)}, {}),
+    (["-p", "127.0.0.1:8080:80/udp"],
+     {"ports": [{"host_port": 8080, "container_port": 80, "protocol": "udp", "host_ip": "127.0.0.1"}]},
+     {"ports": {"80/udp": ("127.0.0.1", 8080)}}),
+    (["-p", "[::1]::53"], {"ports": [{"container_port": 53, "protocol": "tcp", "host_ip": "::1"}]},
+     {"ports": {"53/tcp": ("::1", None)}}),
+    (["-p", "8000-8001:80-81", "-p", "9090"],
+     {"ports": [{"host_port": 8000, "container_port": 80, "protocol": "tcp"},
+                {"host_port": 8001, "container_port": 81, "protocol": "tcp"},
+                {"container_port": 9090, "protocol": "tcp"}]},
+     {"ports": {"80/tcp": 8000, "81/tcp": 8001, "9090/tcp": None}}),
+    (["-p", "8080:80", "-p", "10.0.0.1:8081:80"],
+     {"ports": [{"host_port": 8080, "container_port": 80, "protocol": "tcp"},
+                {"host_port": 8081, "container_port": 80, "protocol": "tcp", "host_ip": "10.0.0.1"}]},
+     {"ports": {"80/tcp": [8080, ("10.0.0.1", 8081)]}}),
+    (["-P", "--expose", "7000-7001/udp", "--expose", "9000"],
+     {"publish_all": True, "expose": ["7000/udp", "7001/udp", "9000/tcp"]}, {"publish_all_ports": True}),
+    (["--platform", "linux/arm64/v8"], {"platform": "linux/arm64/v8"}, {"platform": "linux/arm64/v8"}),
 ]
 
 
@@ -175,6 +192,17 @@ BAD = [
     ({"restart": "sometimes"}, '--restart: "sometimes" is not one of no, always, on-failure, unless-stopped'),
     ({"restart": "always", "restart_max_retries": 3}, "--restart: a maximum retry count goes only with on-failure"),
     ({"restart": "on-failure", "restart_max_retries": 10_001}, "--restart: on-failure:N takes N from 0 to 10000"),
+    ({"ports": [types_pb2.PortMapping(container_port=80, protocol="tcp", host_ip="10.0.0")]},
+     '--publish: "10.0.0" is not an IP address'),
+    ({"ports": [types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp"),
+                types_pb2.PortMapping(host_port=80, container_port=81, protocol="tcp", host_ip="127.0.0.1")]},
+     "--publish: host port 80/tcp is published twice"),
+    ({"ports": [types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp", host_ip="127.0.0.1")] * 2},
+     "--publish: host port 80/tcp is published twice"),
+    ({"expose": ["80"]}, '--expose: "80" is not PORT/tcp or PORT/udp (1-65535)'),
+    ({"expose": ["70000/tcp"]}, '--expose: "70000/tcp" is not PORT/tcp or PORT/udp (1-65535)'),
+    ({"pull": "sometimes"}, '--pull: "sometimes" is not one of always, missing, never'),
+    ({"platform": "Linux AMD64"}, '--platform: "Linux AMD64" is not OS[/ARCH[/VARIANT]] (e.g. linux/amd64)'),
 ]
 
 
@@ -199,6 +227,11 @@ def test_a_bad_value_is_refused_in_one_line_naming_its_flag(fields, message):
     (["--restart", "always:3"], '--restart: "always:3": only on-failure takes a maximum retry count'),
     (["--restart", "on-failure:x"], '--restart: "on-failure:x": "x" is not a number of retries'),
     (["--restart", "never"], '--restart: "never" is not one of no, always, on-failure, unless-stopped'),
+    (["-p", "8000-8002:80-81"], '--publish: "8000-8002:80-81": the host ports (3) and the container ports (2) must be'),
+    (["-p", "8000-8002:80"], '--publish: "8000-8002:80": a host port range for one container port'),
+    (["-p", "1.2.3:80:80"], '--publish: "1.2.3:80:80": "1.2.3" is not an IP address'),
+    (["--expose", "8080:80"], '--expose: "8080:80" is not PORT[/tcp|/udp]'),
+    (["--pull", "sometimes"], "--pull: "),
 ])
 
 def test_the_cli_refuses_what_it_cannot_parse_with_exit_2(flags, message):
@@ -286,3 +319,112 @@ def test_a_service_cannot_share_a_containers_namespace_or_volumes():
         with pytest.raises(InvalidField) as caught:
             check_service(types_pb2.ServiceSpec(name="web", mode="replicated", replicas=1, task=task))
         assert "a service's tasks cannot share another container's namespace or volumes" in str(caught.value)
+
+
+def test_specific_host_ips_on_one_port_are_valid_together():
+    check_spec(types_pb2.ContainerSpec(image="img", ports=[
+        types_pb2.PortMapping(host_port=80, container_port=80, protocol="tcp", host_ip="127.0.0.1"),
+        types_pb2.PortMapping(host_port=80, container_port=81, protocol="tcp", host_ip="10.0.0.1"),
+        types_pb2.PortMapping(host_port=80, container_port=82, protocol="udp")]))
+
+
+def test_expose_reaches_the_engine_as_exposed_ports_only():
+    from shoal.agent.runtime.translate import exposed_ports
+    spec = spec_from_proto(parsed("--expose", "7000/udp", "-p", "8080:80"))
+    assert exposed_ports(spec) == [("7000", "udp"), ("80", "tcp")]
+    assert "ports" not in engine_kwargs(parsed("--expose", "7000"))   # exposed, not published
+
+
+def test_pull_policy_is_run_only_and_reaches_the_agent():
+    out = {}
+
+    @click.command()
+    @run_options.run_options
+    @run_options.run_only_options
+    def cmd(**options):
+        spec = types_pb2.ContainerSpec(image="img")
+        run_options.apply(spec, run_options.pop(options))
+        out["spec"] = spec
+
+    assert CliRunner().invoke(cmd, ["--pull", "never"]).exit_code == 0
+    assert out["spec"].pull == "never" and spec_from_proto(out["spec"]).options.pull == "never"
+    check_spec(out["spec"])
+
+
+def test_env_file_and_label_file_are_read_as_docker_reads_them_and_the_flags_win(tmp_path, monkeypatch):
+    env = tmp_path / "app.env"
+    env.write_bytes(b"# comment\n\nA=1\nB= spaced \"quoted\" \nFROM_SHELL\nUNSET_HERE\nC=x=y\r\n")
+    labels = tmp_path / "labels"
+    labels.write_text("team=web\nbare\n")
+    monkeypatch.setenv("FROM_SHELL", "s")
+    monkeypatch.delenv("UNSET_HERE", raising=False)
+    spec = parsed("--env-file", str(env), "--label-file", str(labels))
+    assert dict(spec.env) == {"A": "1", "B": ' spaced "quoted" ', "FROM_SHELL": "s", "C": "x=y"}
+    assert dict(spec.labels) == {"team": "web", "bare": ""}
+    check_spec(spec)
+    # run: -e and --label are applied after the files
+    from shoal.cli.container import run
+    assert run.params and {"env_file", "label_file", "pull", "no_healthcheck"} <= {p.name for p in run.params}
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"A=1\nBAD KEY=2\n", "line 2: the variable name has whitespace in it (K=VALUE expected)"),
+    (b"=1\n", "line 1 has no variable name"),
+])
+def test_a_bad_env_file_names_the_flag_the_file_and_the_line(tmp_path, content, message):
+    from tests.unit.test_cli_errors import shoal
+    path = tmp_path / "bad.env"
+    path.write_bytes(content)
+    r = shoal("run", "--env-file", str(path), "img")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"shoal: --env-file: {path}: {message}"), r.stderr
+
+
+def health_parsed(*flags: str) -> types_pb2.ContainerSpec:
+    from shoal.cli import health_options
+    out = {}
+
+    @click.command()
+    @health_options.health_options
+    def cmd(**options):
+        spec = types_pb2.ContainerSpec(image="img")
+        health_options.apply(spec, health_options.pop(options))
+        out["spec"] = spec
+
+    result = CliRunner().invoke(cmd, list(flags))
+    assert result.exit_code == 0, result.output
+    return out["spec"]
+
+
+@pytest.mark.parametrize("flags,engine", [
+    (["--health-cmd", "true", "--health-interval", "2s", "--health-retries", "3"],
+     {"test": ["CMD-SHELL", "true"], "interval": 2 * 10**9, "retries": 3}),
+    (["--health-cmd", "wget -q localhost", "--health-timeout", "1s", "--health-start-period", "5s"],
+     {"test": ["CMD-SHELL", "wget -q localhost"], "timeout": 10**9, "start_period": 5 * 10**9}),
+    (["--no-healthcheck"], {"test": ["NONE"]}),
+])
+def test_health_flags_on_run_reach_the_engine(flags, engine):
+    spec = health_parsed(*flags)
+    check_spec(spec)
+    assert engine_kwargs(spec)["healthcheck"] == engine
+
+
+def test_no_healthcheck_with_a_health_flag_is_refused_as_docker_refuses_it():
+    from tests.unit.test_cli_errors import shoal
+    r = shoal("run", "--no-healthcheck", "--health-cmd", "true", "img")
+    assert r.returncode == 2 and "--no-healthcheck conflicts with --health-cmd" in r.stderr, r.stderr
+
+
+def test_service_update_turns_a_disabled_health_check_back_on_with_a_health_flag():
+    from shoal.cli import health_options
+    from shoal.cli.service import apply_options
+    spec = types_pb2.ServiceSpec(name="web", task=types_pb2.ContainerSpec(
+        image="img", health=types_pb2.HealthCheck(test=["NONE"])))
+    opts = {name: None for name in (*run_options.NAMES, *health_options.NAMES)}
+    opts.update(health_cmd="true", health_retries=2)
+    apply_options(spec, opts, creating=False)
+    assert list(spec.task.health.test) == ["CMD-SHELL", "true"] and spec.task.health.retries == 2
+    opts.update(health_cmd=None, health_retries=None, no_healthcheck=True)
+    apply_options(spec, opts, creating=False)
+    assert list(spec.task.health.test) == ["NONE"] and spec.task.health.retries == 0

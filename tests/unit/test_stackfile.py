@@ -432,22 +432,19 @@ def svc(body: str, name: str = "web") -> str:
      "services.web.environment: must be a mapping or a list of KEY=VALUE strings"),
     # ports
     (svc("image: x\nports: '80'\n"), "services.web.ports: must be a list"),
-    (svc("image: x\nports: ['99999']\n"), 'services.web.ports.0: "99999" is not a valid port'),
+    (svc("image: x\nports: ['99999']\n"), 'services.web.ports.0: "99999": ports must be in 1-65535'),
     (svc("image: x\nports: [99999]\n"), 'services.web.ports.0: "99999" is not a valid port'),
-    (svc("image: x\nports: ['80', '8080:0']\n"), 'services.web.ports.1: "8080:0" is not a valid port'),
-    (svc("image: x\nports: ['a:b']\n"), 'services.web.ports.0: "a:b" is not a valid port'),
-    (svc("image: x\nports: [':80']\n"), 'services.web.ports.0: ":80" is not a valid port'),
+    (svc("image: x\nports: ['80', '8080:0']\n"), 'services.web.ports.1: "8080:0": ports must be in 1-65535'),
+    (svc("image: x\nports: ['a:b']\n"), 'services.web.ports.0: "a:b" is not [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp] (each port may be a range A-B)'),
     (svc("image: x\nports: [0]\n"), 'services.web.ports.0: "0" is not a valid port'),
     (svc("image: x\nports: ['8000-8010:80']\n"),
-     'services.web.ports.0: "8000-8010:80": port ranges are not supported; publish each port separately'),
-    (svc("image: x\nports: ['80-81']\n"),
-     'services.web.ports.0: "80-81": port ranges are not supported; publish each port separately'),
-    (svc("image: x\nports: ['127.0.0.1:8080:80']\n"),
-     'services.web.ports.0: "127.0.0.1:8080:80": binding a host IP is not supported; '
-     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
-    (svc("image: x\nports: ['[::1]:8080:80']\n"),
-     'services.web.ports.0: "[::1]:8080:80": binding a host IP is not supported; '
-     'use [HOST_PORT:]CONTAINER_PORT[/PROTOCOL]'),
+     'services.web.ports.0: "8000-8010:80": a host port range for one container port (the engine would pick one) '
+     'is not supported; give one host port'),
+    (svc("image: x\nports: ['8000-8002:80-81']\n"),
+     'services.web.ports.0: "8000-8002:80-81": the host ports (3) and the container ports (2) must be ranges of '
+     'the same length'),
+    (svc("image: x\nports: ['1.2.3:8080:80']\n"), 'services.web.ports.0: "1.2.3:8080:80": "1.2.3" is not an IP address'),
+    (svc("image: x\nports: [{target: 80, host_ip: 'a.b'}]\n"), 'services.web.ports.0.host_ip: "a.b" is not an IP address'),
     (svc("image: x\nports: ['80/sctp']\n"), 'services.web.ports.0: "80/sctp": protocol must be tcp or udp'),
     (svc("image: x\nports: [80.5]\n"),
      'services.web.ports.0: must be a port string ("8080:80/tcp"), a port number or a mapping'),
@@ -459,8 +456,6 @@ def svc(body: str, name: str = "web") -> str:
      'services.web.ports.0.protocol: "sctp" is not one of tcp, udp'),
     (svc("image: x\nports: [{target: 80, mode: bridge}]\n"),
      'services.web.ports.0.mode: "bridge" is not one of ingress, host'),
-    (svc("image: x\nports: [{target: 80, host_ip: 127.0.0.1}]\n"),
-     "services.web.ports.0.host_ip: binding a host IP is not supported"),
     # labels
     (svc("image: x\nlabels: {io.shoal.service: forged}\n"),
      'services.web.labels.io.shoal.service: "io.shoal.service": the io.shoal. prefix is reserved'),
@@ -721,3 +716,51 @@ def test_bad_stack_volumes_name_their_path(body, message):
     with pytest.raises(StackFileError) as caught:
         parse_stack(body)
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_ports_take_host_ips_and_ranges_as_docker_run_p_does():
+    stack = parse_stack(textwrap.dedent("""\
+        services:
+          web:
+            image: x
+            ports: ["127.0.0.1:8080:80", "[::1]::81/udp", "9000-9001:90-91", "7000-7001", ":82",
+                    {target: 83, published: 8083, host_ip: 10.0.0.1}]
+    """))
+    ports = [(p.host_ip, p.host_port, p.container_port, p.protocol) for p in stack.services[0].task.ports]
+    assert ports == [("127.0.0.1", 8080, 80, "tcp"), ("::1", 0, 81, "udp"), ("", 9000, 90, "tcp"), ("", 9001, 91, "tcp"),
+                     ("", 0, 7000, "tcp"), ("", 0, 7001, "tcp"), ("", 0, 82, "tcp"), ("10.0.0.1", 8083, 83, "tcp")]
+
+
+def test_env_file_expose_and_platform(tmp_path):
+    (tmp_path / "a.env").write_text("A=1\nB=2\n")
+    (tmp_path / "b.env").write_text("B=3\n")
+    read = []
+
+    def reader(name):
+        read.append(name)
+        return [tuple(line.split("=", 1)) for line in (tmp_path / name).read_text().splitlines()]
+
+    stack = parse_stack(textwrap.dedent("""\
+        services:
+          web:
+            image: x
+            env_file: [a.env, b.env]
+            environment: {A: override}
+            expose: [80, "7000-7001/udp"]
+            platform: linux/arm64
+    """), read_env_file=reader)
+    task = stack.services[0].task
+    assert read == ["a.env", "b.env"]
+    assert dict(task.env) == {"A": "override", "B": "3"}
+    assert list(task.expose) == ["80/tcp", "7000/udp", "7001/udp"] and task.platform == "linux/arm64"
+
+
+def test_env_file_errors_name_the_path():
+    def reader(name):
+        raise ValueError(f"{name}: No such file or directory")
+
+    with pytest.raises(StackFileError) as caught:
+        parse_stack("services:\n  web:\n    image: x\n    env_file: gone.env\n", read_env_file=reader)
+    assert str(caught.value) == "services.web.env_file: gone.env: No such file or directory"
+    with pytest.raises(StackFileError, match=r"services.web.expose.0: \"80:80\" is not PORT"):
+        parse_stack("services:\n  web:\n    image: x\n    expose: ['80:80']\n")
