@@ -106,7 +106,7 @@ class ContainerOps:
                 name = req.name or self._unique_name(spec.image)
                 if name in self.state.names:
                     raise errors.AlreadyExists(f'--name: "{name}" is already in use')
-                volumes = {n: v for n, (v, _) in self.state.volumes.items()}
+                volumes = self.state.volume_records()
                 try:
                     pinned = volume_placement.pin(spec, volumes)
                 except volume_placement.VolumesApart as exc:
@@ -203,11 +203,13 @@ class ContainerOps:
                    pinned: volume_placement.Pin) -> tuple[types_pb2.Container, str] | None:
         """The container that --ipc container:NAME and --volumes-from name, which this one must run
         beside (one node); fills in their ids for the agent. Refuses containers on different nodes."""
-        refs = [("--ipc", spec.ipc[len("container:"):])] if spec.ipc.startswith("container:") else []
-        refs += [("--volumes-from", v.partition(":")[0]) for v in spec.volumes_from]
+        refs = [("--ipc", spec.ipc[len("container:"):], "")] if spec.ipc.startswith("container:") else []
+        for source in spec.volumes_from:
+            name, _, mode = source.partition(":")
+            refs.append(("--volumes-from", name, mode))
         found: tuple[types_pb2.Container, str] | None = None
         del spec.volumes_from_ids[:]
-        for flag, ref in refs:
+        for flag, ref, mode in refs:
             try:
                 other = self.state.container_view(self.state.resolve_container(ref))
             except UnknownRef:
@@ -221,9 +223,8 @@ class ContainerOps:
             found = found or (other, flag)
             if flag == "--ipc":
                 spec.ipc_container = other.id
-        for source in spec.volumes_from:
-            name, sep, mode = source.partition(":")
-            spec.volumes_from_ids.append(self.state.resolve_container(name) + (sep + mode))
+            else:
+                spec.volumes_from_ids.append(f"{other.id}:{mode}" if mode else other.id)
         return found
 
     async def stop(self, ref: str, timeout: int) -> types_pb2.Container:

@@ -119,25 +119,20 @@ class Reconciler:
         """Places and starts what it can; returns the tasks no node took, with the scheduler's reason."""
         due_now = now()
         unplaced: list[types_pb2.PendingTask] = []
-        if svc.spec.mode == "global":
+        # Global tasks go to their own node each; a slot's named volume pins it to its own node:
+        # both are placed one by one.
+        one_by_one = svc.spec.mode == "global" or any(m.type == "volume" and m.source for m in svc.spec.task.mounts)
+        if one_by_one:
             for p in places:
-                placed = await self.driver.place_new(svc, 0, node_id=str(p.key), restarts=p.restarts,
+                if svc.spec.mode == "global":
+                    node = self.state.nodes.get(str(p.key))
+                    slot, node_id, name = 0, str(p.key), task_name(svc, 0, node[0].name if node else str(p.key))
+                else:
+                    slot, node_id, name = int(p.key), "", task_name(svc, int(p.key))
+                placed = await self.driver.place_new(svc, slot, node_id=node_id, restarts=p.restarts,
                                                      not_before=p.not_before)
                 if isinstance(placed, NoFit):
-                    node = self.state.nodes.get(str(p.key))
-                    unplaced.append(types_pb2.PendingTask(
-                        key=str(p.key), name=task_name(svc, 0, node[0].name if node else str(p.key)),
-                        reason=placed.message))
-                elif p.not_before is None or p.not_before <= due_now:
-                    self.driver.start_soon(placed)
-            return unplaced
-        if any(m.type == "volume" and m.source for m in svc.spec.task.mounts):
-            # Each slot's volume pins it to its own node: placed one by one, each where its data is.
-            for p in places:
-                placed = await self.driver.place_new(svc, int(p.key), restarts=p.restarts, not_before=p.not_before)
-                if isinstance(placed, NoFit):
-                    unplaced.append(types_pb2.PendingTask(key=str(p.key), name=task_name(svc, int(p.key)),
-                                                          reason=placed.message))
+                    unplaced.append(types_pb2.PendingTask(key=str(p.key), name=name, reason=placed.message))
                 elif p.not_before is None or p.not_before <= due_now:
                     self.driver.start_soon(placed)
             return unplaced

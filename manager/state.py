@@ -467,6 +467,10 @@ class ClusterState:
             return max(live, key=lambda c: (c.created_at, c.id)).id
         return _unique_prefix(ref, self.containers, "container")
 
+    def volume_records(self) -> dict[str, types_pb2.Volume]:
+        """The volume records by name, without their revisions: what placement reads."""
+        return {name: volume for name, (volume, _) in self.volumes.items()}
+
     # ---- networks -------------------------------------------------------
     def free_address(self, network: str, taken: set[str] = frozenset()) -> str | None:
         """The lowest free address of a network (.1 is kept for a future gateway)."""

@@ -110,7 +110,7 @@ class TaskDriver:
         request = task_request(service)
         for _ in range(8):
             async with self.place_lock:
-                volumes = {n: v for n, (v, _) in self.state.volumes.items()}
+                volumes = self.state.volume_records()
                 mounted = types_pb2.ContainerSpec(mounts=service.spec.task.mounts)
                 volume_placement.for_slot(mounted, slot)
                 try:
