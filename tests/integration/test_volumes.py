@@ -36,6 +36,9 @@ def test_a_named_volume_keeps_its_data_and_its_containers_on_its_node(shoal, clu
     out = shoal("run", "--name", "db2", "-v", "dbdata:/data", IMAGE, "cat", "/data/rows", timeout=90).stdout
     assert out == "row1\n"
     assert node_of(shoal, "db2") == home
+    # The attached run returned with db2's exit code; its record learns it from the agent's report.
+    poll(lambda: next(c for c in shoal.json("ps", "-a") if c["name"] == "db2")["state"] == "exited", 30,
+         what="db2's record to say it exited")
     # In use (by a stopped container) it is not removed without -f; in use by a running one, not even with -f.
     r = shoal("volume", "rm", "dbdata", check=False)
     assert r.returncode == 1 and "is named by stopped containers (db2)" in r.stderr, r.stderr
