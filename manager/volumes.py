@@ -69,7 +69,8 @@ class VolumeOps:
     async def remove(self, req: manager_pb2.RemoveVolumeRequest) -> str:
         volume, rev = self._get(req.name)
         users = self.users(volume.name)
-        running = sorted(c.name for c in users if _running(c))
+        # As the agents see them now (the stored status lags an exit until the record is rewritten).
+        running = sorted(c.name for c in users if _running(self.state.container_view(c.id)))
         if running:
             raise errors.FailedPrecondition(f"volume {volume.name} is in use by {', '.join(running[:5])}: "
                                             f"remove them first")
