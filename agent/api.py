@@ -11,6 +11,7 @@ import grpc
 
 from shoal.agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
 from shoal.agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
+from shoal.agent.session_messages import session_inputs, session_open, stream_out
 from shoal.protos.spec_rules import VOLUME_NAME_RE
 from shoal.protos.limits import LOG_CHUNK_BYTES, STOP_GRACE_DEFAULT
 from shoal.protos.shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -127,7 +128,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         for a in networks:
             _require_attachment(a)
         observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec),
-                                                       request.service, networks)
+                                                       request.service, networks, start=not request.no_start)
         if networks and self.plumb is not None:
             try:
                 await self.plumb(observed)
@@ -182,6 +183,21 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     @_unary
     async def RemoveVolume(self, request, context):
         return agent_pb2.RemoveVolumeReply(removed=await self.runtime.remove_volume(_require_volume(request.name)))
+
+    async def Stream(self, request_iterator, context):
+        """exec and attach: the first message opens, the rest is the caller's input."""
+        try:
+            first = await anext(aiter(request_iterator), None)
+            open_ = session_open(first)
+            _require_id(open_.shoal_id)
+            async for out in self.runtime.session(open_, session_inputs(request_iterator)):
+                yield stream_out(out)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RuntimeFailure as exc:
+            await _abort(context, exc)
+        finally:
+            self.on_change()   # an attach may have started it, an exec changed nothing: a report is cheap
 
     @_unary
     async def DescribeNode(self, request, context):

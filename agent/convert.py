@@ -58,7 +58,7 @@ def options_from_proto(msg: types_pb2.ContainerSpec) -> RunOptions:
         restart=msg.restart, restart_max_retries=msg.restart_max_retries,
         publish_all=msg.publish_all,
         expose=tuple((int(port), proto or "tcp") for port, _, proto in (e.partition("/") for e in msg.expose)),
-        pull=msg.pull, platform=msg.platform,
+        pull=msg.pull, platform=msg.platform, tty=msg.tty, open_stdin=msg.open_stdin, stdin_once=msg.stdin_once,
     )
 
 

@@ -19,6 +19,7 @@ from shoal.manager.volumes import VolumeOps
 from shoal.manager.nodes import NodeOps
 from shoal.manager.peers import Peers
 from shoal.manager.services import ServiceOps
+from shoal.manager.sessions import relay
 from shoal.manager.store import NotLeader
 from shoal.pki.grpc_tls import caller
 from shoal.etcd.client import EtcdError
@@ -107,6 +108,13 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
         try:
             async for chunk in self.containers.logs(request.ref, request.follow, request.tail):
                 yield chunk
+        except ApiError as exc:
+            await context.abort(exc.code, str(exc))
+
+    async def Stream(self, request_iterator, context):
+        try:
+            async for out in relay(self.containers, request_iterator):
+                yield out
         except ApiError as exc:
             await context.abort(exc.code, str(exc))
 

@@ -29,7 +29,7 @@ WAIT_TIMEOUT = 24 * 3600.0
 REF = "CONTAINER"
 
 
-def _agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
+def agent_error(node_name: str, exc: grpc.aio.AioRpcError) -> errors.ApiError:
     detail = exc.details() or exc.code().name
     if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return errors.Unavailable(f"node {node_name}: agent unreachable ({detail})")
@@ -70,7 +70,7 @@ class ContainerOps:
             raise errors.NotFound(f"container {cid[:12]}: removed meanwhile")
         return entry[0]    # a fresh decode: already a copy
 
-    def _node_address(self, c: types_pb2.Container) -> str:
+    def node_address(self, c: types_pb2.Container) -> str:
         entry = self.state.nodes.get(c.node_id)
         if entry is None:
             raise errors.Unavailable(f"container {c.name}: its node {c.node_name or c.node_id} is down")
@@ -149,12 +149,12 @@ class ContainerOps:
         try:
             status = await stub.CreateContainer(
                 agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=container.spec,
-                                                 networks=container.networks),
+                                                 networks=container.networks, no_start=req.create_only),
                 timeout=CREATE_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
             await self._undo_placement(stub, container)
-            raise _agent_error(node.name, exc) from exc
+            raise agent_error(node.name, exc) from exc
         except asyncio.CancelledError:
             await asyncio.shield(self._undo_placement(stub, container))
             raise
@@ -184,7 +184,7 @@ class ContainerOps:
         reply = manager_pb2.InspectContainerReply(container=redact.container(c))
         if c.node_id in self.state.nodes:
             try:
-                got = await self.pool.stub(self._node_address(c)).InspectContainer(
+                got = await self.pool.stub(self.node_address(c)).InspectContainer(
                     agent_pb2.AgentContainerRef(id=c.id), timeout=UNARY_TIMEOUT
                 )
                 # The agent redacts it too; an agent of an older version may not.
@@ -232,7 +232,7 @@ class ContainerOps:
         self._require_store()
         c = self.resolve(ref)
         self._not_a_task(c, "stop")
-        address = self._node_address(c)
+        address = self.node_address(c)
         record = self._record(c.id)
         task_states.set_ended(record, types_pb2.END_REASON_STOPPED, "")
         await self.store.update_container(record)
@@ -242,7 +242,7 @@ class ContainerOps:
                 agent_pb2.StopContainerRequest(id=c.id, timeout_seconds=grace), timeout=grace + UNARY_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
-            raise _agent_error(c.node_name, exc) from exc
+            raise agent_error(c.node_name, exc) from exc
         record = self._record(c.id)
         record.status.CopyFrom(status)
         await self.store.update_container(record)
@@ -256,12 +256,12 @@ class ContainerOps:
             raise errors.FailedPrecondition(f"container {c.name} is {c.status.state}: stop it first or use -f")
         if c.node_id in self.state.nodes:
             try:
-                await self.pool.stub(self._node_address(c)).RemoveContainer(
+                await self.pool.stub(self.node_address(c)).RemoveContainer(
                     agent_pb2.RemoveContainerRequest(id=c.id, force=force), timeout=UNARY_TIMEOUT + 10
                 )
             except grpc.aio.AioRpcError as exc:
                 if not force:
-                    raise _agent_error(c.node_name, exc) from exc
+                    raise agent_error(c.node_name, exc) from exc
                 log.warning("rm -f %s: agent call failed (%s); removing the record anyway", c.name, exc.details())
         elif not force:
             raise errors.Unavailable(f"container {c.name}: its node is down; use -f to forget it")
@@ -274,7 +274,7 @@ class ContainerOps:
         stalled reader of a follow stream holds the agent back instead of filling the manager."""
         errors.checked(check_tail, tail)
         c = self.resolve(ref)
-        stub = self.pool.stub(self._node_address(c))
+        stub = self.pool.stub(self.node_address(c))
         call = stub.Logs(agent_pb2.AgentLogsRequest(id=c.id, follow=follow, tail=tail),
                          timeout=None if follow else UNARY_TIMEOUT * 4)
         try:
@@ -286,16 +286,16 @@ class ContainerOps:
                 for i in range(0, len(chunk.data), LOG_CHUNK_BYTES):
                     yield types_pb2.LogChunk(data=chunk.data[i:i + LOG_CHUNK_BYTES], stream=chunk.stream)
         except grpc.aio.AioRpcError as exc:
-            raise _agent_error(c.node_name, exc) from exc
+            raise agent_error(c.node_name, exc) from exc
         finally:
             call.cancel()
 
     async def wait(self, ref: str) -> manager_pb2.WaitReply:
         c = self.resolve(ref)
         try:
-            status = await self.pool.stub(self._node_address(c)).Wait(
+            status = await self.pool.stub(self.node_address(c)).Wait(
                 agent_pb2.AgentContainerRef(id=c.id), timeout=WAIT_TIMEOUT
             )
         except grpc.aio.AioRpcError as exc:
-            raise _agent_error(c.node_name, exc) from exc
+            raise agent_error(c.node_name, exc) from exc
         return manager_pb2.WaitReply(exit_code=status.exit_code, error=status.error)

@@ -101,6 +101,9 @@ class RunOptions:
     expose: tuple[tuple[int, str], ...] = ()        # (port, protocol)
     pull: str = ""                                  # "" (missing) | always | missing | never
     platform: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +157,41 @@ class EngineInfo:
     container_gateway: str = ""  # the host's address on it
 
 
+@dataclass(frozen=True, slots=True)
+class SessionOpen:
+    """An interactive session (mirror of shoal.v1.StreamOpen): exec `command`, or attach when empty."""
+    shoal_id: str
+    stdin: bool = False
+    tty: bool = False
+    command: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    privileged: bool = False
+    start: bool = False
+    rows: int = 0
+    cols: int = 0
+    logs: bool = False
+
+
+# What a session's caller sends: ("stdin", bytes), ("close", b""), ("resize", (rows, cols)).
+SessionInput = tuple[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOutput:
+    """One piece of a session: kind "ready" (exec_id in text), "stdout"/"stderr" (data), or the
+    last one, "exit" (exit_code, text: why the session failed, detached)."""
+    kind: str
+    data: bytes = b""
+    text: str = ""
+    exit_code: int = 0
+    detached: bool = False
+
+
 class Runtime(Protocol):
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = ()) -> Observed: ...
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed: ...
     async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
     async def remove(self, shoal_id: str, force: bool) -> bool: ...
     async def remove_volume(self, name: str) -> bool: ...
@@ -166,3 +201,4 @@ class Runtime(Protocol):
     async def wait(self, shoal_id: str) -> Observed: ...
     async def info(self) -> EngineInfo: ...
     def watch_changes(self) -> AsyncIterator[None]: ...
+    def session(self, open_: SessionOpen, inputs: AsyncIterator[SessionInput]) -> AsyncIterator[SessionOutput]: ...

@@ -12,8 +12,11 @@ import requests.exceptions
 
 from shoal.agent.runtime import translate
 from shoal.agent.runtime.base import (
-    LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, Spec,
+    LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, SessionInput,
+    SessionOpen, SessionOutput, Spec,
 )
+from shoal.agent.runtime.engine_http import EngineHttp
+from shoal.agent.runtime.sessions import attach_session, exec_session
 from shoal.agent.runtime.streams import iterate_in_thread
 
 API_TIMEOUT = 60
@@ -60,7 +63,7 @@ class DockerRuntime:
         return found[0]
 
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = ()) -> Observed:
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed:
         def run() -> Observed:
             kwargs = translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
                                              dns=self.dns, dns_search=self.dns_search if self.dns else ())
@@ -88,7 +91,8 @@ class DockerRuntime:
                 # The engine name is made from the Shoal id: it exists, so this id was created before.
                 container = self._find_sync(shoal_id)
             # Idempotent per Shoal id: a container that already ran is reported, not restarted.
-            if container.status == "created":
+            # Not started (an attached run): its session starts it once attached.
+            if container.status == "created" and start:
                 try:
                     container.start()
                 except docker.errors.APIError:
@@ -226,6 +230,14 @@ class DockerRuntime:
                 yield None
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise _engine_error(exc) from exc
+
+    async def session(self, open_: SessionOpen, inputs: AsyncIterator[SessionInput]) -> AsyncIterator[SessionOutput]:
+        """exec (a command given) or attach; see runtime/sessions.py."""
+        container = await self._call(self._find_sync, open_.shoal_id)
+        engine = EngineHttp(self.base_url[len("unix://"):], self._client.api._version)
+        run = exec_session if open_.command else attach_session
+        async for out in run(engine, container.id, open_, inputs):
+            yield out
 
     def close(self) -> None:
         self._client.close()

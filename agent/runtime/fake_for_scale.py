@@ -11,7 +11,9 @@ import asyncio
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
-from shoal.agent.runtime.base import Attachment, EngineInfo, NotFound, Observed, Spec
+from shoal.agent.runtime.base import (
+    Attachment, EngineInfo, NotFound, Observed, RuntimeFailure, SessionInput, SessionOpen, SessionOutput, Spec,
+)
 
 
 def _now() -> str:
@@ -34,7 +36,7 @@ class FakeRuntimeForScale:
         return observed
 
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = ()) -> Observed:
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed:
         existing = self._containers.get(shoal_id)
         if existing is not None:
             return existing   # idempotent, as the Docker runtime is for a retried call
@@ -85,6 +87,11 @@ class FakeRuntimeForScale:
             await self._changed.wait()
             self._changed.clear()
             yield None
+
+    async def session(self, open_: SessionOpen, inputs: AsyncIterator[SessionInput]) -> AsyncIterator[SessionOutput]:
+        self._get(open_.shoal_id)
+        raise RuntimeFailure("the scale fake runs no processes: no exec or attach")
+        yield SessionOutput("exit")   # pragma: no cover (makes this an async generator)
 
     def close(self) -> None:
         self._closed = True

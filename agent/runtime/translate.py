@@ -107,6 +107,13 @@ def option_kwargs(o: RunOptions) -> dict[str, Any]:
     out.update((key, value) for key, value in plain if value)
     if o.init:
         out["init"] = True
+    if o.tty:
+        out["tty"] = True
+    if o.open_stdin:
+        out["stdin_open"] = True
+    if o.stdin_once:
+        # docker-py sets StdinOnce (and the Attach* flags `docker run -i` sends) for a run not detached.
+        out["detach"] = False
     if o.devices:
         out["devices"] = list(o.devices)
     if o.network_mode:

@@ -43,6 +43,8 @@ def status_text(c: types_pb2.Container) -> str:
 
 @click.command("run", context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Print the container id and return at once.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open; attached, your input goes to the container.")
+@click.option("-t", "--tty", is_flag=True, help="A pseudo-terminal (with -i: your terminal, in raw mode).")
 @click.option("--name", default="", help="Container name (unique in the cluster).")
 @click.option("-e", "--env", multiple=True, metavar="K=V", callback=converter(parse_key_value), help="Environment variable.")
 @secret_env_options
@@ -63,7 +65,7 @@ def status_text(c: types_pb2.Container) -> str:
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_stdin, memory, cpus, constraint,
+def run(ctx: Ctx, detach, interactive, tty, name, env, secret_env, secret_env_file, secret_env_stdin, memory, cpus, constraint,
         strategy, label, network, image, command, device, stop_timeout, volumes_from, restart, volume, mount,
         **options):
     """Place a container on a node and start it."""
@@ -77,6 +79,7 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
         networks=[n for n in network if n not in ("host", "none")],
         network_mode=next((n for n in network if n in ("host", "none")), ""),
         devices=list(device), stop_timeout=stop_timeout or 0, volumes_from=list(volumes_from),
+        tty=tty, open_stdin=interactive, stdin_once=interactive and not detach,
     )
     run_options.apply(spec, run_options.pop(options))
     volume_options.apply(spec, volume, mount)
@@ -86,20 +89,26 @@ def run(ctx: Ctx, detach, name, env, secret_env, secret_env_file, secret_env_std
     spec.env.update(dict(env or []))        # after --env-file's, as docker: -e wins
     spec.labels.update(dict(label or []))   # after --label-file's
     add_secret_env(spec, gathered(secret_env, secret_env_file, secret_env_stdin))
+    if not detach:
+        from shoal.cli.terminal_stream import NotATerminal, check_terminal
+        try:
+            check_terminal(interactive, tty)   # before anything is created
+        except NotATerminal as exc:
+            raise click.ClickException(str(exc)) from None
     stub = ctx.stub()
-    created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec), timeout=RUN_TIMEOUT)
+    created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec, create_only=not detach), timeout=RUN_TIMEOUT)
     if detach:
         click.echo(created.id)
         return
+    # Attached before it starts (the manager's session starts it), so no output is ever missed.
+    from shoal.cli.exec_attach import finish
+    from shoal.cli.terminal_stream import run_session
     try:
-        _stream_logs(stub, created.id, follow=True, tail=-1)
+        result = run_session(stub, types_pb2.StreamOpen(ref=created.id, stdin=interactive, tty=tty, start=True))
     except KeyboardInterrupt:
         click.echo(f"detached; {created.name} keeps running", err=True)
         sys.exit(0)
-    reply = stub.Wait(manager_pb2.ContainerRef(ref=created.id), timeout=CALL_TIMEOUT)
-    if reply.error:
-        click.echo(f"shoal: {created.name}: {reply.error}", err=True)
-    sys.exit(reply.exit_code)
+    finish(created.name, result)
 
 
 def add_secret_env(spec: types_pb2.ContainerSpec, pairs) -> None:

@@ -19,6 +19,7 @@ import click  # noqa: E402
 COMMANDS = {
     "run": "shoal.cli.container:run", "ps": "shoal.cli.container:ps", "logs": "shoal.cli.container:logs",
     "stop": "shoal.cli.container:stop", "rm": "shoal.cli.container:rm", "inspect": "shoal.cli.container:inspect",
+    "exec": "shoal.cli.exec_attach:exec_", "attach": "shoal.cli.exec_attach:attach",
     "node": "shoal.cli.node:node_group", "service": "shoal.cli.service:service_group",
     "stack": "shoal.cli.stack:stack_group", "cluster": "shoal.cli.cluster:cluster_group",
     "network": "shoal.cli.network:network_group", "volume": "shoal.cli.volume:volume_group", "machine": "shoal.cli.machine:machine_group",

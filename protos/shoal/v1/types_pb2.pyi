@@ -72,7 +72,7 @@ class PortMapping(_message.Message):
     def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ..., host_ip: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid", "mounts", "volumes_from", "publish_all", "expose", "pull", "platform", "restart", "restart_max_retries", "devices", "network_mode", "stop_timeout", "ipc_container", "volumes_from_ids")
+    __slots__ = ("image", "command", "env", "ports", "memory_bytes", "nano_cpus", "labels", "constraints", "strategy", "health", "entrypoint", "networks", "secret_env", "reserve_memory_bytes", "reserve_nano_cpus", "user", "group_add", "cap_add", "cap_drop", "privileged", "read_only", "security_opt", "hostname", "dns", "dns_search", "dns_option", "extra_hosts", "workdir", "init", "stop_signal", "cpu_shares", "cpuset_cpus", "pids_limit", "ulimits", "sysctls", "shm_size_bytes", "tmpfs", "ipc", "pid", "mounts", "volumes_from", "publish_all", "expose", "pull", "platform", "restart", "restart_max_retries", "devices", "network_mode", "stop_timeout", "ipc_container", "volumes_from_ids", "tty", "open_stdin", "stdin_once")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,9 @@ class ContainerSpec(_message.Message):
     STOP_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     IPC_CONTAINER_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FROM_IDS_FIELD_NUMBER: _ClassVar[int]
+    TTY_FIELD_NUMBER: _ClassVar[int]
+    OPEN_STDIN_FIELD_NUMBER: _ClassVar[int]
+    STDIN_ONCE_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
@@ -198,7 +201,10 @@ class ContainerSpec(_message.Message):
     stop_timeout: int
     ipc_container: str
     volumes_from_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., volumes_from: _Optional[_Iterable[str]] = ..., publish_all: _Optional[bool] = ..., expose: _Optional[_Iterable[str]] = ..., pull: _Optional[str] = ..., platform: _Optional[str] = ..., restart: _Optional[str] = ..., restart_max_retries: _Optional[int] = ..., devices: _Optional[_Iterable[str]] = ..., network_mode: _Optional[str] = ..., stop_timeout: _Optional[int] = ..., ipc_container: _Optional[str] = ..., volumes_from_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., memory_bytes: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[str]] = ..., strategy: _Optional[str] = ..., health: _Optional[_Union[HealthCheck, _Mapping]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[str]] = ..., secret_env: _Optional[_Iterable[str]] = ..., reserve_memory_bytes: _Optional[int] = ..., reserve_nano_cpus: _Optional[int] = ..., user: _Optional[str] = ..., group_add: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., read_only: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., dns_option: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., init: _Optional[bool] = ..., stop_signal: _Optional[str] = ..., cpu_shares: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., pids_limit: _Optional[int] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., shm_size_bytes: _Optional[int] = ..., tmpfs: _Optional[_Iterable[_Union[TmpfsMount, _Mapping]]] = ..., ipc: _Optional[str] = ..., pid: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., volumes_from: _Optional[_Iterable[str]] = ..., publish_all: _Optional[bool] = ..., expose: _Optional[_Iterable[str]] = ..., pull: _Optional[str] = ..., platform: _Optional[str] = ..., restart: _Optional[str] = ..., restart_max_retries: _Optional[int] = ..., devices: _Optional[_Iterable[str]] = ..., network_mode: _Optional[str] = ..., stop_timeout: _Optional[int] = ..., ipc_container: _Optional[str] = ..., volumes_from_ids: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., open_stdin: _Optional[bool] = ..., stdin_once: _Optional[bool] = ...) -> None: ...
 
 class Ulimit(_message.Message):
     __slots__ = ("name", "soft", "hard")
@@ -660,12 +666,14 @@ class StreamReady(_message.Message):
     def __init__(self, exec_id: _Optional[str] = ...) -> None: ...
 
 class StreamExit(_message.Message):
-    __slots__ = ("exit_code", "error")
+    __slots__ = ("exit_code", "error", "detached")
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
     exit_code: int
     error: str
-    def __init__(self, exit_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    detached: bool
+    def __init__(self, exit_code: _Optional[int] = ..., error: _Optional[str] = ..., detached: _Optional[bool] = ...) -> None: ...
 
 class RegistryAuth(_message.Message):
     __slots__ = ("server", "username", "password", "identity_token")
