@@ -138,4 +138,19 @@ class RoleCheck(grpc.aio.ServerInterceptor):
                     yield item
             return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
                                                         handler.response_serializer)
-        raise NotImplementedError(f"{details.method}: streaming requests are not served")
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(requests, context):
+                await deny_or_pass(context)
+                return await inner_su(requests, context)
+            return grpc.stream_unary_rpc_method_handler(stream_unary, handler.request_deserializer,
+                                                        handler.response_serializer)
+        inner_ss = handler.stream_stream
+
+        async def stream_stream(requests, context):
+            await deny_or_pass(context)
+            async for item in inner_ss(requests, context):
+                yield item
+        return grpc.stream_stream_rpc_method_handler(stream_stream, handler.request_deserializer,
+                                                     handler.response_serializer)

@@ -114,7 +114,11 @@ class Tmux:
         return self._tmux("capture-pane", "-p", "-t", "t")
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
-        return poll(lambda: text in self.screen() and self.screen(), timeout, what=f"{text!r} on the terminal")
+        try:
+            return poll(lambda: text in self.screen() and self.screen(), timeout, what=f"{text!r} on the terminal",
+                        error=AssertionError)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the terminal shows:\n{self.screen()}") from None
 
     def resize(self, width: int, height: int) -> None:
         self._tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
@@ -134,14 +138,16 @@ def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal):
     shoal("run", "-d", "--name", "term", IMAGE, "sleep", "600")
     t = _terminal(shoal, "exec", "-it", "term", "sh")
     try:
+        t.wait_for("/ #")   # as a person would: type at the prompt (a shell may flush input typed before)
         t.keys("stty size", "Enter")
         t.wait_for("30 100")
         t.resize(120, 40)
         t.keys("clear; stty size", "Enter")
         t.wait_for("40 120")
         # ctrl-C reaches the container's foreground process, not the CLI.
-        t.keys("sleep 300; echo after-$?", "Enter")
+        t.keys("sleep 300", "Enter")
         t.keys("C-c")
+        t.keys("echo after-$?", "Enter")
         t.wait_for("after-130")
         t.keys("exit 5", "Enter")
         t.wait_for("CLI-EXIT=5")
@@ -152,6 +158,7 @@ def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal):
 def test_run_it_and_attach_in_a_real_terminal(shoal):
     t = _terminal(shoal, "run", "-it", "--name", "live", IMAGE, "sh")
     try:
+        t.wait_for("/ #")
         t.keys("echo in-$((6*7))", "Enter")
         t.wait_for("in-42")
         t.keys("C-d")   # end of input: the shell exits 0
@@ -161,6 +168,8 @@ def test_run_it_and_attach_in_a_real_terminal(shoal):
     shoal("run", "-d", "-it", "--name", "bg", IMAGE, "sh")
     t = _terminal(shoal, "attach", "bg")
     try:
+        t.keys("Enter")     # the shell started before we attached: a new prompt shows we are in
+        t.wait_for("/ #")
         t.keys("echo attached-$((2+3))", "Enter")
         t.wait_for("attached-5")
         t.keys("C-p", "C-q")   # docker's detach keys: the container keeps running
