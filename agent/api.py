@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 
 import grpc
 
+from shoal.agent import verbs
 from shoal.agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
 from shoal.agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
 from shoal.agent.session_messages import session_inputs, session_open, stream_out
@@ -202,3 +203,78 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     @_unary
     async def DescribeNode(self, request, context):
         return await self.describe()
+
+    # ---- the other container verbs: start ... cp ----
+    async def _changed(self, observed: Observed) -> types_pb2.ContainerStatus:
+        self.on_change()
+        return status_to_proto(observed)
+
+    @_unary
+    async def StartContainer(self, request, context):
+        return await self._changed(await self.runtime.start(_require_id(request.id)))
+
+    @_unary
+    async def RestartContainer(self, request, context):
+        timeout = request.timeout_seconds if request.timeout_seconds > 0 else STOP_GRACE_DEFAULT
+        return await self._changed(await self.runtime.restart(_require_id(request.id), timeout))
+
+    @_unary
+    async def KillContainer(self, request, context):
+        return await self._changed(await self.runtime.kill(_require_id(request.id), _require_signal(request.signal)))
+
+    @_unary
+    async def PauseContainer(self, request, context):
+        return await self._changed(await self.runtime.pause(_require_id(request.id)))
+
+    @_unary
+    async def UnpauseContainer(self, request, context):
+        return await self._changed(await self.runtime.unpause(_require_id(request.id)))
+
+    @_unary
+    async def Top(self, request, context):
+        if len(request.ps_args) > 256 or not request.ps_args.isprintable():
+            raise ValueError("ps_args: at most 256 printable characters")
+        titles, processes = await self.runtime.top(_require_id(request.id), request.ps_args)
+        return types_pb2.TopReply(titles=titles, processes=[types_pb2.TopProcess(fields=p) for p in processes])
+
+    async def Stats(self, request, context):
+        try:
+            if len(request.ids) > verbs.MAX_STATS_IDS:
+                raise ValueError(f"ids: {len(request.ids)} in one call; at most {verbs.MAX_STATS_IDS}")
+            async for row in verbs.stats_rounds(self.runtime, [_require_id(i) for i in request.ids], request.stream):
+                yield row
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RuntimeFailure as exc:
+            await _abort(context, exc)
+
+    async def CopyFrom(self, request, context):
+        try:
+            async for msg in verbs.copy_out(self.runtime, _require_id(request.id), _require_path(request.path)):
+                yield msg
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RuntimeFailure as exc:
+            await _abort(context, exc)
+
+    @_unary
+    async def CopyTo(self, request_iterator, context):
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("msg") != "to":
+            raise ValueError("to: the first message must name the target")
+        await self.runtime.copy_to(_require_id(first.to.id), _require_path(first.to.path),
+                                   verbs.tar_chunks(request_iterator), first.to.copy_uid_gid)
+        return agent_pb2.AgentCopyToReply()
+
+
+def _require_signal(value: str) -> str:
+    # As docker kill -s: a name (KILL, SIGUSR1) or a number; the engine knows which exist.
+    if len(value) > 16 or not all(c.isalnum() or c == "+" for c in value):
+        raise ValueError(f'signal: "{_show(value)}" is not a signal name or number')
+    return value
+
+
+def _require_path(value: str) -> str:
+    if not value or len(value) > 4096 or "\x00" in value:
+        raise ValueError("path: must be 1 to 4096 characters, without NUL")
+    return value

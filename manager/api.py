@@ -10,6 +10,7 @@ import logging
 import grpc
 
 from shoal.manager.containers import ContainerOps
+from shoal.manager.container_verbs import ContainerVerbs
 from shoal.manager.election import Election
 from shoal.manager import errors
 from shoal.manager.errors import ApiError
@@ -78,6 +79,7 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
         self.volumes = volumes
         self.networks = networks
         self.containers = containers
+        self.verbs = ContainerVerbs(containers)
         self.nodes = nodes
         self.services = services
         self.election = election
@@ -121,6 +123,52 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     @read
     async def Wait(self, request, context):
         return await self.containers.wait(request.ref)
+
+    # ---- the other container verbs (container_verbs.py) -------------------
+    @write
+    async def StartContainer(self, request, context):
+        return await self.verbs.start(request.ref)
+
+    @write
+    async def RestartContainer(self, request, context):
+        return await self.verbs.restart(request.ref, request.timeout_seconds)
+
+    @write
+    async def KillContainer(self, request, context):
+        return await self.verbs.kill(request.ref, request.signal)
+
+    @write
+    async def PauseContainer(self, request, context):
+        return await self.verbs.pause(request.ref, True)
+
+    @write
+    async def UnpauseContainer(self, request, context):
+        return await self.verbs.pause(request.ref, False)
+
+    @write
+    async def RenameContainer(self, request, context):
+        return await self.verbs.rename(request.ref, request.name)
+
+    @read
+    async def Top(self, request, context):
+        return await self.verbs.top(request.ref, request.ps_args)
+
+    async def Stats(self, request, context):
+        try:
+            async for row in self.verbs.stats(request):
+                yield row
+        except ApiError as exc:
+            await context.abort(exc.code, str(exc))
+
+    async def CopyFrom(self, request, context):
+        try:
+            async for msg in self.verbs.copy_from(request.ref, request.path):
+                yield msg
+        except ApiError as exc:
+            await context.abort(exc.code, str(exc))
+
+    async def CopyTo(self, request_iterator, context):
+        return await _guarded(context, lambda: self.verbs.copy_to(request_iterator))
 
     # ---- nodes -----------------------------------------------------------
     @read

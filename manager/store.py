@@ -330,6 +330,26 @@ class Store:
             self._apply_puts([(key, value)], result.revision, [container])
         return result.succeeded
 
+    async def rename_container(self, container: types_pb2.Container, old_name: str) -> None:
+        """`container` carries its new name: its record, its names/ guard and its placed/ record
+        (what DNS answers) change in one transaction, only if the new name is free and the old
+        one is still this container's."""
+        new_key, old_key = etcd_keys.name(container.name), etcd_keys.name(old_name)
+        key, value = etcd_keys.container(container.id), records.encode(container)
+        placed = placed_record(container)
+        result = await self.txn(
+            [Compare.create_revision(new_key, "==", 0), Compare.value(old_key, "==", container.id),
+             Compare.create_revision(key, ">", 0)],
+            [Op.put(key, value), Op.put(new_key, container.id), Op.delete(old_key), Op.put(*placed)],
+            [Op.get(new_key)],
+        )
+        if not result.succeeded:
+            if result.responses and result.responses[0]:
+                raise NameTaken(container.name)
+            raise Conflict(f"container {old_name} changed during the rename")
+        self._apply_puts([(key, value), (new_key, container.id), (old_key, None), placed], result.revision,
+                         [container])
+
     async def delete_container(self, container: types_pb2.Container) -> None:
         await self.release_addresses(container)
         key = etcd_keys.container(container.id)

@@ -189,6 +189,33 @@ class SessionOutput:
     detached: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StatsSample:
+    """One docker stats row (engine_stats computes it from the engine's document)."""
+    cpu_percent: float = 0.0
+    memory_bytes: int = 0
+    memory_limit_bytes: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0
+    block_read_bytes: int = 0
+    block_write_bytes: int = 0
+    pids: int = 0
+    read_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """What a path in a container is (the engine's X-Docker-Container-Path-Stat)."""
+    name: str
+    size: int = 0
+    mode: int = 0
+    mtime: str = ""
+    link_target: str = ""
+
+
+TopTable = tuple[list[str], list[list[str]]]   # docker top: titles, then one row per process
+
+
 class Runtime(Protocol):
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
                                networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed: ...
@@ -202,3 +229,13 @@ class Runtime(Protocol):
     async def info(self) -> EngineInfo: ...
     def watch_changes(self) -> AsyncIterator[None]: ...
     def session(self, open_: SessionOpen, inputs: AsyncIterator[SessionInput]) -> AsyncIterator[SessionOutput]: ...
+    # ---- the other container verbs (start ... cp) ----
+    async def start(self, shoal_id: str) -> Observed: ...
+    async def restart(self, shoal_id: str, timeout: int) -> Observed: ...
+    async def kill(self, shoal_id: str, signal: str) -> Observed: ...
+    async def pause(self, shoal_id: str) -> Observed: ...
+    async def unpause(self, shoal_id: str) -> Observed: ...
+    async def top(self, shoal_id: str, ps_args: str) -> TopTable: ...
+    async def stats(self, shoal_id: str) -> tuple[Observed, StatsSample]: ...
+    def copy_from(self, shoal_id: str, path: str) -> AsyncIterator[PathInfo | bytes]: ...
+    async def copy_to(self, shoal_id: str, path: str, chunks: AsyncIterator[bytes], copy_uid_gid: bool) -> None: ...

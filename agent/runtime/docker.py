@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import platform
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import docker
 import docker.errors
@@ -12,12 +13,14 @@ import requests.exceptions
 
 from shoal.agent.runtime import translate
 from shoal.agent.runtime.base import (
-    LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, RuntimeFailure, SessionInput,
-    SessionOpen, SessionOutput, Spec,
+    LABEL_ID, LABEL_MANAGED, Attachment, Conflict, EngineInfo, NotFound, Observed, PathInfo, RuntimeFailure,
+    SessionInput, SessionOpen, SessionOutput, Spec, StatsSample,
 )
 from shoal.agent.runtime.engine_http import EngineHttp
 from shoal.agent.runtime.sessions import attach_session, exec_session
+from shoal.agent.runtime import engine_stats
 from shoal.agent.runtime.streams import iterate_in_thread
+from shoal.protos.limits import ARCHIVE_CHUNK_BYTES
 
 API_TIMEOUT = 60
 
@@ -238,6 +241,105 @@ class DockerRuntime:
         run = exec_session if open_.command else attach_session
         async for out in run(engine, container.id, open_, inputs):
             yield out
+
+    # ---- the other container verbs: start ... cp (one block: other helpers add theirs apart) ----
+    async def _act(self, shoal_id: str, act) -> Observed:
+        def run() -> Observed:
+            container = self._find_sync(shoal_id)
+            act(container)
+            container.reload()
+            return translate.observed_from_inspect(container.attrs)
+
+        return await self._call(run)
+
+    async def start(self, shoal_id: str) -> Observed:
+        return await self._act(shoal_id, lambda c: c.start())
+
+    async def restart(self, shoal_id: str, timeout: int) -> Observed:
+        return await self._act(shoal_id, lambda c: c.restart(timeout=timeout))
+
+    async def kill(self, shoal_id: str, signal: str) -> Observed:
+        return await self._act(shoal_id, lambda c: c.kill(signal=signal or "KILL"))
+
+    async def pause(self, shoal_id: str) -> Observed:
+        return await self._act(shoal_id, lambda c: c.pause())
+
+    async def unpause(self, shoal_id: str) -> Observed:
+        return await self._act(shoal_id, lambda c: c.unpause())
+
+    async def top(self, shoal_id: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        def run() -> tuple[list[str], list[list[str]]]:
+            got = self._find_sync(shoal_id).top(ps_args=ps_args or None)
+            return list(got.get("Titles") or ()), [list(p) for p in got.get("Processes") or ()]
+
+        return await self._call(run)
+
+    async def stats(self, shoal_id: str) -> tuple[Observed, StatsSample]:
+        """One sample; the engine waits for a second reading itself so that CPU % has a delta."""
+        def run() -> tuple[Observed, StatsSample]:
+            container = self._find_sync(shoal_id)
+            observed = translate.observed_from_inspect(container.attrs)
+            if observed.state != "running":
+                return observed, StatsSample()
+            return observed, engine_stats.sample(container.stats(stream=False))
+
+        return await self._call(run)
+
+    async def copy_from(self, shoal_id: str, path: str) -> AsyncIterator[PathInfo | bytes]:
+        """The path's stat, then its tar stream in ARCHIVE_CHUNK_BYTES pieces, read from the engine
+        only as fast as the caller takes them."""
+        def open_archive():
+            container = self._find_sync(shoal_id)
+            api = self._client.api
+            res = api._get(api._url("/containers/{0}/archive", container.id), params={"path": path}, stream=True)
+            api._raise_for_status(res)
+            return res
+
+        res = await self._call(open_archive)
+        try:
+            raw = json.loads(base64.b64decode(res.headers.get("X-Docker-Container-Path-Stat", "") or b"e30=") or b"{}")
+        except ValueError:
+            raw = {}
+        yield PathInfo(name=str(raw.get("name", "")), size=int(raw.get("size") or 0), mode=int(raw.get("mode") or 0),
+                       mtime=str(raw.get("mtime", "")), link_target=str(raw.get("linkTarget", "")))
+        try:
+            async for chunk in iterate_in_thread(lambda: res.iter_content(ARCHIVE_CHUNK_BYTES), lambda _: res.close(),
+                                                 maxsize=2):
+                yield chunk
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise _engine_error(exc) from exc
+        finally:
+            res.close()
+
+    async def copy_to(self, shoal_id: str, path: str, chunks: AsyncIterator[bytes], copy_uid_gid: bool) -> None:
+        """Streams the tar to the engine as a chunked request body: the engine's thread asks for the
+        next chunk only once it sent the last, so at most one chunk is held here."""
+        loop = asyncio.get_running_loop()
+        container = await self._call(self._find_sync, shoal_id)
+
+        async def next_chunk() -> bytes:
+            return await chunks.__anext__()
+
+        def body() -> Iterator[bytes]:
+            while True:
+                try:
+                    chunk = asyncio.run_coroutine_threadsafe(next_chunk(), loop).result(timeout=API_TIMEOUT)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise RuntimeFailure(f"cp: the caller sent nothing for {API_TIMEOUT} s") from None
+                if chunk:
+                    yield chunk
+
+        def run() -> None:
+            api = self._client.api
+            params = {"path": path, "noOverwriteDirNonDir": "true"}
+            if copy_uid_gid:
+                params["copyUIDGID"] = "true"
+            res = api._put(api._url("/containers/{0}/archive", container.id), params=params, data=body())
+            api._raise_for_status(res)
+
+        await self._call(run)
 
     def close(self) -> None:
         self._client.close()

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import AsyncIterator
 
 from shoal.agent.runtime.base import (
-    Attachment, EngineInfo, NotFound, Observed, RuntimeFailure, SessionInput, SessionOpen, SessionOutput, Spec,
+    Attachment, EngineInfo, NotFound, Observed, PathInfo, RuntimeFailure, SessionInput, SessionOpen, SessionOutput,
+    Spec, StatsSample,
 )
 
 
@@ -92,6 +93,41 @@ class FakeRuntimeForScale:
         self._get(open_.shoal_id)
         raise RuntimeFailure("the scale fake runs no processes: no exec or attach")
         yield SessionOutput("exit")   # pragma: no cover (makes this an async generator)
+
+    # ---- the other container verbs: states only, the fake runs no processes ----
+    def _with_state(self, shoal_id: str, state: str) -> Observed:
+        return self._set(Observed(**{**_fields(self._get(shoal_id)), "state": state}))
+
+    async def start(self, shoal_id: str) -> Observed:
+        return self._with_state(shoal_id, "running")
+
+    async def restart(self, shoal_id: str, timeout: int) -> Observed:
+        return self._with_state(shoal_id, "running")
+
+    async def kill(self, shoal_id: str, signal: str) -> Observed:
+        return self._with_state(shoal_id, "exited") if signal in ("", "KILL", "SIGKILL", "9") else self._get(shoal_id)
+
+    async def pause(self, shoal_id: str) -> Observed:
+        return self._with_state(shoal_id, "paused")
+
+    async def unpause(self, shoal_id: str) -> Observed:
+        return self._with_state(shoal_id, "running")
+
+    async def top(self, shoal_id: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        self._get(shoal_id)
+        return ["PID", "CMD"], []
+
+    async def stats(self, shoal_id: str) -> tuple[Observed, StatsSample]:
+        return self._get(shoal_id), StatsSample(read_at=_now())
+
+    async def copy_from(self, shoal_id: str, path: str) -> AsyncIterator[PathInfo | bytes]:
+        self._get(shoal_id)
+        raise NotFound(f"Could not find the file {path} in container {shoal_id}")
+        yield b""  # an async generator: the fake has no files
+
+    async def copy_to(self, shoal_id: str, path: str, chunks: AsyncIterator[bytes], copy_uid_gid: bool) -> None:
+        self._get(shoal_id)
+        raise RuntimeFailure("the scale fake keeps no files")
 
     def close(self) -> None:
         self._closed = True

@@ -42,7 +42,11 @@ SECRET = "hunter2-not-for-your-eyes"
 BAD_CODES = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE,
              grpc.StatusCode.DEADLINE_EXCEEDED)
 WRITES = {"Run", "StopContainer", "RemoveContainer", "UpdateNode", "CreateService", "UpdateService", "ScaleService",
-          "RollbackService", "RemoveService", "DeployStack", "RemoveStack", "CreateNetwork", "RemoveNetwork"}
+          "RollbackService", "RemoveService", "DeployStack", "RemoveStack", "CreateNetwork", "RemoveNetwork",
+          "StartContainer", "RestartContainer", "KillContainer", "PauseContainer", "UnpauseContainer",
+          "RenameContainer"}
+SERVER_STREAMS = {"Logs", "Stats", "CopyFrom", "Stream"}   # the reply is read to its end
+CLIENT_STREAMS = {"CopyTo", "Stream"}                      # the request is a list of messages, sent as a stream
 HYPOTHESIS = settings(max_examples=40, deadline=None, derandomize=False,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                              HealthCheck.data_too_large, HealthCheck.filter_too_much])
@@ -129,8 +133,9 @@ class Manager:
         before = self.dump()
         code, details = grpc.StatusCode.OK, ""
         try:
-            reply = getattr(self.stub, method)(request, timeout=CALL_TIMEOUT)
-            if method == "Logs":
+            reply = getattr(self.stub, method)(iter(request) if method in CLIENT_STREAMS else request,
+                                               timeout=CALL_TIMEOUT)
+            if method in SERVER_STREAMS:
                 list(reply)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details() or ""
@@ -299,6 +304,31 @@ REQUESTS = {
     "RemoveContainer": st.builds(manager_pb2.RemoveRequest, ref=texts(), force=st.booleans()),
     "Logs": st.builds(manager_pb2.LogsRequest, ref=texts(), follow=st.booleans(), tail=ints(INT32)),
     "Wait": st.builds(manager_pb2.ContainerRef, ref=texts()),
+    "StartContainer": st.builds(manager_pb2.ContainerRef, ref=texts()),
+    "RestartContainer": st.builds(manager_pb2.StopRequest, ref=texts(), timeout_seconds=ints(INT32)),
+    "KillContainer": st.builds(manager_pb2.KillRequest, ref=texts(), signal=texts()),
+    "PauseContainer": st.builds(manager_pb2.ContainerRef, ref=texts()),
+    "UnpauseContainer": st.builds(manager_pb2.ContainerRef, ref=texts()),
+    "RenameContainer": st.builds(manager_pb2.RenameRequest, ref=texts(), name=texts()),
+    "Top": st.builds(manager_pb2.TopRequest, ref=texts(), ps_args=texts()),
+    "Stats": st.builds(manager_pb2.StatsRequest, refs=st.lists(texts(), max_size=4), stream=st.booleans(),
+                       all=st.booleans()),
+    "CopyFrom": st.builds(manager_pb2.CopyFromRequest, ref=texts(), path=texts()),
+    # The target first (or not: a chunk first must be refused too), then chunks.
+    "CopyTo": st.lists(st.one_of(
+        st.builds(lambda ref, path: manager_pb2.CopyIn(to=manager_pb2.CopyTarget(ref=ref, path=path)), texts(), texts()),
+        st.builds(lambda data: manager_pb2.CopyIn(chunk=types_pb2.ArchiveChunk(data=data)), st.binary(max_size=64)),
+    ), max_size=3),
+    # An opening (or not: input first must be refused), then input; refs never name a live
+    # container, so no hostile command runs anywhere.
+    "Stream": st.lists(st.one_of(
+        st.builds(lambda ref, cmd, user, wd, rows, start: types_pb2.StreamIn(open=types_pb2.StreamOpen(
+            ref=ref, command=cmd, user=user, workdir=wd, start=start, size=types_pb2.TerminalSize(rows=rows, cols=80))),
+            texts(), st.lists(texts(20), max_size=3), texts(20), texts(20),
+            st.integers(0, 2**32 - 1), st.booleans()),
+        st.builds(lambda data: types_pb2.StreamIn(stdin=data), st.binary(max_size=64)),
+        st.just(types_pb2.StreamIn(stdin_close=True)),
+    ), max_size=3),
     "ListNodes": st.just(manager_pb2.ListNodesRequest()),
     "InspectNode": st.builds(manager_pb2.NodeRef, ref=texts()),
     "UpdateNode": st.builds(manager_pb2.UpdateNodeRequest, ref=texts(),
@@ -336,8 +366,6 @@ REQUESTS = {
 }
 
 ISSUE17_PENDING = {
-    "Stream", "StartContainer", "RestartContainer", "KillContainer", "PauseContainer", "UnpauseContainer",
-    "RenameContainer", "Top", "Stats", "CopyFrom", "CopyTo",
     "ListImages", "PullImage", "LoadImage", "RemoveImage", "PruneImages",
 }
 
