@@ -12,7 +12,7 @@ import grpc
 from shoal.manager import errors, redact, volume_placement
 from shoal.manager.agents import AgentPool
 from shoal.manager.clock import now, stamp
-from shoal.manager.scheduler import NoFit, TaskRequest, place
+from shoal.manager.scheduler import NoFit, TaskRequest, host_ports, place
 from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.networks import check_networks
 from shoal.manager.store import Conflict, NameTaken, NetworkFull, Store
@@ -93,7 +93,7 @@ class ContainerOps:
             nano_cpus=reserved_cpus(spec),
             memory=reserved_memory(spec),
             constraints=tuple(constraints),
-            host_ports=frozenset((p.host_port, p.protocol) for p in spec.ports if p.host_port),
+            host_ports=host_ports(spec.ports),
         )
         strategy = spec.strategy or self.strategy
         container = types_pb2.Container(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from shoal.manager import identity, lifecycle
 from shoal.manager.clock import now
 from shoal.manager.container_table import ContainerTable
-from shoal.manager.scheduler import NodeSnapshot
+from shoal.manager.scheduler import HostPort, NodeSnapshot, host_ports
 from shoal.pki.grpc_tls import Revocations
 from shoal.protos.spec_rules import reserved_cpus, reserved_memory
 from shoal.protos import etcd_keys, node_identity, placements
@@ -60,16 +60,14 @@ class _Holding:
         self.nano_cpus = 0
         self.memory = 0
         self.count = 0
-        self.ports: set[tuple[int, str]] = set()
+        self.ports: set[HostPort] = set()
         self.groups: dict[str, int] = {}
 
     def add(self, c: types_pb2.Container) -> None:
         self.nano_cpus += reserved_cpus(c.spec)
         self.memory += reserved_memory(c.spec)
         self.count += 1
-        for p in c.spec.ports:
-            if p.host_port:
-                self.ports.add((p.host_port, p.protocol or "tcp"))
+        self.ports |= host_ports(c.spec.ports)
         if c.service_id:
             self.groups[c.service_id] = self.groups.get(c.service_id, 0) + 1
 

@@ -18,7 +18,7 @@ import grpc
 from shoal.manager import lifecycle
 from shoal.manager.agents import AgentPool
 from shoal.manager.clock import now, stamp
-from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, parse_constraint, place
+from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, host_ports, parse_constraint, place
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, NetworkFull, Store
 from shoal.manager import volume_placement
@@ -46,7 +46,7 @@ def task_request(service: types_pb2.Service) -> TaskRequest:
         nano_cpus=reserved_cpus(task),
         memory=reserved_memory(task),
         constraints=tuple(parse_constraint(c) for c in task.constraints),
-        host_ports=frozenset((p.host_port, p.protocol or "tcp") for p in task.ports if p.host_port),
+        host_ports=host_ports(task.ports),
         group=service.id,
         spread_over=tuple(p.spread[len("node.labels."):] for p in service.spec.preferences if p.spread),
     )

@@ -7,6 +7,7 @@ code is table-tested, property-tested and benchmarked without a cluster.
 from .constraints import Constraint, ConstraintError, parse_constraint
 from .index import NodeIndex, place_many
 from .place import STRATEGIES, place, place_many_scan
+from .ports import HostPort, host_ports
 from .types import NodeSnapshot, NoFit, Placement, TaskRequest
 from .units import format_bytes, format_cpus
 
@@ -14,6 +15,7 @@ __all__ = [
     "STRATEGIES",
     "Constraint",
     "ConstraintError",
+    "HostPort",
     "NoFit",
     "NodeIndex",
     "NodeSnapshot",
@@ -21,6 +23,7 @@ __all__ = [
     "TaskRequest",
     "format_bytes",
     "format_cpus",
+    "host_ports",
     "parse_constraint",
     "place",
     "place_many",

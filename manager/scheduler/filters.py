@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .constraints import Constraint
+from .ports import clash
 from .types import NodeSnapshot, TaskRequest
 from .units import format_bytes, format_cpus
 
@@ -74,11 +75,10 @@ def check_memory(node: NodeSnapshot, task: TaskRequest) -> Rejection | None:
 
 
 def check_ports(node: NodeSnapshot, task: TaskRequest) -> Rejection | None:
-    # min() names the same port whatever the set order, so counts aggregate across nodes.
-    clash = min(task.host_ports & node.used_ports, default=None)
-    if clash is None:
+    taken = clash(task.host_ports, node.used_ports)
+    if taken is None:
         return None
-    port, protocol = clash
+    port, protocol = taken
     return Rejection(
         (4, port, protocol),
         f"already publishes port {port}/{protocol}",

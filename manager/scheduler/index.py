@@ -25,6 +25,7 @@ from typing import cast
 from .constraints import Constraint, indexed_values
 from .filters import explain, screen
 from .place import _place, place_many_scan
+from .ports import clash
 from .strategies import chooser
 from .types import NodeSnapshot, NoFit, Placement, TaskRequest
 
@@ -268,7 +269,7 @@ def _fits(task: TaskRequest):
         node = e.node
         return ((cpus <= 0 or e.cpus + cpus <= node.nano_cpus)
                 and (memory <= 0 or e.memory + memory <= node.memory)
-                and not (ports and ports & e.ports))
+                and not (ports and e.ports and clash(ports, e.ports)))
     return fits
 
 

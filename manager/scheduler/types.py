@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .ports import HostPort
+
 if TYPE_CHECKING:  # constraints.py imports this module, so only the type checker may look back
     from .constraints import Constraint
 
@@ -26,7 +28,7 @@ class NodeSnapshot:
     reserved_nano_cpus: int = 0  # reservations, not usage: placement must not depend on load spikes
     reserved_memory: int = 0
     containers: int = 0
-    used_ports: frozenset[tuple[int, str]] = frozenset()  # (host_port, "tcp" | "udp")
+    used_ports: frozenset["HostPort"] = frozenset()  # (host_port, "tcp" | "udp", host_ip); see ports.py
     # Tasks of each service on the node, keyed by service id (TaskRequest.group).
     # Like labels this is a Mapping, so a snapshot holding a dict is not hashable;
     # nothing hashes snapshots (they are compared, listed and replaced, never set members).
@@ -38,7 +40,7 @@ class TaskRequest:
     nano_cpus: int = 0
     memory: int = 0
     constraints: tuple["Constraint", ...] = ()
-    host_ports: frozenset[tuple[int, str]] = frozenset()
+    host_ports: frozenset["HostPort"] = frozenset()  # ports.host_ports(spec.ports)
     group: str = ""  # service id; "" for a plain container
     # Placement preferences, label keys without the "node.labels." prefix, outermost
     # first: ("zone", "rack") spreads over zones, then over racks within a zone.

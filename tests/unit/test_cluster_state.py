@@ -43,7 +43,7 @@ def test_reservations_and_ports_count_only_live_containers(state):
     snap = {s.id: s for s in state.snapshots()}
     assert snap["n1"].reserved_memory == 64 << 20
     assert snap["n1"].containers == 1
-    assert snap["n1"].used_ports == frozenset({(8080, "tcp")})
+    assert snap["n1"].used_ports == frozenset({(8080, "tcp", "")})
     assert snap["n2"].reserved_memory == 0
     assert state.container_view("c2").status.exit_code == 3
 

@@ -66,8 +66,8 @@ def reasons_for(nodes: list[NodeSnapshot], task: TaskRequest) -> tuple[str, ...]
             "3 nodes lack 512 MiB memory",
         ),
         (
-            make_node(used_ports=frozenset({(8080, "tcp")})),
-            TaskRequest(host_ports=frozenset({(8080, "tcp")})),
+            make_node(used_ports=frozenset({(8080, "tcp", "")})),
+            TaskRequest(host_ports=frozenset({(8080, "tcp", "")})),
             "1 node already publishes port 8080/tcp",
             "3 nodes already publish port 8080/tcp",
         ),
@@ -89,8 +89,8 @@ def test_each_filter_explains_itself(node: NodeSnapshot, task: TaskRequest, one:
         (make_node(nano_cpus=1 * CPU, reserved_nano_cpus=3 * CPU), TaskRequest(memory=1 * MiB)),
         (make_node(memory=0, reserved_memory=1 * GiB), TaskRequest(nano_cpus=1 * CPU)),
         # Ports clash on number and protocol together.
-        (make_node(used_ports=frozenset({(53, "udp")})), TaskRequest(host_ports=frozenset({(53, "tcp")}))),
-        (make_node(used_ports=frozenset({(80, "tcp")})), TaskRequest(host_ports=frozenset({(8080, "tcp")}))),
+        (make_node(used_ports=frozenset({(53, "udp", "")})), TaskRequest(host_ports=frozenset({(53, "tcp", "")}))),
+        (make_node(used_ports=frozenset({(80, "tcp", "")})), TaskRequest(host_ports=frozenset({(8080, "tcp", "")}))),
         # Constraints that all hold.
         (make_node(), task_request("node.labels.zone==eu", "node.id!=n2")),
     ],
@@ -113,13 +113,13 @@ def test_node_that_fits_passes_every_filter(node: NodeSnapshot, task: TaskReques
         ),
         # The lowest clashing port is the one reported, whatever the set order.
         (
-            TaskRequest(host_ports=frozenset({(9000, "tcp"), (443, "tcp"), (80, "udp")})),
+            TaskRequest(host_ports=frozenset({(9000, "tcp", ""), (443, "tcp", ""), (80, "udp", "")})),
             "1 node already publishes port 443/tcp",
         ),
     ],
 )
 def test_first_cause_within_a_filter(task: TaskRequest, expected: str) -> None:
-    node = make_node(used_ports=frozenset({(443, "tcp"), (9000, "tcp")}))
+    node = make_node(used_ports=frozenset({(443, "tcp", ""), (9000, "tcp", "")}))
     assert reasons_for([node], task) == (expected,)
 
 
@@ -129,9 +129,9 @@ _GREEDY = task_request(
     "node.labels.zone==us",
     nano_cpus=4 * CPU,
     memory=2 * GiB,
-    host_ports=frozenset({(80, "tcp")}),
+    host_ports=frozenset({(80, "tcp", "")}),
 )
-_BUSY = frozenset({(80, "tcp")})
+_BUSY = frozenset({(80, "tcp", "")})
 
 
 @pytest.mark.parametrize(

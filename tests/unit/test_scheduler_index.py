@@ -63,7 +63,7 @@ def nodes(draw) -> list[NodeSnapshot]:
             reserved_nano_cpus=cpus * draw(st.sampled_from((0, 1, 2, 4))) // 4,
             reserved_memory=memory * draw(st.sampled_from((0, 1, 2, 4))) // 4,
             containers=draw(st.integers(0, 5)),
-            used_ports=frozenset({(80, "tcp")}) if draw(st.integers(0, 4)) == 0 else frozenset(),
+            used_ports=frozenset({(80, "tcp", "")}) if draw(st.integers(0, 4)) == 0 else frozenset(),
             group_tasks={"svc": draw(st.integers(0, 3))} if draw(st.booleans()) else {},
         ))
     return out
@@ -75,7 +75,7 @@ def tasks(draw) -> TaskRequest:
         nano_cpus=draw(st.sampled_from((0, CPU // 4, CPU // 2, CPU))),
         memory=draw(st.sampled_from((0, GiB // 4, GiB))),
         constraints=tuple(parse_constraint(c) for c in draw(st.lists(st.sampled_from(CONSTRAINTS), max_size=2))),
-        host_ports=frozenset({(80, "tcp")}) if draw(st.integers(0, 5)) == 0 else frozenset(),
+        host_ports=frozenset({(80, "tcp", "")}) if draw(st.integers(0, 5)) == 0 else frozenset(),
         group=draw(st.sampled_from(("", "svc", "other"))),
         spread_over=("zone",) if draw(st.integers(0, 5)) == 0 else (),
     )
@@ -113,7 +113,7 @@ def test_the_index_places_exactly_as_the_scan(cluster, batches, strategy, seed) 
 def test_the_callers_snapshots_are_not_touched() -> None:
     node = node_snapshot("a", hostname="a", nano_cpus=CPU, memory=GiB, group_tasks={"s": 1})
     index = NodeIndex([node])
-    index.place_many(TaskRequest(group="s", nano_cpus=CPU // 4, host_ports=frozenset({(80, "tcp")})), 1)
+    index.place_many(TaskRequest(group="s", nano_cpus=CPU // 4, host_ports=frozenset({(80, "tcp", "")})), 1)
     assert node.group_tasks == {"s": 1} and node.reserved_nano_cpus == 0 and node.used_ports == frozenset()
     assert index.snapshots()[0].group_tasks == {"s": 2}
 

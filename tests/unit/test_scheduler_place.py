@@ -114,10 +114,10 @@ def test_soft_constraints_cannot_rescue_a_hard_failure(task: TaskRequest, messag
                 make_node("b", availability="pause"),
                 make_node("c", labels={"zone": "us"}),
                 make_node("d", labels={"zone": "eu"}, nano_cpus=1 * CPU),
-                make_node("e", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp")})),
-                make_node("f", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp")})),
+                make_node("e", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp", "")})),
+                make_node("f", labels={"zone": "eu"}, used_ports=frozenset({(8080, "tcp", "")})),
             ],
-            task_request("node.labels.zone==eu", nano_cpus=1_500_000_000, host_ports=frozenset({(8080, "tcp")})),
+            task_request("node.labels.zone==eu", nano_cpus=1_500_000_000, host_ports=frozenset({(8080, "tcp", "")})),
             "no node fits: 1 node is down, 1 node is paused, 1 node does not match node.labels.zone==eu, "
             "1 node lacks 1.5 CPUs, 2 nodes already publish port 8080/tcp",
         ),
@@ -172,7 +172,8 @@ _EXPRESSIONS = [
     "engine.labels.gpu==~yes",
     "node.id==~n3",
 ]
-_PORTS = [(80, "tcp"), (443, "tcp"), (53, "udp"), (53, "tcp")]
+_PORTS = [(80, "tcp", ""), (443, "tcp", ""), (53, "udp", ""), (53, "tcp", ""),
+          (80, "tcp", "127.0.0.1"), (80, "tcp", "10.0.0.5"), (53, "udp", "10.0.0.5")]
 
 
 @st.composite
@@ -216,7 +217,8 @@ def fits(node: NodeSnapshot, task: TaskRequest, constraints: Sequence[Constraint
         and all(c.matches(node) for c in constraints)
         and (task.nano_cpus == 0 or node.reserved_nano_cpus + task.nano_cpus <= node.nano_cpus)
         and (task.memory == 0 or node.reserved_memory + task.memory <= node.memory)
-        and not (task.host_ports & node.used_ports)
+        and not any(w[:2] == u[:2] and (w[2] == u[2] or not w[2] or not u[2])
+                    for w in task.host_ports for u in node.used_ports)
     )
 
 

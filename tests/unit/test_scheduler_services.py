@@ -333,7 +333,7 @@ def test_place_many_stops_at_the_first_nofit() -> None:
 )
 def test_place_many_consumes_host_ports(count: int, placed: int, message: str | None) -> None:
     nodes = [node_snapshot(i) for i in "abc"]
-    task = TaskRequest(host_ports=frozenset({(8080, "tcp")}))
+    task = TaskRequest(host_ports=frozenset({(8080, "tcp", "")}))
     for strategy in STRATEGIES:
         placements, nofit = place_many(nodes, task, count, strategy, random.Random(1))
         ids = [p.node_id for p in placements]
@@ -354,7 +354,7 @@ def test_place_many_charges_cpu_memory_and_containers() -> None:
 def test_place_many_does_not_touch_the_callers_snapshots() -> None:
     nodes = [node_snapshot("a", group_tasks={"s": 1}), node_snapshot("b")]
     before = copy.deepcopy(nodes)
-    place_many(nodes, TaskRequest(group="s", memory=MiB, host_ports=frozenset({(80, "tcp")})), 2)
+    place_many(nodes, TaskRequest(group="s", memory=MiB, host_ports=frozenset({(80, "tcp", "")})), 2)
     assert nodes == before
 
 
@@ -394,7 +394,7 @@ def test_place_many_keeps_soft_constraint_reports() -> None:
 
 # --- properties --------------------------------------------------------------------------
 
-_PORTS = [(80, "tcp"), (443, "tcp"), (53, "udp")]
+_PORTS = [(80, "tcp", ""), (443, "tcp", ""), (53, "udp", "")]
 _EXPRESSIONS = ["node.labels.zone==a", "node.labels.zone!=b", "node.id!=n0", "node.labels.rack==~r1", "node.labels.zone==~c"]
 
 
