@@ -22,6 +22,7 @@ COMMANDS = {
     "node": "shoal.cli.node:node_group", "service": "shoal.cli.service:service_group",
     "stack": "shoal.cli.stack:stack_group", "cluster": "shoal.cli.cluster:cluster_group",
     "network": "shoal.cli.network:network_group", "volume": "shoal.cli.volume:volume_group", "machine": "shoal.cli.machine:machine_group",
+    "image": "shoal.cli.image:image_group", "login": "shoal.cli.image:login", "logout": "shoal.cli.image:logout",
     "agent": "shoal.cli.daemons:agent_cmd", "manager": "shoal.cli.daemons:manager_cmd", "dev": "shoal.cli.dev:dev_group",
 }
 
