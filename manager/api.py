@@ -141,7 +141,7 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     # ---- services and stacks ----------------------------------------------
     @write
     async def CreateService(self, request, context):
-        return await self.services.create(request.spec)
+        return await self.services.create(request.spec, request.registry_auth)
 
     @read
     async def ListServices(self, request, context):

@@ -149,7 +149,7 @@ class ContainerOps:
         try:
             status = await stub.CreateContainer(
                 agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=container.spec,
-                                                 networks=container.networks),
+                                                 networks=container.networks, registry_auth=req.registry_auth),
                 timeout=CREATE_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
