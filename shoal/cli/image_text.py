@@ -23,7 +23,7 @@ def ago(created: str, now: datetime | None = None) -> str:
     except ValueError:
         return "N/A"
     seconds = max(0, int(((now or datetime.now(timezone.utc)) - then).total_seconds()))
-    for limit, size, unit in ((120, 1, "second"), (7200, 60, "minute"), (172800, 3600, "hour"),
+    for limit, size, unit in ((60, 1, "second"), (3600, 60, "minute"), (172800, 3600, "hour"),
                               (1209600, 86400, "day"), (5259600, 604800, "week"), (63115200, 2629800, "month")):
         if seconds < limit:
             n = seconds // size
