@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 import grpc
 
 from shoal.agent import verbs
+from shoal.agent import image_rpc
 from shoal.agent.convert import container_to_proto, redact_engine_json, spec_from_proto, status_to_proto
 from shoal.agent.runtime.base import Attachment, Conflict, NotFound, Observed, Runtime, RuntimeFailure
 from shoal.agent.session_messages import session_inputs, session_open, stream_out
@@ -129,7 +130,8 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         for a in networks:
             _require_attachment(a)
         observed = await self.runtime.create_and_start(request.id, request.name, spec_from_proto(request.spec),
-                                                       request.service, networks, start=not request.no_start)
+                                                       request.service, networks, start=not request.no_start,
+                                                       auth=image_rpc.credentials(request.registry_auth))
         if networks and self.plumb is not None:
             try:
                 await self.plumb(observed)
@@ -278,3 +280,26 @@ def _require_path(value: str) -> str:
     if not value or len(value) > 4096 or "\x00" in value:
         raise ValueError("path: must be 1 to 4096 characters, without NUL")
     return value
+    # ---- images (the work is in runtime/images.py) -------------------------------------------
+    @_unary
+    async def ListImages(self, request, context):
+        return agent_pb2.AgentImageList(images=[image_rpc.image_to_proto(i)
+                                                for i in await self.runtime.images.list(request.all)])
+
+    async def PullImage(self, request, context):
+        async for event in image_rpc.guarded(context, image_rpc.pull(self.runtime.images, request)):
+            yield event
+
+    async def LoadImage(self, request_iterator, context):
+        async for event in image_rpc.guarded(context, image_rpc.load(self.runtime.images, request_iterator)):
+            yield event
+
+    @_unary
+    async def RemoveImage(self, request, context):
+        untagged, deleted = await self.runtime.images.remove(image_rpc.require_image(request.image), request.force)
+        return agent_pb2.AgentRemoveImageReply(untagged=untagged, deleted=deleted)
+
+    @_unary
+    async def PruneImages(self, request, context):
+        deleted, reclaimed = await self.runtime.images.prune(request.all)
+        return agent_pb2.AgentPruneImagesReply(deleted=deleted, reclaimed_bytes=reclaimed)

@@ -14,6 +14,7 @@ from shoal.manager.container_verbs import ContainerVerbs
 from shoal.manager.election import Election
 from shoal.manager import errors
 from shoal.manager.errors import ApiError
+from shoal.manager.images import ImageOps
 from shoal.manager.membership import Membership
 from shoal.manager.networks import NetworkOps
 from shoal.manager.volumes import VolumeOps
@@ -40,6 +41,14 @@ async def _guarded(context, call):
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"leadership changed during the request ({exc}); retry")
     except EtcdError as exc:
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"etcd: {str(exc).splitlines()[0] if str(exc) else 'unavailable'}")
+
+
+async def _streamed(context, events):
+    try:
+        async for event in events:
+            yield event
+    except ApiError as exc:
+        await context.abort(exc.code, str(exc))
 
 
 def read(method):
@@ -74,7 +83,9 @@ def write(method):
 
 class ManagerService(manager_pb2_grpc.ManagerServicer):
     def __init__(self, containers: ContainerOps, nodes: NodeOps, services: ServiceOps, networks: NetworkOps,
-                 election: Election, peers: Peers, membership: Membership | None, volumes: VolumeOps):
+                 election: Election, peers: Peers, membership: Membership | None, volumes: VolumeOps,
+                 images: ImageOps | None = None):
+        self.images = images or ImageOps(containers.state, containers.pool)
         self.membership = membership
         self.volumes = volumes
         self.networks = networks
@@ -186,7 +197,7 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     # ---- services and stacks ----------------------------------------------
     @write
     async def CreateService(self, request, context):
-        return await self.services.create(request.spec)
+        return await self.services.create(request.spec, request.registry_auth)
 
     @read
     async def ListServices(self, request, context):
@@ -268,6 +279,27 @@ class ManagerService(manager_pb2_grpc.ManagerServicer):
     @write
     async def RemoveVolume(self, request, context):
         return manager_pb2.RemoveReply(id=await self.volumes.remove(request))
+
+    # ---- images: served by any manager (they touch the agents, not etcd) ----------
+    @read
+    async def ListImages(self, request, context):
+        return await self.images.list(request)
+
+    async def PullImage(self, request, context):
+        async for event in _streamed(context, self.images.pull(request)):
+            yield event
+
+    async def LoadImage(self, request_iterator, context):
+        async for event in _streamed(context, self.images.load(request_iterator)):
+            yield event
+
+    @read
+    async def RemoveImage(self, request, context):
+        return await self.images.remove(request)
+
+    @read
+    async def PruneImages(self, request, context):
+        return await self.images.prune(request)
 
     # ---- membership --------------------------------------------------------
     def _members(self) -> Membership:

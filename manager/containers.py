@@ -149,7 +149,8 @@ class ContainerOps:
         try:
             status = await stub.CreateContainer(
                 agent_pb2.CreateContainerRequest(id=container.id, name=container.name, spec=container.spec,
-                                                 networks=container.networks, no_start=req.create_only),
+                                                 networks=container.networks, no_start=req.create_only,
+                                                 registry_auth=req.registry_auth),
                 timeout=CREATE_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:

@@ -28,6 +28,7 @@ from shoal.manager.etcd_users import EtcdUsers
 from shoal.manager.membership import Membership
 from shoal.manager.server import Security, build_server
 from shoal.manager.services import ServiceOps
+from shoal.manager.registry_auths import RegistryAuths
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Store
 from shoal.manager.tasks import TaskDriver
@@ -148,7 +149,8 @@ async def serve(cfg: ManagerConfig) -> None:
     pool = AgentPool(holder, state.node_at)
     peers = Peers(holder)
     place_lock = asyncio.Lock()
-    driver = TaskDriver(state, store, pool, place_lock, cfg.strategy)
+    auths = RegistryAuths()   # services' --with-registry-auth: this process's memory only
+    driver = TaskDriver(state, store, pool, place_lock, cfg.strategy, auths=auths)
     updater = Updater(state, store, driver, lambda: election.is_leader)
     reconciler = Reconciler(state, store, driver, updater, lambda: election.is_leader)
     networks = NetworkOps(state, store)
@@ -156,7 +158,7 @@ async def serve(cfg: ManagerConfig) -> None:
     membership = Membership(state, store, authority, cfg.cert_lifetime, etcd_users) if authority else None
     nodes = NodeOps(state, store)
     service = ManagerService(ContainerOps(state, store, pool, cfg.strategy, place_lock), nodes,
-                             ServiceOps(state, store, networks), networks, election, peers, membership,
+                             ServiceOps(state, store, networks, auths), networks, election, peers, membership,
                              VolumeOps(state, store, pool, nodes))
     security = None
     if holder is not None:

@@ -6,6 +6,7 @@ import secrets
 
 from shoal.manager import errors, redact
 from shoal.manager.networks import NetworkOps, check_networks
+from shoal.manager.registry_auths import RegistryAuths
 from shoal.manager.state import ClusterState, UnknownRef
 from shoal.manager.store import Conflict, Store
 from shoal.manager.clock import now, stamp
@@ -21,7 +22,9 @@ __all__ = ["MAX_REPLICAS", "MODES", "STACK_PATHS", "ServiceOps", "check_service"
 
 
 class ServiceOps:
-    def __init__(self, state: ClusterState, store: Store, networks: "NetworkOps"):
+    def __init__(self, state: ClusterState, store: Store, networks: "NetworkOps",
+                 auths: RegistryAuths | None = None):
+        self.auths = auths or RegistryAuths()   # --with-registry-auth: memory only (registry_auths.py)
         self.state = state
         self.store = store
         self.networks = networks
@@ -57,7 +60,7 @@ class ServiceOps:
         check_networks(self.state, list(clean.task.networks))
         return clean
 
-    async def create(self, spec: types_pb2.ServiceSpec) -> types_pb2.Service:
+    async def create(self, spec: types_pb2.ServiceSpec, auths=()) -> types_pb2.Service:
         spec = self._validated(spec)
         if spec.name in self.state.services:
             raise errors.AlreadyExists(f'--name: service "{spec.name}" already exists')
@@ -67,6 +70,7 @@ class ServiceOps:
             await self.store.put_service(svc, 0)
         except Conflict as exc:
             raise errors.AlreadyExists(f"--name: {exc}") from exc
+        self.auths.remember(svc.id, spec.task.image, auths)
         return self._with_counts(svc)
 
     def list(self, stack: str = "") -> list[types_pb2.Service]:
@@ -138,6 +142,7 @@ class ServiceOps:
         if req.version and req.version != svc.version:
             raise errors.FailedPrecondition(f"service {svc.spec.name} changed since version {req.version}; retry")
         changed = self._apply_spec(svc, spec)
+        self.auths.remember(svc.id, svc.spec.task.image, req.registry_auth)
         if req.rebalance:
             svc.rebalance = True
         if not changed and not req.rebalance:
@@ -171,6 +176,7 @@ class ServiceOps:
             await self.store.delete_service(svc.spec.name, rev)
         except Conflict as exc:
             raise errors.FailedPrecondition(f"{exc}; retry") from exc
+        self.auths.forget(svc.id)
         return svc.id
 
     # ---- stacks -----------------------------------------------------------
@@ -198,10 +204,11 @@ class ServiceOps:
         for name, spec in sorted(wanted.items()):
             entry = self.state.services.get(name)
             if entry is None:
-                await self.create(spec)
+                await self.create(spec, req.registry_auth)
                 reply.created.append(name)
                 continue
             svc, rev = self._resolve(name)
+            self.auths.remember(svc.id, spec.task.image, req.registry_auth)
             if self._apply_spec(svc, spec):
                 await self._write(svc, rev)
                 reply.updated.append(name)

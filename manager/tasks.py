@@ -19,6 +19,7 @@ from shoal.manager import lifecycle
 from shoal.manager.agents import AgentPool
 from shoal.manager.clock import now, stamp
 from shoal.manager.scheduler import NodeIndex, NoFit, TaskRequest, host_ports, parse_constraint, place
+from shoal.manager.registry_auths import RegistryAuths
 from shoal.manager.state import ClusterState
 from shoal.manager.store import Conflict, NetworkFull, Store
 from shoal.manager import volume_placement
@@ -77,7 +78,8 @@ def new_task(service: types_pb2.Service, slot: int, node: types_pb2.Node, restar
 
 class TaskDriver:
     def __init__(self, state: ClusterState, store: Store, pool: AgentPool, place_lock: asyncio.Lock,
-                 strategy: str, rng: random.Random | None = None):
+                 strategy: str, rng: random.Random | None = None, auths: RegistryAuths | None = None):
+        self.auths = auths or RegistryAuths()   # each service's --with-registry-auth, for its pulls
         self.state = state
         self.store = store
         self.pool = pool
@@ -200,7 +202,8 @@ class TaskDriver:
         node_name = tasks[0].node_name
         request = agent_pb2.CreateContainersRequest(containers=[
             agent_pb2.CreateContainerRequest(id=t.id, name=t.name, spec=t.spec, service=t.service_name,
-                                             networks=t.networks) for t in tasks])
+                                             networks=t.networks, registry_auth=self.auths.of(t.service_id))
+            for t in tasks])
         try:
             reply = await self.pool.stub(address).CreateContainers(request, timeout=CREATE_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
@@ -237,7 +240,8 @@ class TaskDriver:
         try:
             status = await self.pool.stub(address).CreateContainer(
                 agent_pb2.CreateContainerRequest(id=task.id, name=task.name, spec=task.spec,
-                                                 service=task.service_name, networks=task.networks),
+                                                 service=task.service_name, networks=task.networks,
+                                                 registry_auth=self.auths.of(task.service_id)),
                 timeout=CREATE_TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:

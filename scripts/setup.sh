@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io etcd-server etcd-client busybox-static iproute2 util-linux openssh-server python3-venv python3-dev debootstrap dpkg-dev dnsperf dnsmasq-base tmux)
+PACKAGES=(docker.io etcd-server etcd-client busybox-static iproute2 util-linux openssh-server python3-venv python3-dev debootstrap dpkg-dev dnsperf dnsmasq-base tmux
+  docker-registry apache2-utils)  # the last two: the private-registry fixture (registry 2.8, htpasswd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import TYPE_CHECKING, AsyncIterator, Protocol
+
+if TYPE_CHECKING:
+    from shoal.agent.runtime.image_types import Credential, ImageEngine
 
 # Labels that mark a container as Shoal's. They let a restarted agent re-adopt
 # its containers instead of creating them again.
@@ -217,8 +220,11 @@ TopTable = tuple[list[str], list[list[str]]]   # docker top: titles, then one ro
 
 
 class Runtime(Protocol):
+    images: "ImageEngine"   # image ls/pull/load/rm/prune (runtime/images.py)
+
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed: ...
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True,
+                               auth: "tuple[Credential, ...]" = ()) -> Observed: ...
     async def stop(self, shoal_id: str, timeout: int) -> Observed: ...
     async def remove(self, shoal_id: str, force: bool) -> bool: ...
     async def remove_volume(self, name: str) -> bool: ...

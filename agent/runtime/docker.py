@@ -19,6 +19,8 @@ from shoal.agent.runtime.base import (
 from shoal.agent.runtime.engine_http import EngineHttp
 from shoal.agent.runtime.sessions import attach_session, exec_session
 from shoal.agent.runtime import engine_stats
+from shoal.agent.runtime.image_types import Credential
+from shoal.agent.runtime.images import DockerImages
 from shoal.agent.runtime.streams import iterate_in_thread
 from shoal.protos.limits import ARCHIVE_CHUNK_BYTES
 
@@ -50,6 +52,7 @@ class DockerRuntime:
         self._client = docker.DockerClient(base_url=base_url, timeout=API_TIMEOUT)
         # Follow-mode streams may be idle for hours: no read timeout on those.
         self._stream_client = docker.DockerClient(base_url=base_url, timeout=None)
+        self.images = DockerImages(self._client, self._stream_client)
 
     async def _call(self, fn, *args, **kwargs):
         try:
@@ -66,7 +69,8 @@ class DockerRuntime:
         return found[0]
 
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed:
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True,
+                               auth: tuple[Credential, ...] = ()) -> Observed:
         def run() -> Observed:
             kwargs = translate.create_kwargs(shoal_id, name, self.node_id, spec, service=service, networks=networks,
                                              dns=self.dns, dns_search=self.dns_search if self.dns else ())
@@ -80,13 +84,13 @@ class DockerRuntime:
             pull = spec.options.pull or "missing"
             try:
                 if pull == "always":
-                    self._pull(spec)
+                    self._pull(spec, auth)
                 try:
                     container = self._create(kwargs, spec)
                 except docker.errors.ImageNotFound:
                     if pull == "never":
                         raise NotFound(f"image {spec.image} is not on this node (--pull never)") from None
-                    self._pull(spec)
+                    self._pull(spec, auth)
                     container = self._create(kwargs, spec)
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:
@@ -107,9 +111,10 @@ class DockerRuntime:
 
         return await self._call(run)
 
-    def _pull(self, spec: Spec) -> None:
-        # docker-py splits the reference (a registry's port, a digest) and defaults the tag to latest.
-        self._client.images.pull(spec.image, platform=spec.options.platform or None)
+    def _pull(self, spec: Spec, auth: tuple[Credential, ...]) -> None:
+        # docker-py splits the reference (a registry's port, a digest) and defaults the tag to latest;
+        # the credentials (--with-registry-auth) serve this pull only.
+        self.images.pull_sync(spec.image, spec.options.platform, auth)
 
     def _create(self, kwargs: dict, spec: Spec):
         if not spec.options.expose:

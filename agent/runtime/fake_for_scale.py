@@ -15,10 +15,31 @@ from shoal.agent.runtime.base import (
     Attachment, EngineInfo, NotFound, Observed, PathInfo, RuntimeFailure, SessionInput, SessionOpen, SessionOutput,
     Spec, StatsSample,
 )
+from shoal.agent.runtime.image_types import Credential, Image, Progress
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+class _NoImages:
+    """The fake runs nothing, so it holds no images; pulls and loads are refused in one line."""
+    async def list(self, all: bool) -> list[Image]:
+        return []
+
+    async def pull(self, image: str, platform: str, creds: tuple[Credential, ...]) -> AsyncIterator[Progress]:
+        raise RuntimeFailure("FakeRuntimeForScale pulls no images")
+        yield  # an async generator
+
+    async def load(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Progress]:
+        raise RuntimeFailure("FakeRuntimeForScale loads no images")
+        yield
+
+    async def remove(self, image: str, force: bool) -> tuple[list[str], list[str]]:
+        raise NotFound(f"No such image: {image}")
+
+    async def prune(self, all: bool) -> tuple[list[str], int]:
+        return [], 0
 
 
 class FakeRuntimeForScale:
@@ -27,6 +48,7 @@ class FakeRuntimeForScale:
         self.nano_cpus = nano_cpus
         self.memory_bytes = memory_bytes
         self.dns: tuple[str, ...] = ()
+        self.images = _NoImages()
         self._containers: dict[str, Observed] = {}
         self._changed = asyncio.Event()
         self._closed = False
@@ -37,7 +59,8 @@ class FakeRuntimeForScale:
         return observed
 
     async def create_and_start(self, shoal_id: str, name: str, spec: Spec, service: str = "",
-                               networks: tuple[Attachment, ...] = (), *, start: bool = True) -> Observed:
+                               networks: tuple[Attachment, ...] = (), *, start: bool = True,
+                               auth: tuple[Credential, ...] = ()) -> Observed:
         existing = self._containers.get(shoal_id)
         if existing is not None:
             return existing   # idempotent, as the Docker runtime is for a retried call

@@ -8,6 +8,7 @@ import click
 
 from shoal.protos.spec_rules import STRATEGIES
 from shoal.protos.shoal.v1 import manager_pb2, types_pb2
+from shoal.cli.image import WITH_REGISTRY_AUTH, registry_auth_for
 from shoal.cli import health_options, run_options, volume_options
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
@@ -62,12 +63,13 @@ def status_text(c: types_pb2.Container) -> str:
 @click.option("--stop-timeout", type=click.IntRange(0, 3600), help="Seconds `shoal stop` waits before killing (default 10).")
 @click.option("--volumes-from", multiple=True, metavar="CONTAINER[:ro|rw]", help="Mount another container's volumes; placed on its node.")
 @click.option("--restart", metavar="POLICY", callback=converter(parse_restart), help="no, always, on-failure[:N] or unless-stopped: restarted on its host by its engine (never moved; services are for that).")
+@WITH_REGISTRY_AUTH
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx: Ctx, detach, interactive, tty, name, env, secret_env, secret_env_file, secret_env_stdin, memory, cpus, constraint,
         strategy, label, network, image, command, device, stop_timeout, volumes_from, restart, volume, mount,
-        **options):
+        with_registry_auth, **options):
     """Place a container on a node and start it."""
     spec = types_pb2.ContainerSpec(
         image=image,
@@ -96,7 +98,9 @@ def run(ctx: Ctx, detach, interactive, tty, name, env, secret_env, secret_env_fi
         except NotATerminal as exc:
             raise click.ClickException(str(exc)) from None
     stub = ctx.stub()
-    created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec, create_only=not detach), timeout=RUN_TIMEOUT)
+    created = stub.Run(manager_pb2.RunRequest(name=name, spec=spec, create_only=not detach,
+                                              registry_auth=registry_auth_for(image, with_registry_auth)),
+                       timeout=RUN_TIMEOUT)
     if detach:
         click.echo(created.id)
         return

@@ -25,6 +25,7 @@ COMMANDS = {
     "network": "shoal.cli.network:network_group", "volume": "shoal.cli.volume:volume_group", "machine": "shoal.cli.machine:machine_group",
     **{verb: f"shoal.cli.container_verbs:{verb}" for verb in (
         "start", "restart", "kill", "pause", "unpause", "wait", "port", "top", "stats", "cp", "rename")},
+    "image": "shoal.cli.image:image_group", "login": "shoal.cli.image:login", "logout": "shoal.cli.image:logout",
     "agent": "shoal.cli.daemons:agent_cmd", "manager": "shoal.cli.daemons:manager_cmd", "dev": "shoal.cli.dev:dev_group",
 }
 

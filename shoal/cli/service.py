@@ -10,6 +10,7 @@ from shoal.protos.shoal.v1 import manager_pb2, types_pb2
 from shoal.protos.spec_rules import (
     DEFAULT_MODE, DEFAULT_PARALLELISM, DEFAULT_RESTART_DELAY_NS, FAILURE_ACTIONS, MODES, RESTART_CONDITIONS, STRATEGIES,
 )
+from shoal.cli.image import WITH_REGISTRY_AUTH, registry_auth_for
 from shoal.cli import health_options, run_options, volume_options
 from shoal.cli.container import add_secret_env, ports_text, status_text
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
@@ -120,17 +121,19 @@ def service_group():
 @click.option("--replicas", type=click.IntRange(0, 10000), help="Number of tasks (default 1).")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
 @task_options
+@WITH_REGISTRY_AUTH
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def service_create(ctx: Ctx, name, replicas, mode, image, command, **options):
+def service_create(ctx: Ctx, name, replicas, mode, image, command, with_registry_auth, **options):
     """Create a service."""
     if mode == "global" and replicas is not None:
         raise click.BadParameter("not allowed with --mode global", param_hint="--replicas")
     spec = types_pb2.ServiceSpec(name=name, mode=mode, replicas=(1 if replicas is None else replicas) if mode == "replicated" else 0,
                                  task=types_pb2.ContainerSpec(image=image, command=list(command)))
     apply_options(spec, options, creating=True)
-    svc = ctx.stub().CreateService(manager_pb2.CreateServiceRequest(spec=spec), timeout=CALL_TIMEOUT)
+    svc = ctx.stub().CreateService(manager_pb2.CreateServiceRequest(
+        spec=spec, registry_auth=registry_auth_for(image, with_registry_auth)), timeout=CALL_TIMEOUT)
     click.echo(svc.id)
 
 
@@ -228,9 +231,11 @@ def service_scale(ctx: Ctx, pairs):
 @click.option("--label-rm", multiple=True, metavar="K")
 @click.option("--rebalance", is_flag=True, help="Move tasks from crowded nodes to emptier ones, a batch at a time.")
 @task_options
+@WITH_REGISTRY_AUTH
 @click.argument("service")
 @pass_ctx
-def service_update(ctx: Ctx, image, args_, replicas, env_rm, label_rm, rebalance, service, **options):
+def service_update(ctx: Ctx, image, args_, replicas, env_rm, label_rm, rebalance, service, with_registry_auth,
+                   **options):
     """Change a service; a new task template rolls out batch by batch."""
     stub = ctx.stub()
     current = stub.InspectService(manager_pb2.ServiceRef(ref=service), timeout=CALL_TIMEOUT)
@@ -258,7 +263,10 @@ def service_update(ctx: Ctx, image, args_, replicas, env_rm, label_rm, rebalance
         spec.task.labels.pop(key, None)
     apply_options(spec, options, creating=False)
     svc = stub.UpdateService(manager_pb2.UpdateServiceRequest(ref=service, spec=spec, version=current.version,
-                                                              rebalance=rebalance), timeout=CALL_TIMEOUT)
+                                                              rebalance=rebalance,
+                                                              registry_auth=registry_auth_for(spec.task.image,
+                                                                                              with_registry_auth)),
+                             timeout=CALL_TIMEOUT)
     click.echo(svc.spec.name)
 
 

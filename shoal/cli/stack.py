@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from shoal.protos.shoal.v1 import manager_pb2
+from shoal.cli.image import WITH_REGISTRY_AUTH, registry_auth_for
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
 from shoal.cli.output import FORMAT_OPTION, as_json, table
 from shoal.cli.service import print_services, print_tasks
@@ -21,9 +22,10 @@ def stack_group():
 @stack_group.command("deploy")
 @click.option("-c", "--compose-file", "file", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Compose file.")
 @click.option("--prune", is_flag=True, help="Remove the stack's services the file no longer has.")
+@WITH_REGISTRY_AUTH
 @click.argument("name")
 @pass_ctx
-def stack_deploy(ctx: Ctx, file: Path, prune: bool, name: str):
+def stack_deploy(ctx: Ctx, file: Path, prune: bool, with_registry_auth: bool, name: str):
     """Create or update a stack; unchanged services are left alone."""
     try:
         text = file.read_text()
@@ -37,7 +39,10 @@ def stack_deploy(ctx: Ctx, file: Path, prune: bool, name: str):
         raise click.UsageError(str(exc)) from None   # a bad file is bad input: exit 2
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
-    reply = ctx.stub().DeployStack(manager_pb2.DeployStackRequest(name=name, services=parsed.services, prune=prune),
+    reply = ctx.stub().DeployStack(manager_pb2.DeployStackRequest(
+        name=name, services=parsed.services, prune=prune,
+        registry_auth=list({a.server: a for image in sorted({s.task.image for s in parsed.services})
+                            for a in registry_auth_for(image, with_registry_auth)}.values())),
                                    timeout=CALL_TIMEOUT * 2)
     for verb, names in (("created", reply.created), ("updated", reply.updated),
                         ("unchanged", reply.unchanged), ("removed", reply.removed)):
