@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 import click
-from google.protobuf import json_format
 
 from shoal.cli import registry_login
 from shoal.cli.context import CALL_TIMEOUT, Ctx, pass_ctx
@@ -61,6 +60,7 @@ def image_ls(ctx: Ctx, node: str, all_: bool, fmt: str):
     """List images, grouped across nodes (NODES: which nodes have each)."""
     reply = ctx.stub().ListImages(manager_pb2.ListImagesRequest(node=node, all=all_), timeout=CALL_TIMEOUT)
     if fmt == "json":
+        from google.protobuf import json_format   # here: `run` imports this module and must not pay for it
         as_json([json_format.MessageToDict(i, preserving_proto_field_name=True) for i in reply.images])
     else:
         table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODES"], image_rows(reply.images))
