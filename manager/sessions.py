@@ -25,7 +25,10 @@ async def relay(containers: ContainerOps,
     first = await anext(aiter(incoming), None)
     if first is None or first.WhichOneof("msg") != "open":
         raise errors.InvalidArgument("open: the first message of a session must open it")
-    errors.checked(check_open, first.open)
+    try:
+        check_open(first.open)
+    except ValueError as exc:
+        raise errors.InvalidArgument(str(exc)) from None
     c = containers.resolve(first.open.ref)
     verb = "exec" if first.open.command else "attach"
     if first.open.command and c.status.state != "running":
