@@ -84,27 +84,24 @@ class EngineHttp:
             return json.loads(data) if data.strip() else None
         return await asyncio.wait_for(go(), timeout)
 
+    async def _accepted(self, method: str, path: str, body: object | None, upgrade: bool):
+        """The connection once the engine accepted the request; a refusal raises in its words."""
+        reader, writer, head = await asyncio.wait_for(self._open(method, path, body, upgrade=upgrade), CALL_TIMEOUT)
+        if head.status >= 400:
+            try:
+                data = await asyncio.wait_for(self._body(reader, head), CALL_TIMEOUT)
+            finally:
+                writer.close()
+            raise _refusal(head.status, data)
+        return reader, writer, head
+
     async def begin(self, method: str, path: str, body: object | None = None) -> "Pending":
         """A long call (a wait) whose head the engine sends at once: returns once it is
         registered, its body is awaited with Pending.result()."""
-        reader, writer, head = await asyncio.wait_for(self._open(method, path, body, upgrade=False), CALL_TIMEOUT)
-        if head.status >= 400:
-            try:
-                data = await asyncio.wait_for(self._body(reader, head), CALL_TIMEOUT)
-            finally:
-                writer.close()
-            raise _refusal(head.status, data)
-        return Pending(reader, writer, head)
+        return Pending(*await self._accepted(method, path, body, upgrade=False))
 
     async def hijack(self, path: str, body: object | None = None) -> Hijacked:
-        reader, writer, head = await asyncio.wait_for(self._open("POST", path, body, upgrade=True), CALL_TIMEOUT)
-        if head.status >= 400:
-            try:
-                data = await asyncio.wait_for(self._body(reader, head), CALL_TIMEOUT)
-            finally:
-                writer.close()
-            raise _refusal(head.status, data)
-        return Hijacked(reader, writer, head)
+        return Hijacked(*await self._accepted("POST", path, body, upgrade=True))
 
 
 @dataclass
