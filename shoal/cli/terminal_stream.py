@@ -17,6 +17,8 @@ import threading
 import tty as ttymod
 from typing import Iterator
 
+import grpc
+
 from shoal.protos.limits import STREAM_CHUNK_BYTES
 from shoal.protos.shoal.v1 import types_pb2
 
@@ -88,9 +90,12 @@ def run_session(stub, open_: types_pb2.StreamOpen) -> types_pb2.StreamExit:
     if open_.stdin:
         threading.Thread(target=_read_stdin, args=(pending, stop), name="stdin", daemon=True).start()
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    result = types_pb2.StreamExit(exit_code=1, error="the session ended without an exit status")
-    try:
-        with _raw(0, open_.tty and open_.stdin):
+    result = [types_pb2.StreamExit(exit_code=1, error="the session ended without an exit status")]
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def read_output() -> None:
+        try:
             for msg in call:
                 kind = msg.WhichOneof("msg")
                 if kind == "stdout":
@@ -100,7 +105,21 @@ def run_session(stub, open_: types_pb2.StreamOpen) -> types_pb2.StreamExit:
                     err.write(msg.stderr)
                     err.flush()
                 elif kind == "exit":
-                    result = msg.exit
+                    result[0] = msg.exit
+        except BaseException as exc:   # re-raised in the main thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    # The output is read in a thread so the main thread stays free to run signal handlers at once:
+    # a SIGWINCH must reach the container before the keys typed after it (ctrl-C too, without a tty).
+    try:
+        with _raw(0, open_.tty and open_.stdin):
+            threading.Thread(target=read_output, name="output", daemon=True).start()
+            while not done.wait(0.25):
+                pass
+        if failure and not (isinstance(failure[0], grpc.RpcError) and failure[0].code() == grpc.StatusCode.CANCELLED):
+            raise failure[0]
     finally:
         stop.set()
         with contextlib.suppress(queue.Full):
@@ -108,4 +127,4 @@ def run_session(stub, open_: types_pb2.StreamOpen) -> types_pb2.StreamExit:
         call.cancel()
         if previous_winch is not None:
             signal.signal(signal.SIGWINCH, previous_winch)
-    return result
+    return result[0]
