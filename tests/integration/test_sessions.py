@@ -120,6 +120,13 @@ class Tmux:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the terminal shows:\n{self.screen()}") from None
 
+    def at_prompt(self, prompt: str = "/ #") -> None:
+        """Waits for the shell to wait for input (typed-ahead keys may be flushed by a shell, as after ^C)."""
+        def ready():
+            lines = [line for line in self.screen().splitlines() if line.strip()]
+            return bool(lines) and lines[-1].strip() == prompt
+        poll(ready, 30, what="the shell's prompt", error=AssertionError)
+
     def resize(self, width: int, height: int) -> None:
         self._tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
 
@@ -147,6 +154,7 @@ def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal):
         # ctrl-C reaches the container's foreground process, not the CLI.
         t.keys("sleep 300", "Enter")
         t.keys("C-c")
+        t.at_prompt()
         t.keys("echo after-$?", "Enter")
         t.wait_for("after-130")
         t.keys("exit 5", "Enter")
