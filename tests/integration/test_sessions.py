@@ -141,7 +141,7 @@ def _terminal(shoal, *args: str) -> Tmux:
     return Tmux(f"cd {shlex.quote(str(ROOT))}; {cli}; echo CLI-EXIT=$?; sleep 600", env)
 
 
-def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal):
+def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal, cluster):
     shoal("run", "-d", "--name", "term", IMAGE, "sleep", "600")
     t = _terminal(shoal, "exec", "-it", "term", "sh")
     try:
@@ -153,6 +153,10 @@ def test_exec_it_in_a_real_terminal_resizes_interrupts_and_exits(shoal):
         t.wait_for("40 120")
         # ctrl-C reaches the container's foreground process, not the CLI.
         t.keys("sleep 300", "Enter")
+        engine = engine_of(cluster, shoal, "term")
+        # ctrl-C once sleep runs (before that, the shell's line editor takes it as a key).
+        poll(lambda: any(p[-1].endswith("sleep 300") for p in engine.top()["Processes"]), 30,
+             what="sleep 300 running", error=AssertionError)
         t.keys("C-c")
         t.at_prompt()
         t.keys("echo after-$?", "Enter")
