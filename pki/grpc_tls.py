@@ -121,36 +121,21 @@ class RoleCheck(grpc.aio.ServerInterceptor):
                 log.warning("refused %s from %s: %s", method, context.peer(), refused[1])
                 await context.abort(*refused)
 
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+        # One wrapper per reply shape; the request (a message or a stream of them) is passed through.
+        if handler.response_streaming:
+            inner_stream = handler.unary_stream or handler.stream_stream
 
-            async def unary_unary(request, context):
+            async def call(request, context):
                 await deny_or_pass(context)
-                return await inner_uu(request, context)
-            return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer,
-                                                       handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            async def unary_stream(request, context):
-                await deny_or_pass(context)
-                async for item in inner_us(request, context):
+                async for item in inner_stream(request, context):
                     yield item
-            return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
-                                                        handler.response_serializer)
-        if handler.stream_unary is not None:
-            inner_su = handler.stream_unary
+        else:
+            inner = handler.unary_unary or handler.stream_unary
 
-            async def stream_unary(requests, context):
+            async def call(request, context):  # type: ignore[misc]
                 await deny_or_pass(context)
-                return await inner_su(requests, context)
-            return grpc.stream_unary_rpc_method_handler(stream_unary, handler.request_deserializer,
-                                                        handler.response_serializer)
-        inner_ss = handler.stream_stream
-
-        async def stream_stream(requests, context):
-            await deny_or_pass(context)
-            async for item in inner_ss(requests, context):
-                yield item
-        return grpc.stream_stream_rpc_method_handler(stream_stream, handler.request_deserializer,
-                                                     handler.response_serializer)
+                return await inner(request, context)
+        make = {(False, False): grpc.unary_unary_rpc_method_handler, (False, True): grpc.unary_stream_rpc_method_handler,
+                (True, False): grpc.stream_unary_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
+        return make[(handler.request_streaming, handler.response_streaming)](
+            call, handler.request_deserializer, handler.response_serializer)
