@@ -50,6 +50,13 @@ async def relay(containers: ContainerOps,
         await call.done_writing()
 
     feeder = asyncio.create_task(forward())
+
+    def refused_input() -> errors.ApiError | None:
+        """The caller's input was refused (a second opening): that, not the agent's end, is the error."""
+        if feeder.done() and not feeder.cancelled() and isinstance(feeder.exception(), errors.ApiError):
+            return feeder.exception()  # type: ignore[return-value]
+        return None
+
     log.info("%s session on %s (%s, node %s)", verb, c.name, "tty" if first.open.tty else "no tty", c.node_name)
     try:
         while True:
@@ -57,11 +64,11 @@ async def relay(containers: ContainerOps,
             if out is grpc.aio.EOF:
                 break
             yield out
-            if feeder.done() and not feeder.cancelled() and isinstance(feeder.exception(), errors.ApiError):
-                raise feeder.exception()  # type: ignore[misc]
+            if (refused := refused_input()) is not None:
+                raise refused
     except grpc.aio.AioRpcError as exc:
-        if feeder.done() and not feeder.cancelled() and isinstance(feeder.exception(), errors.ApiError):
-            raise feeder.exception() from None  # type: ignore[misc]
+        if (refused := refused_input()) is not None:
+            raise refused from None
         raise agent_error(c.node_name, exc) from exc
     finally:
         feeder.cancel()
